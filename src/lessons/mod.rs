@@ -1,0 +1,216 @@
+//! The lesson contract, and the registry of lessons in the article's order.
+//!
+//! A lesson is an id, its prose (`lessons/<lang>/<id>.md`, embedded at build time),
+//! a shell equivalent rendered with this run's values, `run`, and `check`, which reads
+//! evidence back from the kernel.
+
+pub mod cgroup;
+pub mod limits;
+pub mod preflight;
+pub mod rootfs;
+
+use crate::error::Result;
+use crate::i18n::{lang, Lang};
+use crate::walk::State;
+
+/// What a check read, where from, what it was compared with, and whether it holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub label: String,
+    pub seen: String,
+    pub compared: String,
+    pub ok: bool,
+}
+
+impl Row {
+    pub fn new(label: impl Into<String>, seen: impl Into<String>, compared: impl Into<String>, ok: bool) -> Row {
+        Row {
+            label: label.into(),
+            seen: seen.into(),
+            compared: compared.into(),
+            ok,
+        }
+    }
+}
+
+/// A lesson's evidence, and the hint to show when it does not hold.
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    pub rows: Vec<Row>,
+    pub hint: String,
+}
+
+impl Check {
+    pub fn new(hint: impl Into<String>) -> Check {
+        Check {
+            rows: vec![],
+            hint: hint.into(),
+        }
+    }
+    pub fn row(&mut self, label: impl Into<String>, seen: impl Into<String>, compared: impl Into<String>, ok: bool) {
+        self.rows.push(Row::new(label, seen, compared, ok));
+    }
+    /// A check with no evidence has not passed.
+    pub fn passed(&self) -> bool {
+        !self.rows.is_empty() && self.rows.iter().all(|r| r.ok)
+    }
+}
+
+pub trait Lesson: Sync {
+    fn id(&self) -> &'static str;
+    /// The equivalent shell commands, with this run's real values.
+    fn shell(&self, st: &State) -> String;
+    /// Does the stage for real; returns what it did, one line each.
+    fn run(&self, st: &mut State) -> Result<Vec<String>>;
+    /// Reads the result back from the kernel.
+    fn check(&self, st: &State) -> Check;
+}
+
+/// Every lesson id, in order, including those that come with later work.
+pub const IDS: [&str; 12] = [
+    "preflight",
+    "rootfs",
+    "cgroup",
+    "limits",
+    "namespaces",
+    "proc",
+    "devpts",
+    "devnull",
+    "hostname",
+    "chroot",
+    "shell",
+    "beyond",
+];
+
+/// The lessons the walk runs, in order.
+pub fn walk() -> Vec<&'static dyn Lesson> {
+    vec![
+        &preflight::Preflight,
+        &rootfs::RootfsLesson,
+        &cgroup::CgroupLesson,
+        &limits::Limits,
+    ]
+}
+
+macro_rules! prose_table {
+    ($($id:literal),*) => {
+        /// (id, en, ja)
+        const PROSE: &[(&str, &str, &str)] = &[
+            $(($id,
+               include_str!(concat!("../../lessons/en/", $id, ".md")),
+               include_str!(concat!("../../lessons/ja/", $id, ".md")))),*
+        ];
+    };
+}
+prose_table!(
+    "preflight", "rootfs", "cgroup", "limits", "namespaces", "proc", "devpts", "devnull",
+    "hostname", "chroot", "shell", "beyond"
+);
+
+/// A lesson's prose: the title, the summary shown before every run, and the sections
+/// (kernel, shell, what you will see, common mistakes) shown under "explain more".
+#[derive(Debug, Clone)]
+pub struct Prose {
+    pub title: String,
+    pub summary: String,
+    pub sections: Vec<(String, String)>,
+}
+
+/// The fixed section headings, in order, per language.
+pub fn headings(l: Lang) -> [&'static str; 4] {
+    match l {
+        Lang::En => [
+            "What the kernel does",
+            "The shell equivalent",
+            "What you will see",
+            "Common mistakes",
+        ],
+        Lang::Ja => [
+            "カーネルがしていること",
+            "シェルで書くと",
+            "確かめること",
+            "よくある間違い",
+        ],
+    }
+}
+
+pub fn parse_prose(src: &str) -> Prose {
+    let mut title = String::new();
+    let mut summary = String::new();
+    let mut sections: Vec<(String, String)> = vec![];
+    for line in src.lines() {
+        if let Some(t) = line.strip_prefix("# ") {
+            if title.is_empty() {
+                title = t.trim().to_string();
+                continue;
+            }
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            sections.push((h.trim().to_string(), String::new()));
+            continue;
+        }
+        let body = match sections.last_mut() {
+            Some((_, b)) => b,
+            None => &mut summary,
+        };
+        body.push_str(line);
+        body.push('\n');
+    }
+    let trim = |s: &mut String| *s = s.trim().to_string();
+    trim(&mut summary);
+    sections.iter_mut().for_each(|(_, b)| trim(b));
+    Prose {
+        title,
+        summary,
+        sections,
+    }
+}
+
+pub fn source(id: &str, l: Lang) -> Option<&'static str> {
+    PROSE
+        .iter()
+        .find(|(i, _, _)| *i == id)
+        .map(|(_, en, ja)| if l == Lang::Ja { *ja } else { *en })
+}
+
+/// The prose of lesson `id` in the run's language.
+pub fn prose(id: &str) -> Prose {
+    parse_prose(source(id, lang()).unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lesson_has_complete_prose_in_every_language() {
+        for id in IDS {
+            for l in Lang::ALL {
+                let src = source(id, l).unwrap_or_else(|| panic!("no prose for {id}"));
+                let p = parse_prose(src);
+                let file = format!("lessons/{}/{id}.md", l.code());
+                assert!(!p.title.is_empty(), "{file}: no '# ' title");
+                assert!(!p.summary.is_empty(), "{file}: empty summary");
+                let names: Vec<&str> = p.sections.iter().map(|(h, _)| h.as_str()).collect();
+                assert_eq!(names, headings(l), "{file}: sections must be exactly these, in order");
+                for (h, body) in &p.sections {
+                    assert!(!body.is_empty(), "{file}: section '{h}' is empty");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walk_follows_the_article_order() {
+        let ids: Vec<&str> = walk().iter().map(|l| l.id()).collect();
+        assert_eq!(ids[..], IDS[..ids.len()]);
+    }
+
+    #[test]
+    fn prose_parser_splits_sections() {
+        let p = parse_prose("# T\n\nsum\n\n## A\na\n## B\n\nb\n");
+        assert_eq!(p.title, "T");
+        assert_eq!(p.summary, "sum");
+        assert_eq!(p.sections, vec![("A".into(), "a".into()), ("B".into(), "b".into())]);
+    }
+}

@@ -1,0 +1,179 @@
+//! Where the container's files come from, and the rootfs directory that holds them.
+
+pub mod host;
+
+use crate::error::{Error, Result};
+use crate::i18n::tf;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// `--rootfs SOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The host's busybox, or its /bin/sh and a few tools with their libraries.
+    Host,
+    /// An existing directory, used in place and never deleted.
+    Dir(PathBuf),
+}
+
+impl FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Source, String> {
+        if s == "host" {
+            return Ok(Source::Host);
+        }
+        if let Some(p) = s.strip_prefix("dir:") {
+            if p.is_empty() {
+                return Err("dir: needs a path, e.g. --rootfs dir:/srv/rootfs".into());
+            }
+            let path = PathBuf::from(p);
+            return match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => Ok(Source::Dir(
+                    std::fs::canonicalize(&path).unwrap_or(path),
+                )),
+                Ok(_) => Err(format!(
+                    "'{p}' is not a directory; give a directory that holds a root filesystem"
+                )),
+                Err(e) => Err(format!(
+                    "the directory '{p}' cannot be used ({e}); create it, or use --rootfs host"
+                )),
+            };
+        }
+        let scheme = s.split(':').next().unwrap_or(s);
+        if ["tar", "docker", "oci"].contains(&scheme) && s.contains(':') || s == "docker" {
+            return Err(format!(
+                "the '{scheme}:' source is not in this version of hako yet; use --rootfs host or dir:PATH"
+            ));
+        }
+        Err(format!(
+            "'{s}' is not a rootfs source; use host (the default) or dir:PATH"
+        ))
+    }
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Host => "host".into(),
+            Source::Dir(p) => format!("dir:{}", p.display()),
+        }
+    }
+}
+
+/// The container's root directory.
+#[derive(Debug)]
+pub struct Rootfs {
+    pub path: PathBuf,
+    /// True when hako created the directory (mktemp -d) and so removes it.
+    pub owned: bool,
+    /// What hako added inside a directory it does not own, removed afterwards
+    /// (newest last).
+    pub added: Vec<PathBuf>,
+    /// The shell, as a path inside the rootfs.
+    pub shell: String,
+}
+
+impl Rootfs {
+    /// Removes what the walk made: the whole directory when hako created it (unless
+    /// kept), or only what it added inside a `dir:` rootfs.
+    pub fn cleanup(mut self, keep: bool) -> Vec<String> {
+        let mut said = vec![];
+        if self.owned {
+            if keep {
+                said.push(tf("clean.rootfs_kept", &[("path", &self.path.display())]));
+            } else {
+                match remove_tree(&self.path) {
+                    Ok(()) => said.push(tf("clean.rootfs", &[("path", &self.path.display())])),
+                    Err(e) => said.push(e.msg),
+                }
+            }
+        } else {
+            let mut removed = vec![];
+            while let Some(p) = self.added.pop() {
+                let r = match std::fs::symlink_metadata(&p) {
+                    Ok(m) if m.is_dir() => std::fs::remove_dir(&p),
+                    Ok(_) => std::fs::remove_file(&p),
+                    Err(_) => continue,
+                };
+                if r.is_ok() {
+                    removed.push(p.display().to_string());
+                }
+            }
+            if !removed.is_empty() {
+                said.push(tf("clean.dir_added", &[("paths", &removed.join(", "))]));
+            }
+        }
+        self.owned = false;
+        said
+    }
+}
+
+/// `mktemp -d`: a fresh directory under `$TMPDIR` (or /tmp), mode 0700.
+pub fn mktemp() -> Result<PathBuf> {
+    let base = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let template = base.join("hako.XXXXXX");
+    nix::unistd::mkdtemp(&template).map_err(|e| {
+        crate::sys::failure(&tf("do.mktemp", &[("path", &base.display())]), e)
+    })
+}
+
+/// Removes a directory tree without ever leaving its filesystem: a mount that is still
+/// in place (a leak) is not descended into, and the removal stops with an error.
+pub fn remove_tree(root: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::symlink_metadata(root)
+        .map_err(|e| Error::failed(format!("{}: {e}", root.display())))?
+        .dev();
+    fn walk(p: &Path, dev: u64) -> std::io::Result<()> {
+        let m = std::fs::symlink_metadata(p)?;
+        if m.dev() != dev {
+            return Err(std::io::Error::other(format!(
+                "{} is on another filesystem (a mount left in place)",
+                p.display()
+            )));
+        }
+        if m.is_dir() {
+            for e in std::fs::read_dir(p)? {
+                walk(&e?.path(), dev)?;
+            }
+            std::fs::remove_dir(p)
+        } else {
+            std::fs::remove_file(p)
+        }
+    }
+    walk(root, dev).map_err(|e| {
+        Error::failed(tf(
+            "err.rootfs_remove",
+            &[("path", &root.display()), ("why", &e)],
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources() {
+        assert_eq!("host".parse::<Source>(), Ok(Source::Host));
+        assert_eq!("dir:/".parse::<Source>(), Ok(Source::Dir("/".into())));
+        assert!("dir:/nonexistent/x".parse::<Source>().unwrap_err().contains("cannot be used"));
+        assert!("bogus:x".parse::<Source>().unwrap_err().contains("not a rootfs source"));
+        assert!("dir:".parse::<Source>().is_err());
+        assert!("dir:/etc/passwd".parse::<Source>().unwrap_err().contains("not a directory"));
+    }
+
+    #[test]
+    fn remove_tree_removes_a_tree() {
+        let d = mktemp().unwrap();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        std::fs::write(d.join("a/b/f"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("a/link")).unwrap();
+        remove_tree(&d).unwrap();
+        assert!(!d.exists());
+        assert!(Path::new("/etc/passwd").exists());
+    }
+}

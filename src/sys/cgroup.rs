@@ -1,0 +1,481 @@
+//! cgroups, v1 (and hybrid) and v2, behind one small interface.
+//!
+//! The layout is detected once from mountinfo. What hako writes is computed as a
+//! plan first (pure, unit-tested for both versions), then applied: the same plan
+//! renders the shell equivalent, so what is shown is what is done.
+
+use super::mountinfo::Mount;
+use crate::error::{Error, Result};
+use crate::i18n::tf;
+use crate::spec::CpuSpec;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// Only v1 hierarchies.
+    V1,
+    /// v1 controllers plus a cgroup2 mount (systemd's "hybrid"), as on this project's hosts.
+    Hybrid,
+    /// One unified hierarchy.
+    V2,
+}
+
+impl Version {
+    pub fn is_v2(self) -> bool {
+        self == Version::V2
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::Hybrid => "v1 (hybrid)",
+            Version::V2 => "v2",
+        }
+    }
+}
+
+/// Where the memory and cpu controllers live on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub version: Version,
+    /// The hierarchy that holds the memory controller (v2: the unified root).
+    pub memory: PathBuf,
+    /// The hierarchy that holds the cpu controller (v2: the unified root).
+    pub cpu: PathBuf,
+    /// The cgroup2 mount, if any (v2: the root; hybrid: e.g. `/sys/fs/cgroup/unified`).
+    pub unified: Option<PathBuf>,
+}
+
+/// Finds the cgroup layout in mountinfo. `Err` names what is missing.
+pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
+    let v1 = |ctl: &str| {
+        mounts
+            .iter()
+            .find(|m| m.fstype == "cgroup" && m.has_super_option(ctl))
+            .map(|m| m.mount_point.clone())
+    };
+    let unified = mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup2")
+        // Prefer the conventional place when there are several.
+        .min_by_key(|m| m.mount_point != Path::new("/sys/fs/cgroup"))
+        .map(|m| m.mount_point.clone());
+    match (v1("memory"), v1("cpu"), &unified) {
+        (Some(memory), Some(cpu), _) => Ok(Layout {
+            version: if unified.is_some() {
+                Version::Hybrid
+            } else {
+                Version::V1
+            },
+            memory,
+            cpu,
+            unified,
+        }),
+        (None, None, Some(root)) => Ok(Layout {
+            version: Version::V2,
+            memory: root.clone(),
+            cpu: root.clone(),
+            unified,
+        }),
+        (None, None, None) => Err("none".into()),
+        (m, c, _) => Err(if m.is_none() { "memory" } else { "cpu" }.into()),
+    }
+}
+
+/// One thing hako does to cgroupfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Mkdir(PathBuf),
+    Write { path: PathBuf, value: String },
+}
+
+impl Op {
+    /// The raw shell line for this operation.
+    pub fn shell(&self) -> String {
+        match self {
+            Op::Mkdir(p) => format!("mkdir {}", p.display()),
+            Op::Write { path, value } => {
+                let v = if value.contains(' ') {
+                    format!("\"{value}\"")
+                } else {
+                    value.clone()
+                };
+                format!("echo {v} > {}", path.display())
+            }
+        }
+    }
+
+    pub fn apply(&self) -> Result<()> {
+        match self {
+            Op::Mkdir(p) => super::mkdir(p),
+            Op::Write { path, value } => super::write_file(path, value),
+        }
+    }
+}
+
+/// The controllers that `subtree_control` (a v2 file's content) lacks of memory and cpu.
+pub fn missing_controllers(subtree_control: &str) -> Vec<&'static str> {
+    ["memory", "cpu"]
+        .into_iter()
+        .filter(|c| !subtree_control.split_whitespace().any(|w| w == *c))
+        .collect()
+}
+
+impl Layout {
+    /// The directories of cgroup `name`: one per hierarchy on v1, one on v2.
+    pub fn dirs(&self, name: &str) -> Vec<PathBuf> {
+        let mut v = vec![self.memory.join(name)];
+        if self.cpu != self.memory {
+            v.push(self.cpu.join(name));
+        }
+        v
+    }
+
+    /// What creating cgroup `name` takes. On v2, `root_subtree` is the content of the
+    /// root's `cgroup.subtree_control`: missing controllers are enabled first.
+    pub fn create_plan(&self, name: &str, root_subtree: &str) -> Vec<Op> {
+        let mut ops = vec![];
+        if self.version.is_v2() {
+            let missing = missing_controllers(root_subtree);
+            if !missing.is_empty() {
+                let value = missing
+                    .iter()
+                    .map(|c| format!("+{c}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                ops.push(Op::Write {
+                    path: self.memory.join("cgroup.subtree_control"),
+                    value,
+                });
+            }
+        }
+        ops.extend(self.dirs(name).into_iter().map(Op::Mkdir));
+        ops
+    }
+
+    /// What setting the limits takes. `swap_file` says whether the swap limit file
+    /// exists (v2 `memory.swap.max`; v1 `memory.memsw.limit_in_bytes`, only where the
+    /// kernel accounts swap).
+    pub fn limit_plan(&self, name: &str, memory: u64, cpu: CpuSpec, swap_file: bool) -> Vec<Op> {
+        let m = self.memory.join(name);
+        let c = self.cpu.join(name);
+        let w = |path: PathBuf, value: String| Op::Write { path, value };
+        let mut ops = vec![];
+        if self.version.is_v2() {
+            ops.push(w(m.join("memory.max"), memory.to_string()));
+            if swap_file {
+                ops.push(w(m.join("memory.swap.max"), "0".into()));
+            }
+            ops.push(w(
+                c.join("cpu.max"),
+                format!("{} {}", cpu.quota_us, cpu.period_us),
+            ));
+        } else {
+            ops.push(w(m.join("memory.limit_in_bytes"), memory.to_string()));
+            if swap_file {
+                // memory + swap together: the same value leaves no room for swap.
+                ops.push(w(m.join("memory.memsw.limit_in_bytes"), memory.to_string()));
+            }
+            // The period first: the quota is checked against it.
+            ops.push(w(c.join("cpu.cfs_period_us"), cpu.period_us.to_string()));
+            ops.push(w(c.join("cpu.cfs_quota_us"), cpu.quota_us.to_string()));
+        }
+        ops
+    }
+
+    /// The swap-limit file of cgroup `name` on this layout.
+    pub fn swap_file(&self, name: &str) -> PathBuf {
+        self.memory.join(name).join(if self.version.is_v2() {
+            "memory.swap.max"
+        } else {
+            "memory.memsw.limit_in_bytes"
+        })
+    }
+
+    /// The memory-limit file.
+    pub fn memory_file(&self, name: &str) -> PathBuf {
+        self.memory.join(name).join(if self.version.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        })
+    }
+
+    /// The files that show the controllers are there, for the cgroup check.
+    pub fn controller_files(&self, name: &str) -> Vec<PathBuf> {
+        let m = self.memory.join(name);
+        let c = self.cpu.join(name);
+        if self.version.is_v2() {
+            vec![m.join("memory.max"), c.join("cpu.max")]
+        } else {
+            vec![m.join("memory.limit_in_bytes"), c.join("cpu.cfs_quota_us")]
+        }
+    }
+
+    /// The `cgroup.procs` files a process writes itself into to join (cgexec).
+    pub fn procs_files(&self, name: &str) -> Vec<PathBuf> {
+        self.dirs(name)
+            .into_iter()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
+    }
+}
+
+/// Rounds a memory limit the way the kernel stores it: down to whole pages.
+pub fn page_rounded(bytes: u64, page: u64) -> u64 {
+    bytes / page * page
+}
+
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map(|v| v as u64)
+        .unwrap_or(4096)
+}
+
+/// A cgroup hako created: its directories, and what it enabled on the way.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    pub name: String,
+    pub layout: Layout,
+    /// The directories created, in order (removed in reverse).
+    pub created: Vec<PathBuf>,
+    /// Controllers enabled in the root's subtree_control (v2), left on afterwards.
+    pub enabled: Vec<String>,
+}
+
+impl Cgroup {
+    /// Applies a create plan, recording each directory as soon as it exists.
+    pub fn create(layout: &Layout, name: &str, plan: &[Op]) -> (Cgroup, Result<()>) {
+        let mut cg = Cgroup {
+            name: name.to_string(),
+            layout: layout.clone(),
+            created: vec![],
+            enabled: vec![],
+        };
+        for op in plan {
+            if let Err(e) = op.apply() {
+                return (cg, Err(e));
+            }
+            match op {
+                Op::Mkdir(p) => cg.created.push(p.clone()),
+                Op::Write { value, .. } => cg
+                    .enabled
+                    .extend(value.split_whitespace().map(|v| v.trim_start_matches('+').to_string())),
+            }
+        }
+        (cg, Ok(()))
+    }
+
+    pub fn memory_dir(&self) -> PathBuf {
+        self.layout.memory.join(&self.name)
+    }
+
+    pub fn cpu_dir(&self) -> PathBuf {
+        self.layout.cpu.join(&self.name)
+    }
+
+    /// The PIDs still in the cgroup (all hierarchies).
+    pub fn pids(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .created
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Removes the directories (rmdir, never rm -r), killing what is still inside
+    /// first (the cgroup is hako's own, so everything in it is hako's). Returns the
+    /// directories that could not be removed.
+    pub fn remove(&mut self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while let Some(dir) = self.created.last().cloned() {
+            match super::rmdir(&dir) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {
+                    self.created.pop();
+                }
+                Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
+                    for pid in self.pids() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => {
+                    return Err(Error::failed(tf(
+                        "err.cgroup_remove",
+                        &[("path", &dir.display()), ("why", &super::explain(e))],
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The counters a closing summary shows: (file, key, value).
+    pub fn counters(&self) -> Vec<(String, String, String)> {
+        let mut out = vec![];
+        let m = self.memory_dir();
+        let c = self.cpu_dir();
+        let mut add_kv = |dir: &Path, file: &str, keys: &[&str]| {
+            if let Ok(s) = std::fs::read_to_string(dir.join(file)) {
+                for l in s.lines() {
+                    if let Some((k, v)) = l.split_once(' ') {
+                        if keys.contains(&k) {
+                            out.push((file.to_string(), k.to_string(), v.trim().to_string()));
+                        }
+                    }
+                }
+            }
+        };
+        if self.layout.version.is_v2() {
+            add_kv(&m, "memory.events", &["max", "oom", "oom_kill"]);
+            add_kv(&c, "cpu.stat", &["nr_periods", "nr_throttled", "throttled_usec"]);
+        } else {
+            add_kv(&c, "cpu.stat", &["nr_periods", "nr_throttled", "throttled_time"]);
+            add_kv(&m, "memory.oom_control", &["oom_kill"]);
+        }
+        let singles: &[&str] = if self.layout.version.is_v2() {
+            &["memory.peak"]
+        } else {
+            &["memory.max_usage_in_bytes", "memory.failcnt"]
+        };
+        for f in singles {
+            if let Some(v) = super::read_trim(&m.join(f)) {
+                out.push((f.to_string(), String::new(), v));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::mountinfo::parse;
+
+    /// This project's host: v1 controllers, cgroup2 at /sys/fs/cgroup/unified.
+    pub const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    /// Older distributions: cpu and cpuacct co-mounted, no cgroup2.
+    pub const V1: &str = "\
+25 18 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+29 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+";
+    /// Recent distributions (Ubuntu 22.04+, Fedora, Debian 12).
+    pub const V2: &str = "\
+22 1 0:21 / /proc rw,nosuid - proc proc rw
+26 24 0:23 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+
+    #[test]
+    fn detects_hybrid() {
+        let l = detect(&parse(HYBRID)).unwrap();
+        assert_eq!(l.version, Version::Hybrid);
+        assert_eq!(l.memory, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(l.cpu, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn detects_v1_with_comounted_cpu() {
+        let l = detect(&parse(V1)).unwrap();
+        assert_eq!(l.version, Version::V1);
+        assert_eq!(l.cpu, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+    }
+
+    #[test]
+    fn detects_v2() {
+        let l = detect(&parse(V2)).unwrap();
+        assert_eq!(l.version, Version::V2);
+        assert_eq!(l.memory, PathBuf::from("/sys/fs/cgroup"));
+        assert_eq!(l.dirs("u"), vec![PathBuf::from("/sys/fs/cgroup/u")]);
+    }
+
+    #[test]
+    fn reports_what_is_missing() {
+        assert_eq!(detect(&parse("")).unwrap_err(), "none");
+        let only_cpu = "28 25 0:25 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
+        assert_eq!(detect(&parse(only_cpu)).unwrap_err(), "memory");
+    }
+
+    #[test]
+    fn v2_create_plan_enables_missing_controllers() {
+        let l = detect(&parse(V2)).unwrap();
+        let plan = l.create_plan("u", "");
+        assert_eq!(
+            plan[0],
+            Op::Write {
+                path: "/sys/fs/cgroup/cgroup.subtree_control".into(),
+                value: "+memory +cpu".into()
+            }
+        );
+        assert_eq!(plan[1], Op::Mkdir("/sys/fs/cgroup/u".into()));
+        assert_eq!(l.create_plan("u", "cpuset cpu io memory pids").len(), 1);
+        assert_eq!(l.create_plan("u", "memory")[0].shell(), "echo +cpu > /sys/fs/cgroup/cgroup.subtree_control");
+    }
+
+    #[test]
+    fn v1_create_plan_is_one_dir_per_hierarchy() {
+        let l = detect(&parse(HYBRID)).unwrap();
+        let plan = l.create_plan("u", "");
+        assert_eq!(
+            plan,
+            vec![
+                Op::Mkdir("/sys/fs/cgroup/memory/u".into()),
+                Op::Mkdir("/sys/fs/cgroup/cpu/u".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn limit_plans_use_each_versions_files() {
+        let cpu = CpuSpec::default();
+        let v2 = detect(&parse(V2)).unwrap().limit_plan("u", 10_000_000, cpu, true);
+        let lines: Vec<String> = v2.iter().map(Op::shell).collect();
+        assert_eq!(
+            lines,
+            [
+                "echo 10000000 > /sys/fs/cgroup/u/memory.max",
+                "echo 0 > /sys/fs/cgroup/u/memory.swap.max",
+                "echo \"300000 1000000\" > /sys/fs/cgroup/u/cpu.max",
+            ]
+        );
+        let v1 = detect(&parse(HYBRID)).unwrap().limit_plan("u", 10_000_000, cpu, true);
+        let lines: Vec<String> = v1.iter().map(Op::shell).collect();
+        assert_eq!(
+            lines,
+            [
+                "echo 10000000 > /sys/fs/cgroup/memory/u/memory.limit_in_bytes",
+                "echo 10000000 > /sys/fs/cgroup/memory/u/memory.memsw.limit_in_bytes",
+                "echo 1000000 > /sys/fs/cgroup/cpu/u/cpu.cfs_period_us",
+                "echo 300000 > /sys/fs/cgroup/cpu/u/cpu.cfs_quota_us",
+            ]
+        );
+        let no_swap = detect(&parse(HYBRID)).unwrap().limit_plan("u", 1, cpu, false);
+        assert_eq!(no_swap.len(), 3);
+    }
+
+    #[test]
+    fn pages_round_down() {
+        assert_eq!(page_rounded(10_000_000, 4096), 9_998_336);
+        assert_eq!(page_rounded(4096, 4096), 4096);
+    }
+}

@@ -1,0 +1,108 @@
+//! The one layer that touches the kernel. Everything else calls these functions and
+//! gets back hako's [`Error`](crate::error::Error) with a sentence a learner can act on.
+
+pub mod cgroup;
+pub mod mountinfo;
+pub mod process;
+pub mod signals;
+
+use crate::error::Error;
+use crate::i18n::tf;
+use nix::errno::Errno;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+/// `--trace`: print every syscall hako makes, with its man page.
+pub fn set_trace(on: bool) {
+    TRACE.store(on, Ordering::Relaxed);
+}
+
+pub fn tracing() -> bool {
+    TRACE.load(Ordering::Relaxed)
+}
+
+/// Prints one traced call: `mount("proc", "/tmp/x/proc", "proc", 0, NULL) = 0   man 2 mount`.
+pub fn trace<T>(call: impl FnOnce() -> String, man: &str, r: &Result<T, Errno>) {
+    if tracing() {
+        let res = match r {
+            Ok(_) => "0".to_string(),
+            Err(e) => format!("-1 {} ({})", e, e.desc()),
+        };
+        crate::walk::render::trace_line(&format!("{} = {res}", call()), man);
+    }
+}
+
+/// Why an errno probably happened, for a learner, in the run's language.
+pub fn explain(e: Errno) -> String {
+    let key = match e {
+        Errno::EPERM | Errno::EACCES => "errno.eperm",
+        Errno::ENOENT => "errno.enoent",
+        Errno::EBUSY => "errno.ebusy",
+        Errno::ENOMEM => "errno.enomem",
+        Errno::EINVAL => "errno.einval",
+        Errno::EROFS => "errno.erofs",
+        Errno::ENOSPC => "errno.enospc",
+        Errno::EEXIST => "errno.eexist",
+        _ => "errno.other",
+    };
+    tf(key, &[("errno", &e), ("desc", &e.desc())])
+}
+
+/// One sentence for a failed call: what hako tried, what the kernel said, why, what to do.
+pub fn failure(what: &str, e: Errno) -> Error {
+    Error::failed(tf(
+        "err.syscall",
+        &[("what", &what), ("errno", &e), ("why", &explain(e))],
+    ))
+}
+
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// write(2) of a value into a (kernel) file, traced; the way cgroup files are set.
+pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()))
+        .map_err(|e| io_errno(&e));
+    trace(
+        || format!("write(\"{}\", \"{}\")", path.display(), value),
+        "2 write",
+        &r,
+    );
+    r.map_err(|e| {
+        failure(
+            &tf(
+                "do.write",
+                &[("value", &value), ("path", &path.display())],
+            ),
+            e,
+        )
+    })
+}
+
+/// mkdir(2), traced.
+pub fn mkdir(path: &Path) -> Result<(), Error> {
+    let r = nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755));
+    trace(|| format!("mkdir(\"{}\", 0755)", path.display()), "2 mkdir", &r);
+    r.map_err(|e| failure(&tf("do.mkdir", &[("path", &path.display())]), e))
+}
+
+/// rmdir(2), traced.
+pub fn rmdir(path: &Path) -> Result<(), Errno> {
+    let r = std::fs::remove_dir(path).map_err(|e| io_errno(&e));
+    trace(|| format!("rmdir(\"{}\")", path.display()), "2 rmdir", &r);
+    r
+}
+
+pub fn read_trim(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -1,0 +1,41 @@
+//! Signals the guide catches: SIGINT, SIGTERM and SIGHUP only set a flag (no
+//! SA_RESTART, so a blocking read returns EINTR) and the walk decides what to do at
+//! its next step: clean up, then exit 130 or 143. Handlers, unlike SIG_IGN, are reset
+//! by execve, so the command in the container gets the default dispositions.
+#![allow(unsafe_code)]
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Keep the most serious one: a SIGTERM is not overwritten by a later SIGINT.
+    let prev = PENDING.load(Ordering::SeqCst);
+    if prev != libc::SIGTERM && prev != libc::SIGHUP {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+}
+
+pub fn install() {
+    let act = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only touches an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(s, &act) };
+    }
+}
+
+/// The signal received since the last `take`, if any.
+pub fn take() -> Option<Signal> {
+    match PENDING.swap(0, Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
+
+pub fn peek() -> Option<Signal> {
+    match PENDING.load(Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
