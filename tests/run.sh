@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# hako's whole test suite, from a fresh Debian 12 machine, as root:
+#   sudo bash tests/run.sh
+# It installs what the tests need (Debian packages, the QEMU guest kernel, mdbook),
+# checks formatting and lints, then runs every test: unit tests, the root tests on
+# the real kernel, and the cgroup v2 walk in a QEMU guest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run.sh: the tests build containers on the real kernel and need root: run it with sudo." >&2
+  exit 1
+fi
+
+need_pkgs=()
+for p in busybox-static qemu-system-x86 cpio; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "== installing: ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# Every setup script of a test layer (the QEMU kernel, services) runs here.
+for s in tests/setup/*.sh; do
+  [ -e "$s" ] || continue
+  echo "== setup: $s"
+  bash "$s"
+done
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+# Tests that assert "nothing left on this machine" must not overlap: one thread.
+cargo test -- --test-threads=1
