@@ -177,17 +177,26 @@ mod tests {
                     continue;
                 }
                 let src = std::fs::read_to_string(&path).unwrap();
-                for pat in ["t(\"", "tf(\""] {
+                for pat in ["t(", "tf("] {
                     for (i, _) in src.match_indices(pat) {
                         let before = src[..i].chars().last();
-                        if matches!(before, Some(c) if c.is_alphanumeric() || c == '_') {
+                        if matches!(before, Some(c) if c.is_alphanumeric() || c == '_' || c == '.') {
                             continue;
                         }
-                        let rest = &src[i + pat.len()..];
+                        let rest = src[i + pat.len()..].trim_start();
+                        let Some(rest) = rest.strip_prefix('"') else { continue };
                         let key = &rest[..rest.find('"').unwrap()];
-                        if !key.contains('{') && !en.contains_key(key) {
+                        if key.contains('.') && !key.contains(' ') && !en.contains_key(key) {
                             missing.push(format!("{}: {key}", path.display()));
                         }
+                    }
+                }
+                // Keys chosen by a match (errno.*) are string literals of their own.
+                for (i, _) in src.match_indices("\"errno.") {
+                    let rest = &src[i + 1..];
+                    let key = &rest[..rest.find('"').unwrap()];
+                    if !key.ends_with('.') && !en.contains_key(key) {
+                        missing.push(format!("{}: {key}", path.display()));
                     }
                 }
             }

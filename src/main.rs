@@ -1,5 +1,6 @@
 //! hako (箱): build a Linux container by hand, one lesson at a time, for real.
 
+mod agent;
 mod cli;
 mod error;
 mod i18n;
@@ -20,6 +21,9 @@ fn main() {
 }
 
 fn run() -> i32 {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
+        return agent::agent_main();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

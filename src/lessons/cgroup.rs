@@ -57,7 +57,7 @@ impl Lesson for CgroupLesson {
         Ok(did)
     }
 
-    fn check(&self, st: &State) -> Check {
+    fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("cgroup.hint"));
         let (Some(l), Some(cg)) = (&st.layout, &st.cgroup) else {
             c.row(t("cgroup.row_dir"), "-", t("cgroup.none"), false);

@@ -63,7 +63,7 @@ impl Lesson for Limits {
         Ok(did)
     }
 
-    fn check(&self, st: &State) -> Check {
+    fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("limits.hint"));
         let Some(l) = &st.layout else {
             c.row(t("limits.row_memory"), "-", "-", false);

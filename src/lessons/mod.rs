@@ -5,9 +5,16 @@
 //! evidence back from the kernel.
 
 pub mod cgroup;
+pub mod chroot;
+pub mod devnull;
+pub mod devpts;
+pub mod hostname;
 pub mod limits;
+pub mod namespaces;
 pub mod preflight;
+pub mod proc;
 pub mod rootfs;
+pub mod shell;
 
 use crate::error::Result;
 use crate::i18n::{lang, Lang};
@@ -63,7 +70,7 @@ pub trait Lesson: Sync {
     /// Does the stage for real; returns what it did, one line each.
     fn run(&self, st: &mut State) -> Result<Vec<String>>;
     /// Reads the result back from the kernel.
-    fn check(&self, st: &State) -> Check;
+    fn check(&self, st: &mut State) -> Check;
 }
 
 /// Every lesson id, in order, including those that come with later work.
@@ -89,6 +96,13 @@ pub fn walk() -> Vec<&'static dyn Lesson> {
         &rootfs::RootfsLesson,
         &cgroup::CgroupLesson,
         &limits::Limits,
+        &namespaces::Namespaces,
+        &proc::Proc,
+        &devpts::Devpts,
+        &devnull::Devnull,
+        &hostname::Hostname,
+        &chroot::Chroot,
+        &shell::Shell,
     ]
 }
 

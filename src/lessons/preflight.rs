@@ -98,7 +98,7 @@ impl Lesson for Preflight {
         Ok(did)
     }
 
-    fn check(&self, st: &State) -> Check {
+    fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("pre.hint"));
         let root = crate::sys::is_root();
         c.row(t("pre.row_root"), if root { "euid 0" } else { t("pre.not_root") }, t("pre.need_root"), root);

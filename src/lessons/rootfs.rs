@@ -74,7 +74,7 @@ impl Lesson for RootfsLesson {
         Ok(did)
     }
 
-    fn check(&self, st: &State) -> Check {
+    fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("rootfs.hint"));
         let Some(r) = &st.rootfs else {
             c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);

@@ -3,6 +3,8 @@
 
 pub mod cgroup;
 pub mod mountinfo;
+pub mod ns;
+pub mod ptrace;
 pub mod process;
 pub mod signals;
 

@@ -39,3 +39,50 @@ pub fn run_chrooted(root: &Path, argv: &[&str]) -> Result<ExitStatus, Errno> {
 fn root_display(argv: &[&str]) -> String {
     argv.join(" ")
 }
+
+/// Starts `/proc/self/exe __agent` with `fd` (its end of the socketpair) kept open
+/// across the exec, and a parent-death signal: if the guide dies, so does the agent.
+pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno> {
+    let guide = std::process::id();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("__agent")
+        .env(crate::agent::FD_ENV, fd.to_string())
+        .env(crate::agent::GUIDE_ENV, guide.to_string());
+    if super::tracing() {
+        cmd.env(crate::agent::TRACE_ENV, "1");
+    }
+    // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The socket is close-on-exec; this end must survive the exec.
+            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r = cmd.spawn().map_err(|e| super::io_errno(&e));
+    super::trace(|| "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(), "2 execve", &r);
+    r
+}
+
+/// After an interactive shell with job control ends, the terminal's foreground
+/// process group is still the shell's: take it back (tcsetpgrp(3), with SIGTTOU
+/// blocked so that doing it from the background does not stop hako).
+pub fn take_terminal_back() {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return;
+    }
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
+    let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+}

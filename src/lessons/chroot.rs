@@ -1,0 +1,181 @@
+//! chroot: chroot + chdir, the CAP_SYS_CHROOT drop, close_range, then execve of the
+//! command; checked from the host while the command is stopped at its exec.
+
+use super::{Check, Lesson};
+use crate::agent::{Reply, Request};
+use crate::error::{Error, Kind, Result};
+use crate::i18n::{t, tf};
+use crate::rootfs::host::inside_to_host;
+use crate::sys::ptrace::{self, AtExec};
+use crate::walk::{ExecSeen, State};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+pub struct Chroot;
+
+/// The PATH the command gets inside, as Docker sets it.
+pub const PATH_INSIDE: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// CAP_SYS_CHROOT is capability 18 (capabilities(7)).
+pub const CAP_SYS_CHROOT_BIT: u64 = 1 << 18;
+
+/// The command line: `-- CMD ARG…`, or the rootfs's shell.
+pub fn argv(st: &State) -> Vec<String> {
+    if st.opts.cmd.is_empty() {
+        vec![st
+            .rootfs
+            .as_ref()
+            .map(|r| r.shell.clone())
+            .unwrap_or_else(|| "/bin/sh".into())]
+    } else {
+        st.opts.cmd.clone()
+    }
+}
+
+/// Finds the command inside the rootfs before anything irreversible: 127 when it is not
+/// there, 126 when it cannot be executed. Returns its path inside.
+pub fn resolve_command(root: &Path, name: &str) -> Result<String> {
+    let candidates: Vec<String> = if name.contains('/') {
+        vec![name.to_string()]
+    } else {
+        PATH_INSIDE.split(':').map(|d| format!("{d}/{name}")).collect()
+    };
+    for c in &candidates {
+        if let Some(host) = inside_to_host(root, c) {
+            let meta = std::fs::metadata(&host);
+            let exec = meta
+                .as_ref()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false);
+            if exec {
+                return Ok(c.clone());
+            }
+            if name.contains('/') {
+                return Err(Error::new(Kind::CannotExec, tf("err.cmd_not_exec", &[("cmd", &name), ("root", &root.display())])));
+            }
+        }
+    }
+    Err(Error::new(Kind::NotFound, tf("err.cmd_missing", &[("cmd", &name), ("root", &root.display())])))
+}
+
+/// What the host sees of `pid`: its root, its executable, its status lines, its uid map.
+pub fn look_at(pid: i32) -> ExecSeen {
+    let link = |f: &str| {
+        std::fs::read_link(format!("/proc/{pid}/{f}"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs") || l.starts_with("Seccomp:"))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    ExecSeen {
+        pid,
+        root: link("root"),
+        exe: link("exe"),
+        status,
+        uid_map: std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+impl Lesson for Chroot {
+    fn id(&self) -> &'static str {
+        "chroot"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        let r = st.rootfs_shown();
+        let cmd = argv(st).join(" ");
+        format!(
+            "exec capsh --chroot={r} --drop=cap_sys_chroot -- -c 'exec {cmd}'    # {article}\nexec capsh --chroot={r} --drop=cap_sys_chroot --shell=/bin/sh -- -c 'exec {cmd}'    # {busybox}",
+            article = t("chroot.sh_article"),
+            busybox = t("chroot.sh_busybox"),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let root = st.root()?;
+        let argv = argv(st);
+        let path = resolve_command(&root, &argv[0])?;
+        let host_cmd = inside_to_host(&root, &path).unwrap_or_default();
+        let mut did = vec![tf("chroot.did_found", &[("cmd", &path), ("host", &host_cmd.display())])];
+        let uuid = st.uuid.clone();
+        let a = st.agent()?;
+        let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
+        a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
+        did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
+        did.push("prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT); capset(inheritable, ambient -= CAP_SYS_CHROOT)".into());
+        ptrace::seize(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
+        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+        let env = vec![
+            ("PATH".to_string(), PATH_INSIDE.to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+            ("HOSTNAME".to_string(), uuid),
+            ("TERM".to_string(), term),
+        ];
+        a.send(&Request::Exec { path: path.clone(), argv: argv.clone(), env })?;
+        did.push("close_range(3, ~0U, 0)".into());
+        match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
+            AtExec::Stopped => {
+                a.stopped = true;
+                did.push(tf("chroot.did_exec", &[("cmd", &argv.join(" ")), ("pid", &pid1)]));
+            }
+            AtExec::Exited(_) | AtExec::Killed(_) => {
+                return Err(match a.recv()? {
+                    Some(Reply::Failed { errno, .. }) => {
+                        let e = nix::errno::Errno::from_raw(errno);
+                        let kind = if e == nix::errno::Errno::ENOENT { Kind::NotFound } else { Kind::CannotExec };
+                        Error::new(kind, tf("err.exec_failed", &[("cmd", &path), ("errno", &e), ("why", &crate::sys::explain(e))]))
+                    }
+                    _ => a.died(),
+                });
+            }
+        }
+        st.exec = Some(look_at(pid1));
+        Ok(did)
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("chroot.hint"));
+        let (Some(seen), Some(rootfs)) = (st.exec.as_ref(), st.rootfs.as_ref()) else {
+            c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
+            return c;
+        };
+        let want_root = rootfs.path.display().to_string();
+        c.row(
+            tf("chroot.row_root", &[("pid", &seen.pid)]),
+            seen.root.clone(),
+            want_root.clone(),
+            seen.root == want_root,
+        );
+        let host_bnd = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+            .unwrap_or_default();
+        for set in ["CapBnd", "CapEff"] {
+            let v = seen.caps(set);
+            c.row(
+                tf("chroot.row_cap", &[("set", &set)]),
+                seen.field(set).to_string(),
+                tf("chroot.no_sys_chroot", &[("host", &host_bnd)]),
+                v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
+            );
+        }
+        let hako = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+        c.row(
+            t("chroot.row_exe"),
+            seen.exe.clone(),
+            tf("chroot.not_hako", &[("hako", &hako)]),
+            !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
+        );
+        c
+    }
+}

@@ -1,0 +1,154 @@
+//! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
+
+use super::{Check, Lesson};
+use crate::agent::{Agent, Reply, Request};
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::walk::State;
+
+pub struct Namespaces;
+
+/// The namespaces compared, as /proc/PID/ns names them.
+pub const COMPARED: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid_for_children"];
+
+fn ns_inode(pid: &str, name: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `/proc/PID/cgroup` content puts the process in cgroup `name` for `ctl`
+/// (v1: a line `N:...ctl...:/name`; v2: `0::/name`).
+pub fn in_cgroup(content: &str, ctl: &str, name: &str, v2: bool) -> bool {
+    content.lines().any(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let path_ok = path == format!("/{name}") || path.ends_with(&format!("/{name}"));
+        if v2 {
+            ctls.is_empty() && path_ok
+        } else {
+            ctls.split(',').any(|c| c == ctl) && path_ok
+        }
+    })
+}
+
+/// The interfaces in a `/proc/PID/net/dev`.
+pub fn interfaces(net_dev: &str) -> Vec<String> {
+    net_dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Lesson for Namespaces {
+    fn id(&self) -> &'static str {
+        "namespaces"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        let procs = st
+            .layout
+            .as_ref()
+            .map(|l| l.procs_files(&st.uuid))
+            .unwrap_or_default();
+        let join: Vec<String> = procs
+            .iter()
+            .map(|p| format!("echo $$ > {}", p.display()))
+            .collect();
+        format!(
+            "cgexec -g cpu,memory:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\nunshare --mount --uts --ipc --net --pid --fork --propagation private /bin/sh",
+            uuid = st.uuid,
+            article = t("ns.sh_article"),
+            by_hand = t("ns.sh_by_hand"),
+            join = join.join("\n"),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let procs = st.layout()?.procs_files(&st.uuid);
+        st.cgroup()?;
+        let agent = Agent::spawn()?;
+        let apid = agent.pid();
+        st.agent = Some(agent);
+        let a = st.agent()?;
+        let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
+        a.call(Request::Join { procs: procs.clone() }, t("ns.step_join"))?;
+        did.push(tf("ns.did_join", &[("pid", &apid), ("files", &procs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]));
+        a.call(Request::Unshare, t("ns.step_unshare"))?;
+        did.push(t("ns.did_unshare").to_string());
+        did.push(t("ns.did_private").to_string());
+        match a.call(Request::Fork, t("ns.step_fork"))? {
+            Reply::Forked { pid } => {
+                a.pid1 = Some(pid);
+                did.push(tf("ns.did_fork", &[("pid", &pid)]));
+            }
+            other => return Err(crate::error::Error::failed(tf("err.agent_unexpected", &[("what", &format!("{other:?}"))]))),
+        }
+        Ok(did)
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("ns.hint"));
+        let Some(pid1) = st.agent.as_ref().and_then(|a| a.pid1) else {
+            c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);
+            return c;
+        };
+        let pid = pid1.to_string();
+        let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        for ctl in ["memory", "cpu"] {
+            let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
+            let line = cg
+                .lines()
+                .find(|l| if v2 { l.starts_with("0::") } else { l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == ctl)) })
+                .unwrap_or("-")
+                .to_string();
+            c.row(tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]), line, format!("/{}", st.uuid), ok);
+        }
+        for name in COMPARED {
+            let inside = ns_inode(&pid, name);
+            let outside = ns_inode("self", name);
+            c.row(
+                format!("ns/{name}"),
+                inside.clone(),
+                tf("ns.host_is", &[("v", &outside)]),
+                !inside.is_empty() && inside != outside,
+            );
+        }
+        let net = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+        let host_net = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+        let ifs = interfaces(&net);
+        c.row(
+            t("ns.row_net"),
+            ifs.join(" "),
+            tf("ns.host_is", &[("v", &interfaces(&host_net).join(" "))]),
+            ifs == ["lo"],
+        );
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_proc_pid_cgroup() {
+        let v1 = "9:name=systemd:/\n4:memory:/u\n1:cpu,cpuacct:/u\n0::/\n";
+        assert!(in_cgroup(v1, "memory", "u", false));
+        assert!(in_cgroup(v1, "cpu", "u", false));
+        assert!(!in_cgroup(v1, "cpuacct", "x", false));
+        assert!(!in_cgroup("4:memory:/\n", "memory", "u", false));
+        assert!(in_cgroup("0::/u\n", "memory", "u", true));
+        assert!(!in_cgroup("0::/\n", "memory", "u", true));
+    }
+
+    #[test]
+    fn reads_net_dev() {
+        let s = "Inter-|   Receive\n face |bytes\n    lo: 0 0\n  eth0: 1 2\n";
+        assert_eq!(interfaces(s), ["lo", "eth0"]);
+    }
+}

@@ -1,0 +1,52 @@
+//! shell: the command runs, in the container, until it exits.
+
+use super::{Check, Lesson};
+use crate::error::{Error, Result};
+use crate::i18n::{t, tf};
+use crate::walk::State;
+
+pub struct Shell;
+
+impl Lesson for Shell {
+    fn id(&self) -> &'static str {
+        "shell"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        format!("exec {}    # {}", super::chroot::argv(st).join(" "), t("shell.sh_exec"))
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let a = st.agent()?;
+        let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
+        if !a.stopped {
+            return Err(Error::failed(t("err.not_stopped")));
+        }
+        crate::walk::render::note(&console::style(t("shell.enter")).dim().to_string());
+        crate::sys::ptrace::release(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
+        a.stopped = false;
+        let status = a.wait_command();
+        crate::sys::process::take_terminal_back();
+        let status = status?;
+        Ok(vec![tf("shell.did_exit", &[("status", &status)])])
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("shell.hint"));
+        let status = st.agent.as_ref().and_then(|a| a.status);
+        c.row(
+            t("shell.row_status"),
+            status.map(|s| s.to_string()).unwrap_or("-".into()),
+            t("shell.status_passed"),
+            status.is_some(),
+        );
+        let left = st.cgroup.as_ref().map(|cg| cg.pids()).unwrap_or_default();
+        c.row(
+            t("shell.row_left"),
+            if left.is_empty() { t("shell.none").to_string() } else { format!("{left:?}") },
+            t("shell.none"),
+            left.is_empty() && st.cgroup.is_some(),
+        );
+        c
+    }
+}

@@ -1,0 +1,232 @@
+//! What the agent does to become the container: unshare(2), mount(2), sethostname(2),
+//! chroot(2), the capability drop, close_range(2), execve(2). Each function names its
+//! man page and says why it is done the way it is.
+#![allow(unsafe_code)]
+
+use super::trace;
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+/// The namespaces of `unshare -muinp`: mount, UTS, IPC, network, PID.
+pub fn unshare_flags() -> CloneFlags {
+    CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWPID
+}
+
+/// unshare(2). The caller enters the new mount, UTS, IPC and network namespaces at
+/// once; CLONE_NEWPID only decides where its *children* go, so a fork follows.
+pub fn unshare() -> Result<(), Errno> {
+    let r = nix::sched::unshare(unshare_flags());
+    trace(
+        || "unshare(CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET|CLONE_NEWPID)".into(),
+        "2 unshare",
+        &r,
+    );
+    r
+}
+
+/// mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL): what `unshare(1)` does silently.
+/// Without it, a host whose / is shared (systemd makes it so) would see every mount
+/// made in the new namespace propagate back to it.
+pub fn make_rprivate() -> Result<(), Errno> {
+    let r = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    );
+    trace(|| "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)".into(), "2 mount", &r);
+    r
+}
+
+/// fork(2). In the parent it returns the child's PID as the host sees it; in the
+/// child (PID 1 of the new PID namespace) it returns 0.
+pub fn fork() -> Result<Option<i32>, Errno> {
+    // SAFETY: the agent is single-threaded (a fresh process that started no thread),
+    // so the child may do anything the parent could.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the parent (thread). Returns false when
+/// the parent is already gone (the signal would never come).
+pub fn die_with_parent(expected_parent: i32) -> bool {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    r == 0 && nix::unistd::getppid().as_raw() == expected_parent
+}
+
+/// mount(2), traced, with the options as a string.
+pub fn do_mount(
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Errno> {
+    let r = mount(Some(source), target, fstype, flags, data);
+    trace(
+        || {
+            format!(
+                "mount(\"{source}\", \"{}\", {}, {}, {})",
+                target.display(),
+                fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
+                if flags.is_empty() { "0".to_string() } else { format!("{flags:?}") },
+                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
+            )
+        },
+        "2 mount",
+        &r,
+    );
+    r
+}
+
+/// Creates `rel` (a relative path) inside `root` as a directory (or, with `file`, an
+/// empty file), refusing to go through a symlink: a rootfs is data hako does not trust,
+/// and `dev -> /` must not lead a mount point onto the host. Returns what it created.
+pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (Errno, PathBuf)> {
+    let mut cur = root.to_path_buf();
+    let mut made = vec![];
+    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => return Err((Errno::ELOOP, cur)),
+            Ok(m) if !last && !m.is_dir() => return Err((Errno::ENOTDIR, cur)),
+            Ok(_) => {}
+            Err(_) => {
+                let r = if last && file {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&cur)
+                        .map(|_| ())
+                } else {
+                    std::fs::create_dir(&cur)
+                };
+                r.map_err(|e| (super::io_errno(&e), cur.clone()))?;
+                made.push(cur.clone());
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// sethostname(2): only the new UTS namespace sees it.
+pub fn sethostname(name: &str) -> Result<(), Errno> {
+    let r = nix::unistd::sethostname(name);
+    trace(|| format!("sethostname(\"{name}\", {})", name.len()), "2 sethostname", &r);
+    r
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// chroot(2) + chdir("/"): chroot alone leaves the working directory outside.
+pub fn chroot(root: &Path) -> Result<(), Errno> {
+    let r = nix::unistd::chroot(root);
+    trace(|| format!("chroot(\"{}\")", root.display()), "2 chroot", &r);
+    r?;
+    let r = nix::unistd::chdir("/");
+    trace(|| "chdir(\"/\")".into(), "2 chdir", &r);
+    r
+}
+
+/// Drops CAP_SYS_CHROOT from the bounding set (prctl PR_CAPBSET_DROP, what capsh
+/// --drop does) and from the inheritable and ambient sets: for root, execve(2) gives
+/// (inheritable | bounding) plus ambient, so either would bring it back. The current
+/// effective set keeps it until the exec.
+pub fn drop_sys_chroot() -> Result<(), Errno> {
+    use caps::{CapSet, Capability};
+    let c = Capability::CAP_SYS_CHROOT;
+    let mut r: Result<(), Errno> = Ok(());
+    for (set, name) in [
+        (CapSet::Bounding, "prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT)"),
+        (CapSet::Inheritable, "capset(inheritable -= CAP_SYS_CHROOT)"),
+        (CapSet::Ambient, "prctl(PR_CAP_AMBIENT_LOWER, CAP_SYS_CHROOT)"),
+    ] {
+        let one = caps::drop(None, set, c).map_err(|_| Errno::last());
+        trace(|| name.into(), "7 capabilities", &one);
+        if r.is_ok() {
+            r = one;
+        }
+    }
+    r
+}
+
+/// close_range(2): every descriptor but 0, 1, 2 and `keep` (which is close-on-exec).
+/// An inherited directory fd is a way out of a chroot (fchdir to it).
+pub fn close_all_but_stdio(keep: RawFd) {
+    // SAFETY: closing descriptors this process owns; nothing else refers to them.
+    unsafe {
+        if keep > 3 {
+            libc::close_range(3, (keep - 1) as libc::c_uint, 0);
+        }
+        libc::close_range((keep.max(2) + 1) as libc::c_uint, libc::c_uint::MAX, 0);
+    }
+    if super::tracing() {
+        crate::walk::render::trace_line(&format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"), "2 close_range");
+    }
+}
+
+/// execve(2). Returns only on failure.
+pub fn execve(path: &str, argv: &[String], env: &[(String, String)]) -> Errno {
+    let to_c = |s: &str| CString::new(s).unwrap_or_default();
+    let p = to_c(path);
+    let a: Vec<CString> = argv.iter().map(|s| to_c(s)).collect();
+    let e: Vec<CString> = env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect();
+    match nix::unistd::execve(&p, &a, &e) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+/// Opens a pty through `<root>/dev/ptmx` (as a program inside would through
+/// /dev/ptmx), unlocks it and opens its `/dev/pts/N` by the path inside the rootfs.
+/// Returns N and the st_dev of that slave node.
+pub fn pty_probe(root: &Path) -> Result<(u32, u64), Errno> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let ptmx = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(root.join("dev/ptmx"))
+        .map_err(|e| super::io_errno(&e))?;
+    let mut n: libc::c_uint = 0;
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int; TIOCSPTLCK reads one int.
+    unsafe {
+        if libc::ioctl(ptmx.as_raw_fd(), libc::TIOCGPTN, &mut n) != 0 {
+            return Err(Errno::last());
+        }
+        if libc::ioctl(ptmx.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) != 0 {
+            return Err(Errno::last());
+        }
+    }
+    let slave_path = root.join(format!("dev/pts/{n}"));
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&slave_path)
+        .map_err(|e| super::io_errno(&e))?;
+    let dev = slave.metadata().map_err(|e| super::io_errno(&e))?.dev();
+    Ok((n, dev))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
