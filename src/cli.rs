@@ -33,8 +33,7 @@ Exit status (as docker run):
     version,
     about = "Build a Linux container by hand, one lesson at a time, for real (箱: box).",
     long_about = "Build a Linux container by hand, one lesson at a time, for real.\n\nhako follows the article 「仮想環境とコンテナを絶対に理解したい」: a root filesystem, a cgroup with limits, namespaces, /proc, /dev, a hostname, chroot with a capability drop, and a shell inside. Each lesson explains itself, shows the equivalent shell command, runs the stage through the kernel's own system calls and checks the result by reading it back. The walk needs root; `list` and `show` do not.\n\nhako's own words go to stderr; stdout belongs to the command inside the container.",
-    after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -13,6 +13,7 @@ pub enum Lang {
     Ja,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Ja];
 
@@ -32,7 +33,11 @@ impl Lang {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Lang {
         for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
             if let Some(v) = get(var).filter(|v| !v.is_empty()) {
-                return if v.starts_with("ja") { Lang::Ja } else { Lang::En };
+                return if v.starts_with("ja") {
+                    Lang::Ja
+                } else {
+                    Lang::En
+                };
             }
         }
         Lang::En
@@ -52,13 +57,6 @@ pub fn lang() -> Lang {
 
 const UI_EN: &str = include_str!("../lessons/en/ui.txt");
 const UI_JA: &str = include_str!("../lessons/ja/ui.txt");
-
-pub fn catalog_source(l: Lang) -> &'static str {
-    match l {
-        Lang::En => UI_EN,
-        Lang::Ja => UI_JA,
-    }
-}
 
 /// Parses a catalog: `key = text` lines, `#` comments, `\n` for a line break.
 pub fn parse_catalog(src: &'static str) -> HashMap<&'static str, String> {
@@ -135,10 +133,16 @@ mod tests {
         let ja = parse_catalog(UI_JA);
         assert!(en.len() > 20);
         for k in en.keys() {
-            assert!(ja.contains_key(k), "ui key {k} missing in lessons/ja/ui.txt");
+            assert!(
+                ja.contains_key(k),
+                "ui key {k} missing in lessons/ja/ui.txt"
+            );
         }
         for k in ja.keys() {
-            assert!(en.contains_key(k), "ui key {k} missing in lessons/en/ui.txt");
+            assert!(
+                en.contains_key(k),
+                "ui key {k} missing in lessons/en/ui.txt"
+            );
         }
         for (k, v) in en.iter().chain(ja.iter()) {
             assert!(!v.trim().is_empty(), "ui key {k} has empty text");
@@ -168,7 +172,10 @@ mod tests {
     fn every_key_used_in_the_code_exists() {
         let en = parse_catalog(UI_EN);
         let mut missing = vec![];
-        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        let mut stack = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
         while let Some(p) = stack.pop() {
             for e in std::fs::read_dir(&p).unwrap() {
                 let path = e.unwrap().path();
@@ -180,11 +187,14 @@ mod tests {
                 for pat in ["t(", "tf("] {
                     for (i, _) in src.match_indices(pat) {
                         let before = src[..i].chars().last();
-                        if matches!(before, Some(c) if c.is_alphanumeric() || c == '_' || c == '.') {
+                        if matches!(before, Some(c) if c.is_alphanumeric() || c == '_' || c == '.')
+                        {
                             continue;
                         }
                         let rest = src[i + pat.len()..].trim_start();
-                        let Some(rest) = rest.strip_prefix('"') else { continue };
+                        let Some(rest) = rest.strip_prefix('"') else {
+                            continue;
+                        };
                         let key = &rest[..rest.find('"').unwrap()];
                         if key.contains('.') && !key.contains(' ') && !en.contains_key(key) {
                             missing.push(format!("{}: {key}", path.display()));

@@ -28,7 +28,11 @@ fn run() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Kind::Usage.code() } else { 0 };
+            return if e.use_stderr() {
+                Kind::Usage.code()
+            } else {
+                0
+            };
         }
     };
     i18n::set_lang(cli.lang.unwrap_or_else(i18n::Lang::from_env));
@@ -65,7 +69,6 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         memory: cli.memory,
         cpu: cli.cpu,
         keep: cli.keep,
-        quiet: cli.quiet,
         source: cli.rootfs,
         cmd: cli.cmd,
     };
@@ -76,7 +79,11 @@ fn list() -> i32 {
     let runs: Vec<&str> = lessons::walk().iter().map(|l| l.id()).collect();
     for (i, id) in lessons::IDS.iter().enumerate() {
         let p = lessons::prose(id);
-        let later = if runs.contains(id) { "" } else { t("list.later") };
+        let later = if runs.contains(id) {
+            ""
+        } else {
+            t("list.later")
+        };
         println!("{:>2}  {:<11} {}{}", i + 1, id, p.title, later);
     }
     0

@@ -2,8 +2,6 @@
 
 /// The article's CFS period: one second, in microseconds.
 pub const DEFAULT_PERIOD_US: u64 = 1_000_000;
-/// The article's memory limit, in bytes.
-pub const DEFAULT_MEMORY: u64 = 10_000_000;
 /// The article's CPU quota, in microseconds per period.
 pub const DEFAULT_QUOTA_US: u64 = 300_000;
 
@@ -151,7 +149,16 @@ mod tests {
 
     #[test]
     fn bad_sizes_say_why() {
-        for bad in ["ten", "0", "-5", "", "10X", "M", "1.5M", "99999999999999999999T"] {
+        for bad in [
+            "ten",
+            "0",
+            "-5",
+            "",
+            "10X",
+            "M",
+            "1.5M",
+            "99999999999999999999T",
+        ] {
             let e = parse_size(bad).unwrap_err();
             assert!(e.len() > 20, "{bad}: {e}");
         }
@@ -177,7 +184,15 @@ mod tests {
     #[test]
     fn bad_cpu_specs_say_why() {
         for bad in [
-            "0", "banana", "0%", "-1", "1 2 3", "300000 0", "100 1000000", "5000 5000000", "nan",
+            "0",
+            "banana",
+            "0%",
+            "-1",
+            "1 2 3",
+            "300000 0",
+            "100 1000000",
+            "5000 5000000",
+            "nan",
             "inf",
         ] {
             assert!(parse_cpu(bad).is_err(), "{bad} accepted");

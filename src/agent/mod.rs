@@ -28,23 +28,41 @@ pub const TRACE_ENV: &str = "HAKO_AGENT_TRACE";
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
     /// Write our own PID into these `cgroup.procs` files (what cgexec does).
-    Join { procs: Vec<PathBuf> },
+    Join {
+        procs: Vec<PathBuf>,
+    },
     /// unshare(2) the five namespaces, then make / recursively private.
     Unshare,
     /// fork(2): the child is PID 1 of the new PID namespace and serves from now on.
     Fork,
     Getpid,
-    MountProc { root: PathBuf },
+    MountProc {
+        root: PathBuf,
+    },
     /// The PIDs visible in `<root>/proc`.
-    ListPids { root: PathBuf },
-    Devpts { root: PathBuf },
-    ProbePty { root: PathBuf },
-    DevNull { root: PathBuf },
-    ProbeNull { root: PathBuf },
-    Hostname { name: String },
+    ListPids {
+        root: PathBuf,
+    },
+    Devpts {
+        root: PathBuf,
+    },
+    ProbePty {
+        root: PathBuf,
+    },
+    DevNull {
+        root: PathBuf,
+    },
+    ProbeNull {
+        root: PathBuf,
+    },
+    Hostname {
+        name: String,
+    },
     GetHostname,
     /// chroot + chdir + drop CAP_SYS_CHROOT.
-    Chroot { root: PathBuf },
+    Chroot {
+        root: PathBuf,
+    },
     /// Close every fd but 0, 1, 2, then execve. No reply on success.
     Exec {
         path: String,
@@ -56,16 +74,33 @@ pub enum Request {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
     /// Done; these paths were created (for a `dir:` rootfs, removed afterwards).
-    Done { created: Vec<PathBuf> },
-    Forked { pid: i32 },
+    Done {
+        created: Vec<PathBuf>,
+    },
+    Forked {
+        pid: i32,
+    },
     Pid(i32),
     Pids(Vec<i32>),
     /// The pty's number, its slave's st_dev, and the st_dev of `<root>/dev/pts`.
-    Pty { n: u32, dev: u64, pts_dev: u64 },
-    Null { is_char: bool, major: u64, minor: u64, wrote: usize, read: usize },
+    Pty {
+        n: u32,
+        dev: u64,
+        pts_dev: u64,
+    },
+    Null {
+        is_char: bool,
+        major: u64,
+        minor: u64,
+        wrote: usize,
+        read: usize,
+    },
     Hostname(String),
     /// The step failed: errno, and the call or path it failed at.
-    Failed { errno: i32, at: String },
+    Failed {
+        errno: i32,
+        at: String,
+    },
 }
 
 // ---------------------------------------------------------------- agent side
@@ -83,7 +118,9 @@ fn failed(e: Errno, at: impl Into<String>) -> Reply {
     }
 }
 
-fn made(r: std::result::Result<Vec<PathBuf>, (Errno, PathBuf)>) -> std::result::Result<Vec<PathBuf>, Reply> {
+fn made(
+    r: std::result::Result<Vec<PathBuf>, (Errno, PathBuf)>,
+) -> std::result::Result<Vec<PathBuf>, Reply> {
     r.map_err(|(e, p)| failed(e, p.display().to_string()))
 }
 
@@ -93,7 +130,8 @@ fn serve(req: Request, sock: RawFd) -> Reply {
         Request::Join { procs } => {
             let me = std::process::id().to_string();
             for p in &procs {
-                std::fs::write(p, &me).map_err(|e| failed(sys::io_errno(&e), p.display().to_string()))?;
+                std::fs::write(p, &me)
+                    .map_err(|e| failed(sys::io_errno(&e), p.display().to_string()))?;
             }
             Ok(Reply::Done { created: vec![] })
         }
@@ -159,7 +197,9 @@ fn serve(req: Request, sock: RawFd) -> Reply {
         Request::ProbePty { root } => {
             use std::os::unix::fs::MetadataExt;
             let (n, dev) = ns::pty_probe(&root).map_err(|e| failed(e, "dev/ptmx"))?;
-            let pts_dev = std::fs::metadata(root.join("dev/pts")).map(|m| m.dev()).unwrap_or(0);
+            let pts_dev = std::fs::metadata(root.join("dev/pts"))
+                .map(|m| m.dev())
+                .unwrap_or(0);
             Ok(Reply::Pty { n, dev, pts_dev })
         }
         Request::DevNull { root } => {
@@ -215,12 +255,17 @@ pub fn agent_main() -> i32 {
     let fd: RawFd = match std::env::var(FD_ENV).ok().and_then(|v| v.parse().ok()) {
         Some(fd) => fd,
         None => {
-            eprintln!("hako: __agent is hako's own helper process; it is not meant to be run by hand.");
+            eprintln!(
+                "hako: __agent is hako's own helper process; it is not meant to be run by hand."
+            );
             return Kind::Usage.code();
         }
     };
     sys::set_trace(std::env::var_os(TRACE_ENV).is_some());
-    let guide: i32 = std::env::var(GUIDE_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let guide: i32 = std::env::var(GUIDE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     if !ns::die_with_parent(guide) {
         return Kind::Failed.code();
     }
@@ -310,13 +355,17 @@ pub struct Agent {
 
 impl Agent {
     pub fn spawn() -> Result<Agent> {
-        let (ours, theirs) = UnixStream::pair().map_err(|e| sys::failure(t("do.socketpair"), sys::io_errno(&e)))?;
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| sys::failure(t("do.socketpair"), sys::io_errno(&e)))?;
         let child = sys::process::spawn_agent(theirs.as_raw_fd())
             .map_err(|e| sys::failure(t("do.spawn_agent"), e))?;
         // Our copy of the agent's end closes here: only the agent holds it now, so when
         // it (or PID 1 after it) exits or execs, a read here sees EOF.
         drop(theirs);
-        let reader = BufReader::new(ours.try_clone().map_err(|e| sys::failure(t("do.socketpair"), sys::io_errno(&e)))?);
+        let reader = BufReader::new(
+            ours.try_clone()
+                .map_err(|e| sys::failure(t("do.socketpair"), sys::io_errno(&e)))?,
+        );
         Ok(Agent {
             child,
             stream: ours,
@@ -329,11 +378,6 @@ impl Agent {
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
-    }
-
-    /// The process that serves requests now: PID 1 after the fork, the agent before.
-    pub fn current(&self) -> i32 {
-        self.pid1.unwrap_or(self.pid())
     }
 
     pub fn send(&mut self, req: &Request) -> Result<()> {
@@ -363,7 +407,10 @@ impl Agent {
         match self.recv()? {
             Some(Reply::Failed { errno, at }) => {
                 let e = Errno::from_raw(errno);
-                Err(sys::failure(&tf("do.agent_step", &[("what", &what), ("at", &at)]), e))
+                Err(sys::failure(
+                    &tf("do.agent_step", &[("what", &what), ("at", &at)]),
+                    e,
+                ))
             }
             Some(r) => Ok(r),
             None => Err(self.died()),

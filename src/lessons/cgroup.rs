@@ -51,7 +51,10 @@ impl Lesson for CgroupLesson {
         if !enabled.is_empty() {
             did.push(tf(
                 "cgroup.did_enabled",
-                &[("list", &enabled.join(" ")), ("path", &l.memory.join("cgroup.subtree_control").display())],
+                &[
+                    ("list", &enabled.join(" ")),
+                    ("path", &l.memory.join("cgroup.subtree_control").display()),
+                ],
             ));
         }
         Ok(did)
@@ -65,7 +68,12 @@ impl Lesson for CgroupLesson {
         };
         for d in l.dirs(&cg.name) {
             let ok = d.is_dir();
-            c.row(t("cgroup.row_dir"), d.display().to_string(), t("cgroup.exists"), ok);
+            c.row(
+                t("cgroup.row_dir"),
+                d.display().to_string(),
+                t("cgroup.exists"),
+                ok,
+            );
         }
         for f in l.controller_files(&cg.name) {
             let ok = f.is_file();

@@ -38,7 +38,10 @@ pub fn resolve_command(root: &Path, name: &str) -> Result<String> {
     let candidates: Vec<String> = if name.contains('/') {
         vec![name.to_string()]
     } else {
-        PATH_INSIDE.split(':').map(|d| format!("{d}/{name}")).collect()
+        PATH_INSIDE
+            .split(':')
+            .map(|d| format!("{d}/{name}"))
+            .collect()
     };
     for c in &candidates {
         if let Some(host) = inside_to_host(root, c) {
@@ -51,11 +54,23 @@ pub fn resolve_command(root: &Path, name: &str) -> Result<String> {
                 return Ok(c.clone());
             }
             if name.contains('/') {
-                return Err(Error::new(Kind::CannotExec, tf("err.cmd_not_exec", &[("cmd", &name), ("root", &root.display())])));
+                return Err(Error::new(
+                    Kind::CannotExec,
+                    tf(
+                        "err.cmd_not_exec",
+                        &[("cmd", &name), ("root", &root.display())],
+                    ),
+                ));
             }
         }
     }
-    Err(Error::new(Kind::NotFound, tf("err.cmd_missing", &[("cmd", &name), ("root", &root.display())])))
+    Err(Error::new(
+        Kind::NotFound,
+        tf(
+            "err.cmd_missing",
+            &[("cmd", &name), ("root", &root.display())],
+        ),
+    ))
 }
 
 /// What the host sees of `pid`: its root, its executable, its status lines, its uid map.
@@ -68,7 +83,9 @@ pub fn look_at(pid: i32) -> ExecSeen {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs") || l.starts_with("Seccomp:"))
+        .filter(|l| {
+            l.starts_with("Cap") || l.starts_with("NoNewPrivs") || l.starts_with("Seccomp:")
+        })
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect();
@@ -105,7 +122,10 @@ impl Lesson for Chroot {
         let argv = argv(st);
         let path = resolve_command(&root, &argv[0])?;
         let host_cmd = inside_to_host(&root, &path).unwrap_or_default();
-        let mut did = vec![tf("chroot.did_found", &[("cmd", &path), ("host", &host_cmd.display())])];
+        let mut did = vec![tf(
+            "chroot.did_found",
+            &[("cmd", &path), ("host", &host_cmd.display())],
+        )];
         let uuid = st.uuid.clone();
         let a = st.agent()?;
         let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
@@ -120,19 +140,40 @@ impl Lesson for Chroot {
             ("HOSTNAME".to_string(), uuid),
             ("TERM".to_string(), term),
         ];
-        a.send(&Request::Exec { path: path.clone(), argv: argv.clone(), env })?;
+        a.send(&Request::Exec {
+            path: path.clone(),
+            argv: argv.clone(),
+            env,
+        })?;
         did.push("close_range(3, ~0U, 0)".into());
         match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
             AtExec::Stopped => {
                 a.stopped = true;
-                did.push(tf("chroot.did_exec", &[("cmd", &argv.join(" ")), ("pid", &pid1)]));
+                did.push(tf(
+                    "chroot.did_exec",
+                    &[("cmd", &argv.join(" ")), ("pid", &pid1)],
+                ));
             }
-            AtExec::Exited(_) | AtExec::Killed(_) => {
+            AtExec::Ended => {
                 return Err(match a.recv()? {
                     Some(Reply::Failed { errno, .. }) => {
                         let e = nix::errno::Errno::from_raw(errno);
-                        let kind = if e == nix::errno::Errno::ENOENT { Kind::NotFound } else { Kind::CannotExec };
-                        Error::new(kind, tf("err.exec_failed", &[("cmd", &path), ("errno", &e), ("why", &crate::sys::explain(e))]))
+                        let kind = if e == nix::errno::Errno::ENOENT {
+                            Kind::NotFound
+                        } else {
+                            Kind::CannotExec
+                        };
+                        Error::new(
+                            kind,
+                            tf(
+                                "err.exec_failed",
+                                &[
+                                    ("cmd", &path),
+                                    ("errno", &e),
+                                    ("why", &crate::sys::explain(e)),
+                                ],
+                            ),
+                        )
                     }
                     _ => a.died(),
                 });
@@ -169,7 +210,9 @@ impl Lesson for Chroot {
                 v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
             );
         }
-        let hako = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+        let hako = std::fs::read_link("/proc/self/exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         c.row(
             t("chroot.row_exe"),
             seen.exe.clone(),

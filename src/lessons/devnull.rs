@@ -20,7 +20,9 @@ impl Lesson for Devnull {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
-        let r = st.agent()?.call(Request::DevNull { root: root.clone() }, t("devnull.step"))?;
+        let r = st
+            .agent()?
+            .call(Request::DevNull { root: root.clone() }, t("devnull.step"))?;
         super::proc::record(st, r);
         Ok(vec![format!(
             "mount(\"/dev/null\", \"{}/dev/null\", NULL, MS_BIND, NULL)",
@@ -34,12 +36,36 @@ impl Lesson for Devnull {
             c.row(t("devnull.row_kind"), "-", "-", false);
             return c;
         };
-        match st.agent.as_mut().map(|a| a.call(Request::ProbeNull { root }, t("devnull.step_probe"))) {
-            Some(Ok(Reply::Null { is_char, major, minor, wrote, read })) => {
-                let kind = if is_char { t("devnull.char") } else { t("devnull.not_char") };
-                c.row(t("devnull.row_kind"), format!("{kind} {major}:{minor}"), format!("{} 1:3", t("devnull.char")), is_char && major == 1 && minor == 3);
+        match st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::ProbeNull { root }, t("devnull.step_probe")))
+        {
+            Some(Ok(Reply::Null {
+                is_char,
+                major,
+                minor,
+                wrote,
+                read,
+            })) => {
+                let kind = if is_char {
+                    t("devnull.char")
+                } else {
+                    t("devnull.not_char")
+                };
+                c.row(
+                    t("devnull.row_kind"),
+                    format!("{kind} {major}:{minor}"),
+                    format!("{} 1:3", t("devnull.char")),
+                    is_char && major == 1 && minor == 3,
+                );
                 c.row(t("devnull.row_write"), format!("{wrote}"), "4", wrote == 4);
-                c.row(t("devnull.row_read"), format!("{read}"), t("devnull.eof"), read == 0);
+                c.row(
+                    t("devnull.row_read"),
+                    format!("{read}"),
+                    t("devnull.eof"),
+                    read == 0,
+                );
             }
             Some(Err(e)) => c.row(t("devnull.row_kind"), e.msg, "1:3", false),
             _ => c.row(t("devnull.row_kind"), "-", "1:3", false),

@@ -25,7 +25,9 @@ impl Lesson for Devpts {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
-        let r = st.agent()?.call(Request::Devpts { root: root.clone() }, t("devpts.step"))?;
+        let r = st
+            .agent()?
+            .call(Request::Devpts { root: root.clone() }, t("devpts.step"))?;
         super::proc::record(st, r);
         Ok(vec![
             format!(
@@ -43,10 +45,18 @@ impl Lesson for Devpts {
             return c;
         };
         let host_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
-        let probe = st.agent.as_mut().map(|a| a.call(Request::ProbePty { root }, t("devpts.step_probe")));
+        let probe = st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::ProbePty { root }, t("devpts.step_probe")));
         match probe {
             Some(Ok(Reply::Pty { n, dev, pts_dev })) => {
-                c.row(t("devpts.row_open"), format!("/dev/pts/{n}"), t("devpts.opened"), true);
+                c.row(
+                    t("devpts.row_open"),
+                    format!("/dev/pts/{n}"),
+                    t("devpts.opened"),
+                    true,
+                );
                 c.row(
                     tf("devpts.row_dev", &[("n", &n)]),
                     format!("st_dev {dev:#x}"),

@@ -19,17 +19,27 @@ impl Lesson for Hostname {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let name = st.uuid.clone();
-        st.agent()?.call(Request::Hostname { name: name.clone() }, t("hostname.step"))?;
+        st.agent()?
+            .call(Request::Hostname { name: name.clone() }, t("hostname.step"))?;
         Ok(vec![format!("sethostname(\"{name}\", {})", name.len())])
     }
 
     fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("hostname.hint"));
-        let inside = match st.agent.as_mut().map(|a| a.call(Request::GetHostname, t("hostname.step"))) {
+        let inside = match st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::GetHostname, t("hostname.step")))
+        {
             Some(Ok(Reply::Hostname(h))) => h,
             _ => String::new(),
         };
-        c.row(t("hostname.row_inside"), inside.clone(), st.uuid.clone(), inside == st.uuid);
+        c.row(
+            t("hostname.row_inside"),
+            inside.clone(),
+            st.uuid.clone(),
+            inside == st.uuid,
+        );
         let host = crate::sys::ns::hostname();
         c.row(
             t("hostname.row_host"),

@@ -58,7 +58,10 @@ impl Lesson for Limits {
         }
         let mut did: Vec<String> = ops.iter().map(Op::shell).collect();
         if !l.swap_file(&st.uuid).exists() {
-            did.push(tf("limits.no_swap_file", &[("path", &l.swap_file(&st.uuid).display())]));
+            did.push(tf(
+                "limits.no_swap_file",
+                &[("path", &l.swap_file(&st.uuid).display())],
+            ));
         }
         Ok(did)
     }
@@ -78,11 +81,20 @@ impl Lesson for Limits {
         } else {
             tf(
                 "limits.rounded",
-                &[("want", &st.opts.memory), ("got", &want), ("page", &page), ("pages", &(want / page))],
+                &[
+                    ("want", &st.opts.memory),
+                    ("got", &want),
+                    ("page", &page),
+                    ("pages", &(want / page)),
+                ],
             )
         };
         c.row(
-            format!("{} ({})", t("limits.row_memory"), mem_file.file_name().unwrap().to_string_lossy()),
+            format!(
+                "{} ({})",
+                t("limits.row_memory"),
+                mem_file.file_name().unwrap().to_string_lossy()
+            ),
             got.clone(),
             shown_want,
             got == want.to_string(),
@@ -90,9 +102,17 @@ impl Lesson for Limits {
         let swap_file = l.swap_file(&st.uuid);
         if swap_file.exists() {
             let got = read_trim(&swap_file).unwrap_or_default();
-            let want = if l.version.is_v2() { "0".to_string() } else { want.to_string() };
+            let want = if l.version.is_v2() {
+                "0".to_string()
+            } else {
+                want.to_string()
+            };
             c.row(
-                format!("{} ({})", t("limits.row_swap"), swap_file.file_name().unwrap().to_string_lossy()),
+                format!(
+                    "{} ({})",
+                    t("limits.row_swap"),
+                    swap_file.file_name().unwrap().to_string_lossy()
+                ),
                 got.clone(),
                 want.clone(),
                 got == want,
@@ -115,11 +135,18 @@ impl Lesson for Limits {
                 format!("{} {}", cpu.quota_us, cpu.period_us),
             )
         };
-        let label = if l.version.is_v2() { "cpu.max" } else { "cfs_quota_us cfs_period_us" };
+        let label = if l.version.is_v2() {
+            "cpu.max"
+        } else {
+            "cfs_quota_us cfs_period_us"
+        };
         c.row(
             format!("{} ({label})", t("limits.row_cpu")),
             got.clone(),
-            tf("limits.cpu_share", &[("want", &want), ("pct", &format!("{:.0}", cpu.percent()))]),
+            tf(
+                "limits.cpu_share",
+                &[("want", &want), ("pct", &format!("{:.0}", cpu.percent()))],
+            ),
             got == want,
         );
         c

@@ -30,7 +30,12 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(label: impl Into<String>, seen: impl Into<String>, compared: impl Into<String>, ok: bool) -> Row {
+    pub fn new(
+        label: impl Into<String>,
+        seen: impl Into<String>,
+        compared: impl Into<String>,
+        ok: bool,
+    ) -> Row {
         Row {
             label: label.into(),
             seen: seen.into(),
@@ -54,7 +59,13 @@ impl Check {
             hint: hint.into(),
         }
     }
-    pub fn row(&mut self, label: impl Into<String>, seen: impl Into<String>, compared: impl Into<String>, ok: bool) {
+    pub fn row(
+        &mut self,
+        label: impl Into<String>,
+        seen: impl Into<String>,
+        compared: impl Into<String>,
+        ok: bool,
+    ) {
         self.rows.push(Row::new(label, seen, compared, ok));
     }
     /// A check with no evidence has not passed.
@@ -117,8 +128,18 @@ macro_rules! prose_table {
     };
 }
 prose_table!(
-    "preflight", "rootfs", "cgroup", "limits", "namespaces", "proc", "devpts", "devnull",
-    "hostname", "chroot", "shell", "beyond"
+    "preflight",
+    "rootfs",
+    "cgroup",
+    "limits",
+    "namespaces",
+    "proc",
+    "devpts",
+    "devnull",
+    "hostname",
+    "chroot",
+    "shell",
+    "beyond"
 );
 
 /// A lesson's prose: the title, the summary shown before every run, and the sections
@@ -131,6 +152,7 @@ pub struct Prose {
 }
 
 /// The fixed section headings, in order, per language.
+#[cfg(test)]
 pub fn headings(l: Lang) -> [&'static str; 4] {
     match l {
         Lang::En => [
@@ -206,7 +228,11 @@ mod tests {
                 assert!(!p.title.is_empty(), "{file}: no '# ' title");
                 assert!(!p.summary.is_empty(), "{file}: empty summary");
                 let names: Vec<&str> = p.sections.iter().map(|(h, _)| h.as_str()).collect();
-                assert_eq!(names, headings(l), "{file}: sections must be exactly these, in order");
+                assert_eq!(
+                    names,
+                    headings(l),
+                    "{file}: sections must be exactly these, in order"
+                );
                 for (h, body) in &p.sections {
                     assert!(!body.is_empty(), "{file}: section '{h}' is empty");
                 }
@@ -225,6 +251,9 @@ mod tests {
         let p = parse_prose("# T\n\nsum\n\n## A\na\n## B\n\nb\n");
         assert_eq!(p.title, "T");
         assert_eq!(p.summary, "sum");
-        assert_eq!(p.sections, vec![("A".into(), "a".into()), ("B".into(), "b".into())]);
+        assert_eq!(
+            p.sections,
+            vec![("A".into(), "a".into()), ("B".into(), "b".into())]
+        );
     }
 }

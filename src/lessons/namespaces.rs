@@ -75,8 +75,26 @@ impl Lesson for Namespaces {
         st.agent = Some(agent);
         let a = st.agent()?;
         let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
-        a.call(Request::Join { procs: procs.clone() }, t("ns.step_join"))?;
-        did.push(tf("ns.did_join", &[("pid", &apid), ("files", &procs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]));
+        a.call(
+            Request::Join {
+                procs: procs.clone(),
+            },
+            t("ns.step_join"),
+        )?;
+        did.push(tf(
+            "ns.did_join",
+            &[
+                ("pid", &apid),
+                (
+                    "files",
+                    &procs
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ],
+        ));
         a.call(Request::Unshare, t("ns.step_unshare"))?;
         did.push(t("ns.did_unshare").to_string());
         did.push(t("ns.did_private").to_string());
@@ -85,7 +103,12 @@ impl Lesson for Namespaces {
                 a.pid1 = Some(pid);
                 did.push(tf("ns.did_fork", &[("pid", &pid)]));
             }
-            other => return Err(crate::error::Error::failed(tf("err.agent_unexpected", &[("what", &format!("{other:?}"))]))),
+            other => {
+                return Err(crate::error::Error::failed(tf(
+                    "err.agent_unexpected",
+                    &[("what", &format!("{other:?}"))],
+                )))
+            }
         }
         Ok(did)
     }
@@ -103,10 +126,23 @@ impl Lesson for Namespaces {
             let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
             let line = cg
                 .lines()
-                .find(|l| if v2 { l.starts_with("0::") } else { l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == ctl)) })
+                .find(|l| {
+                    if v2 {
+                        l.starts_with("0::")
+                    } else {
+                        l.split(':')
+                            .nth(1)
+                            .is_some_and(|c| c.split(',').any(|x| x == ctl))
+                    }
+                })
                 .unwrap_or("-")
                 .to_string();
-            c.row(tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]), line, format!("/{}", st.uuid), ok);
+            c.row(
+                tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]),
+                line,
+                format!("/{}", st.uuid),
+                ok,
+            );
         }
         for name in COMPARED {
             let inside = ns_inode(&pid, name);

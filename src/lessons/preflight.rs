@@ -79,7 +79,10 @@ impl Lesson for Preflight {
             }
             Err(missing) => did.push(tf("pre.layout_missing", &[("what", &missing)])),
         }
-        did.push(tf("pre.namespaces", &[("list", &offered_namespaces().join(" "))]));
+        did.push(tf(
+            "pre.namespaces",
+            &[("list", &offered_namespaces().join(" "))],
+        ));
         let bb = host::find_busybox();
         did.push(match (&st.opts.source, bb) {
             (Source::Host, Some(p)) => tf("pre.source_busybox", &[("path", &p.display())]),
@@ -101,9 +104,18 @@ impl Lesson for Preflight {
     fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("pre.hint"));
         let root = crate::sys::is_root();
-        c.row(t("pre.row_root"), if root { "euid 0" } else { t("pre.not_root") }, t("pre.need_root"), root);
+        c.row(
+            t("pre.row_root"),
+            if root { "euid 0" } else { t("pre.not_root") },
+            t("pre.need_root"),
+            root,
+        );
         let ns = offered_namespaces();
-        let missing: Vec<&str> = NEEDED_NS.iter().copied().filter(|n| !ns.iter().any(|x| x == n)).collect();
+        let missing: Vec<&str> = NEEDED_NS
+            .iter()
+            .copied()
+            .filter(|n| !ns.iter().any(|x| x == n))
+            .collect();
         c.row(
             t("pre.row_ns"),
             NEEDED_NS.join(" "),
@@ -124,32 +136,53 @@ impl Lesson for Preflight {
                         if lack.is_empty() {
                             tf("pre.v2_ok", &[("path", &l.memory.display())])
                         } else {
-                            tf("pre.v2_lack", &[("list", &lack.join(" ")), ("path", &l.memory.join("cgroup.controllers").display())])
+                            tf(
+                                "pre.v2_lack",
+                                &[
+                                    ("list", &lack.join(" ")),
+                                    ("path", &l.memory.join("cgroup.controllers").display()),
+                                ],
+                            )
                         },
                     )
                 } else {
                     (
-                        l.memory.join("memory.limit_in_bytes").exists() && l.cpu.join("cpu.cfs_quota_us").exists(),
+                        l.memory.join("memory.limit_in_bytes").exists()
+                            && l.cpu.join("cpu.cfs_quota_us").exists(),
                         format!("memory {} · cpu {}", l.memory.display(), l.cpu.display()),
                     )
                 };
                 c.row(t("pre.row_cgroup"), seen, l.version.label(), ok);
             }
-            None => c.row(t("pre.row_cgroup"), t("pre.cgroup_none"), t("pre.cgroup_need"), false),
+            None => c.row(
+                t("pre.row_cgroup"),
+                t("pre.cgroup_none"),
+                t("pre.cgroup_need"),
+                false,
+            ),
         }
         let tmp = tmpdir();
         let nx = noexec(&tmp);
         c.row(
             t("pre.row_tmp"),
             tmp.display().to_string(),
-            if nx { t("pre.tmp_noexec") } else { t("pre.tmp_exec") },
+            if nx {
+                t("pre.tmp_noexec")
+            } else {
+                t("pre.tmp_exec")
+            },
             !nx,
         );
         let src_ok = match &st.opts.source {
             Source::Host => host::find_busybox().is_some() || host::which("sh").is_some(),
             Source::Dir(p) => p.is_dir(),
         };
-        c.row(t("pre.row_source"), st.opts.source.describe(), t("pre.source_usable"), src_ok);
+        c.row(
+            t("pre.row_source"),
+            st.opts.source.describe(),
+            t("pre.source_usable"),
+            src_ok,
+        );
         if !root {
             c.hint = t("err.need_root").to_string();
         } else if nx {

@@ -29,30 +29,48 @@ impl Lesson for Proc {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
-        let r = st.agent()?.call(Request::MountProc { root: root.clone() }, t("proc.step"))?;
+        let r = st
+            .agent()?
+            .call(Request::MountProc { root: root.clone() }, t("proc.step"))?;
         record(st, r);
-        Ok(vec![format!("mount(\"proc\", \"{}/proc\", \"proc\", 0, NULL)", root.display())])
+        Ok(vec![format!(
+            "mount(\"proc\", \"{}/proc\", \"proc\", 0, NULL)",
+            root.display()
+        )])
     }
 
     fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("proc.hint"));
-        let (Some(rootfs), Some(pid1)) = (st.rootfs.as_ref(), st.agent.as_ref().and_then(|a| a.pid1)) else {
+        let (Some(rootfs), Some(pid1)) =
+            (st.rootfs.as_ref(), st.agent.as_ref().and_then(|a| a.pid1))
+        else {
             c.row(t("proc.row_pids"), "-", "-", false);
             return c;
         };
         let target = rootfs.path.join("proc");
         let host_count = std::fs::read_dir("/proc")
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).count())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .count()
+            })
             .unwrap_or(0);
         let root = rootfs.path.clone();
-        let pids = match st.agent.as_mut().map(|a| a.call(Request::ListPids { root }, t("proc.step_list"))) {
+        let pids = match st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::ListPids { root }, t("proc.step_list")))
+        {
             Some(Ok(Reply::Pids(p))) => Some(p),
             _ => None,
         };
         c.row(
             t("proc.row_pids"),
             match &pids {
-                Some(p) => p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+                Some(p) => p
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 None => "-".into(),
             },
             tf("proc.host_count", &[("n", &host_count)]),
@@ -60,21 +78,30 @@ impl Lesson for Proc {
         );
         let agent_mounts = mountinfo::read(Some(pid1 as u32)).unwrap_or_default();
         let host_mounts = mountinfo::read(None).unwrap_or_default();
-        let inside = agent_mounts.iter().any(|m| m.mount_point == target && m.fstype == "proc");
+        let inside = agent_mounts
+            .iter()
+            .any(|m| m.mount_point == target && m.fstype == "proc");
         let outside = host_mounts.iter().any(|m| m.mount_point == target);
         c.row(
             tf("proc.row_mount_in", &[("pid", &pid1)]),
-            if inside { t("proc.present") } else { t("proc.absent") },
+            if inside {
+                t("proc.present")
+            } else {
+                t("proc.absent")
+            },
             t("proc.want_present"),
             inside,
         );
         c.row(
             t("proc.row_mount_host"),
-            if outside { t("proc.present") } else { t("proc.absent") },
+            if outside {
+                t("proc.present")
+            } else {
+                t("proc.absent")
+            },
             t("proc.want_absent"),
             !outside,
         );
         c
     }
 }
-

@@ -96,11 +96,18 @@ impl Lesson for RootfsLesson {
         }
         match host::resolve_inside(&r.path, &r.shell) {
             Ok(deps) => {
-                let missing: Vec<&str> = deps.iter().filter(|(_, ok)| !ok).map(|(n, _)| n.as_str()).collect();
+                let missing: Vec<&str> = deps
+                    .iter()
+                    .filter(|(_, ok)| !ok)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
                 let seen = if deps.is_empty() {
                     t("rootfs.static").to_string()
                 } else {
-                    deps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" ")
+                    deps.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 };
                 c.row(
                     t("rootfs.row_deps"),
@@ -118,7 +125,9 @@ impl Lesson for RootfsLesson {
         let r42 = run_chrooted(&r.path, &[&r.shell, "-c", "exit 42"]);
         let (seen, ok) = match r42 {
             Ok(s) => (
-                s.code().map(|c| format!("exit {c}")).unwrap_or_else(|| format!("{s}")),
+                s.code()
+                    .map(|c| format!("exit {c}"))
+                    .unwrap_or_else(|| format!("{s}")),
                 s.code() == Some(42),
             ),
             Err(e) => (format!("execve: {e}"), false),

@@ -13,7 +13,11 @@ impl Lesson for Shell {
     }
 
     fn shell(&self, st: &State) -> String {
-        format!("exec {}    # {}", super::chroot::argv(st).join(" "), t("shell.sh_exec"))
+        format!(
+            "exec {}    # {}",
+            super::chroot::argv(st).join(" "),
+            t("shell.sh_exec")
+        )
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
@@ -23,7 +27,8 @@ impl Lesson for Shell {
             return Err(Error::failed(t("err.not_stopped")));
         }
         crate::walk::render::note(&console::style(t("shell.enter")).dim().to_string());
-        crate::sys::ptrace::release(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
+        crate::sys::ptrace::release(pid1)
+            .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;
         let status = a.wait_command();
         crate::sys::process::take_terminal_back();
@@ -43,7 +48,11 @@ impl Lesson for Shell {
         let left = st.cgroup.as_ref().map(|cg| cg.pids()).unwrap_or_default();
         c.row(
             t("shell.row_left"),
-            if left.is_empty() { t("shell.none").to_string() } else { format!("{left:?}") },
+            if left.is_empty() {
+                t("shell.none").to_string()
+            } else {
+                format!("{left:?}")
+            },
             t("shell.none"),
             left.is_empty() && st.cgroup.is_some(),
         );

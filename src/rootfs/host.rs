@@ -12,18 +12,39 @@ use std::path::{Path, PathBuf};
 /// Everyday tools copied when there is no busybox, if the host has them.
 pub const TOOLS: &[&str] = &[
     "ls", "cat", "ps", "mount", "umount", "hostname", "id", "sleep", "dd", "chroot", "ip", "true",
-    "false", "env", "mkdir", "uname", "tty", "stty", "head", "grep", "rm",
+    "false", "env", "mkdir", "uname", "tty", "stty", "head", "grep", "rm", "yes", "wc",
+];
+
+/// The multiarch directory names Debian-like loaders search by default.
+const MULTIARCH: &[&str] = &[
+    "x86_64-linux-gnu",
+    "aarch64-linux-gnu",
+    "i386-linux-gnu",
+    "arm-linux-gnueabihf",
 ];
 
 /// Hidden, test-only: pretend the host has no busybox, to exercise the ELF path.
 pub const NO_BUSYBOX_ENV: &str = "HAKO_TEST_NO_BUSYBOX";
 
-const PATH_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const PATH_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Built {
-    Busybox { from: PathBuf, applets: usize },
-    Elf { tools: Vec<String>, libraries: Vec<String> },
+    Busybox {
+        from: PathBuf,
+        applets: usize,
+    },
+    Elf {
+        tools: Vec<String>,
+        libraries: Vec<String>,
+    },
 }
 
 /// Finds a program on the usual paths (the walk runs as root, often under sudo, whose
@@ -74,12 +95,7 @@ impl Copier<'_> {
         self.copy_file(from, inside)?;
         let tree = lddtree::DependencyAnalyzer::new(PathBuf::from("/"))
             .analyze(from)
-            .map_err(|e| {
-                Error::failed(tf(
-                    "err.elf",
-                    &[("path", &from.display()), ("why", &e)],
-                ))
-            })?;
+            .map_err(|e| Error::failed(tf("err.elf", &[("path", &from.display()), ("why", &e)])))?;
         if let Some(interp) = &tree.interpreter {
             let p = PathBuf::from(interp);
             let real = std::fs::canonicalize(&p).unwrap_or(p.clone());
@@ -197,11 +213,29 @@ fn busybox_applets(bb: &Path) -> Vec<String> {
 /// What the loader needs to run `prog` (a path inside `root`) with `root` as `/`:
 /// the interpreter and each library, and whether it is there inside.
 pub fn resolve_inside(root: &Path, prog: &str) -> Result<Vec<(String, bool)>> {
-    let host_path = inside_to_host(root, prog)
-        .ok_or_else(|| Error::failed(tf("err.not_in_rootfs", &[("prog", &prog), ("root", &root.display())])))?;
+    let host_path = inside_to_host(root, prog).ok_or_else(|| {
+        Error::failed(tf(
+            "err.not_in_rootfs",
+            &[("prog", &prog), ("root", &root.display())],
+        ))
+    })?;
+    // The loader's built-in search path (Debian's ld.so knows the multiarch
+    // directories even without an ld.so.conf), taken inside the rootfs.
+    let builtin: Vec<PathBuf> = MULTIARCH
+        .iter()
+        .flat_map(|t| [format!("lib/{t}"), format!("usr/lib/{t}")])
+        .chain(["lib64".to_string(), "usr/lib64".to_string()])
+        .map(|d| root.join(d))
+        .collect();
     let tree = lddtree::DependencyAnalyzer::new(root.to_path_buf())
+        .library_paths(builtin)
         .analyze(&host_path)
-        .map_err(|e| Error::failed(tf("err.elf", &[("path", &host_path.display()), ("why", &e)])))?;
+        .map_err(|e| {
+            Error::failed(tf(
+                "err.elf",
+                &[("path", &host_path.display()), ("why", &e)],
+            ))
+        })?;
     let mut out = vec![];
     if let Some(i) = &tree.interpreter {
         out.push((i.clone(), inside_to_host(root, i).is_some()));
@@ -218,7 +252,12 @@ pub fn resolve_inside(root: &Path, prog: &str) -> Result<Vec<(String, bool)>> {
 /// relative to `root`), `..` clamped at `root`. `None` if it does not exist.
 pub fn inside_to_host(root: &Path, path: &str) -> Option<PathBuf> {
     let mut cur = root.to_path_buf();
-    let mut todo: Vec<String> = path.split('/').filter(|s| !s.is_empty()).rev().map(String::from).collect();
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
     let mut hops = 0;
     while let Some(comp) = todo.pop() {
         match comp.as_str() {
@@ -243,7 +282,12 @@ pub fn inside_to_host(root: &Path, path: &str) -> Option<PathBuf> {
             if t.starts_with('/') {
                 cur = root.to_path_buf();
             }
-            todo.extend(t.split('/').filter(|s| !s.is_empty()).rev().map(String::from));
+            todo.extend(
+                t.split('/')
+                    .filter(|s| !s.is_empty())
+                    .rev()
+                    .map(String::from),
+            );
         } else {
             cur = next;
         }
@@ -263,7 +307,10 @@ mod tests {
         std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", d.join("usr/bin/sh")).unwrap();
         std::os::unix::fs::symlink("../../../../../etc/passwd", d.join("usr/bin/up")).unwrap();
-        assert_eq!(inside_to_host(&d, "/bin/sh"), Some(d.join("usr/bin/busybox")));
+        assert_eq!(
+            inside_to_host(&d, "/bin/sh"),
+            Some(d.join("usr/bin/busybox"))
+        );
         // `..` stops at the root, as it does after chroot.
         assert_eq!(inside_to_host(&d, "/usr/bin/up"), None);
         assert_eq!(inside_to_host(&d, "/nope"), None);

@@ -28,9 +28,9 @@ impl FromStr for Source {
             }
             let path = PathBuf::from(p);
             return match std::fs::metadata(&path) {
-                Ok(m) if m.is_dir() => Ok(Source::Dir(
-                    std::fs::canonicalize(&path).unwrap_or(path),
-                )),
+                Ok(m) if m.is_dir() => {
+                    Ok(Source::Dir(std::fs::canonicalize(&path).unwrap_or(path)))
+                }
                 Ok(_) => Err(format!(
                     "'{p}' is not a directory; give a directory that holds a root filesystem"
                 )),
@@ -115,9 +115,8 @@ pub fn mktemp() -> Result<PathBuf> {
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let template = base.join("hako.XXXXXX");
-    nix::unistd::mkdtemp(&template).map_err(|e| {
-        crate::sys::failure(&tf("do.mktemp", &[("path", &base.display())]), e)
-    })
+    nix::unistd::mkdtemp(&template)
+        .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &base.display())]), e))
 }
 
 /// Removes a directory tree without ever leaving its filesystem: a mount that is still
@@ -160,10 +159,19 @@ mod tests {
     fn sources() {
         assert_eq!("host".parse::<Source>(), Ok(Source::Host));
         assert_eq!("dir:/".parse::<Source>(), Ok(Source::Dir("/".into())));
-        assert!("dir:/nonexistent/x".parse::<Source>().unwrap_err().contains("cannot be used"));
-        assert!("bogus:x".parse::<Source>().unwrap_err().contains("not a rootfs source"));
+        assert!("dir:/nonexistent/x"
+            .parse::<Source>()
+            .unwrap_err()
+            .contains("cannot be used"));
+        assert!("bogus:x"
+            .parse::<Source>()
+            .unwrap_err()
+            .contains("not a rootfs source"));
         assert!("dir:".parse::<Source>().is_err());
-        assert!("dir:/etc/passwd".parse::<Source>().unwrap_err().contains("not a directory"));
+        assert!("dir:/etc/passwd"
+            .parse::<Source>()
+            .unwrap_err()
+            .contains("not a directory"));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
             unified,
         }),
         (None, None, None) => Err("none".into()),
-        (m, c, _) => Err(if m.is_none() { "memory" } else { "cpu" }.into()),
+        (m, _c, _) => Err(if m.is_none() { "memory" } else { "cpu" }.into()),
     }
 }
 
@@ -259,9 +259,11 @@ impl Cgroup {
             }
             match op {
                 Op::Mkdir(p) => cg.created.push(p.clone()),
-                Op::Write { value, .. } => cg
-                    .enabled
-                    .extend(value.split_whitespace().map(|v| v.trim_start_matches('+').to_string())),
+                Op::Write { value, .. } => cg.enabled.extend(
+                    value
+                        .split_whitespace()
+                        .map(|v| v.trim_start_matches('+').to_string()),
+                ),
             }
         }
         (cg, Ok(()))
@@ -340,9 +342,17 @@ impl Cgroup {
         };
         if self.layout.version.is_v2() {
             add_kv(&m, "memory.events", &["max", "oom", "oom_kill"]);
-            add_kv(&c, "cpu.stat", &["nr_periods", "nr_throttled", "throttled_usec"]);
+            add_kv(
+                &c,
+                "cpu.stat",
+                &["nr_periods", "nr_throttled", "throttled_usec"],
+            );
         } else {
-            add_kv(&c, "cpu.stat", &["nr_periods", "nr_throttled", "throttled_time"]);
+            add_kv(
+                &c,
+                "cpu.stat",
+                &["nr_periods", "nr_throttled", "throttled_time"],
+            );
             add_kv(&m, "memory.oom_control", &["oom_kill"]);
         }
         let singles: &[&str] = if self.layout.version.is_v2() {
@@ -429,7 +439,10 @@ mod tests {
         );
         assert_eq!(plan[1], Op::Mkdir("/sys/fs/cgroup/u".into()));
         assert_eq!(l.create_plan("u", "cpuset cpu io memory pids").len(), 1);
-        assert_eq!(l.create_plan("u", "memory")[0].shell(), "echo +cpu > /sys/fs/cgroup/cgroup.subtree_control");
+        assert_eq!(
+            l.create_plan("u", "memory")[0].shell(),
+            "echo +cpu > /sys/fs/cgroup/cgroup.subtree_control"
+        );
     }
 
     #[test]
@@ -448,7 +461,9 @@ mod tests {
     #[test]
     fn limit_plans_use_each_versions_files() {
         let cpu = CpuSpec::default();
-        let v2 = detect(&parse(V2)).unwrap().limit_plan("u", 10_000_000, cpu, true);
+        let v2 = detect(&parse(V2))
+            .unwrap()
+            .limit_plan("u", 10_000_000, cpu, true);
         let lines: Vec<String> = v2.iter().map(Op::shell).collect();
         assert_eq!(
             lines,
@@ -458,7 +473,9 @@ mod tests {
                 "echo \"300000 1000000\" > /sys/fs/cgroup/u/cpu.max",
             ]
         );
-        let v1 = detect(&parse(HYBRID)).unwrap().limit_plan("u", 10_000_000, cpu, true);
+        let v1 = detect(&parse(HYBRID))
+            .unwrap()
+            .limit_plan("u", 10_000_000, cpu, true);
         let lines: Vec<String> = v1.iter().map(Op::shell).collect();
         assert_eq!(
             lines,
@@ -469,7 +486,9 @@ mod tests {
                 "echo 300000 > /sys/fs/cgroup/cpu/u/cpu.cfs_quota_us",
             ]
         );
-        let no_swap = detect(&parse(HYBRID)).unwrap().limit_plan("u", 1, cpu, false);
+        let no_swap = detect(&parse(HYBRID))
+            .unwrap()
+            .limit_plan("u", 1, cpu, false);
         assert_eq!(no_swap.len(), 3);
     }
 

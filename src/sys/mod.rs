@@ -4,8 +4,8 @@
 pub mod cgroup;
 pub mod mountinfo;
 pub mod ns;
-pub mod ptrace;
 pub mod process;
+pub mod ptrace;
 pub mod signals;
 
 use crate::error::Error;
@@ -78,10 +78,7 @@ pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
     );
     r.map_err(|e| {
         failure(
-            &tf(
-                "do.write",
-                &[("value", &value), ("path", &path.display())],
-            ),
+            &tf("do.write", &[("value", &value), ("path", &path.display())]),
             e,
         )
     })
@@ -90,7 +87,11 @@ pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
 /// mkdir(2), traced.
 pub fn mkdir(path: &Path) -> Result<(), Error> {
     let r = nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755));
-    trace(|| format!("mkdir(\"{}\", 0755)", path.display()), "2 mkdir", &r);
+    trace(
+        || format!("mkdir(\"{}\", 0755)", path.display()),
+        "2 mkdir",
+        &r,
+    );
     r.map_err(|e| failure(&tf("do.mkdir", &[("path", &path.display())]), e))
 }
 
@@ -102,7 +103,9 @@ pub fn rmdir(path: &Path) -> Result<(), Errno> {
 }
 
 pub fn read_trim(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 pub fn is_root() -> bool {

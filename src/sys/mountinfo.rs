@@ -1,6 +1,6 @@
 //! `/proc/PID/mountinfo`, parsed (proc(5), "/proc/pid/mountinfo").
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -30,7 +30,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -76,11 +79,6 @@ pub fn read(pid: Option<u32>) -> std::io::Result<Vec<Mount>> {
     Ok(parse(&std::fs::read_to_string(path)?))
 }
 
-/// The mounts at or below `dir`.
-pub fn under<'a>(mounts: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
-    mounts.iter().filter(|m| m.mount_point.starts_with(dir)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +103,9 @@ mod tests {
     fn skips_garbage() {
         assert!(parse_line("").is_none());
         assert!(parse_line("1 2 3").is_none());
-        assert_eq!(parse("garbage\n22 1 0:21 / /proc rw - proc proc rw\n").len(), 1);
+        assert_eq!(
+            parse("garbage\n22 1 0:21 / /proc rw - proc proc rw\n").len(),
+            1
+        );
     }
 }

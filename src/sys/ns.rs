@@ -43,7 +43,11 @@ pub fn make_rprivate() -> Result<(), Errno> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     );
-    trace(|| "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)".into(), "2 mount", &r);
+    trace(
+        || "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)".into(),
+        "2 mount",
+        &r,
+    );
     r
 }
 
@@ -62,7 +66,15 @@ pub fn fork() -> Result<Option<i32>, Errno> {
 /// the parent is already gone (the signal would never come).
 pub fn die_with_parent(expected_parent: i32) -> bool {
     // SAFETY: prctl with integer arguments.
-    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     r == 0 && nix::unistd::getppid().as_raw() == expected_parent
 }
 
@@ -81,7 +93,11 @@ pub fn do_mount(
                 "mount(\"{source}\", \"{}\", {}, {}, {})",
                 target.display(),
                 fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
-                if flags.is_empty() { "0".to_string() } else { format!("{flags:?}") },
+                if flags.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{flags:?}")
+                },
                 data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
             )
         },
@@ -126,7 +142,11 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
 /// sethostname(2): only the new UTS namespace sees it.
 pub fn sethostname(name: &str) -> Result<(), Errno> {
     let r = nix::unistd::sethostname(name);
-    trace(|| format!("sethostname(\"{name}\", {})", name.len()), "2 sethostname", &r);
+    trace(
+        || format!("sethostname(\"{name}\", {})", name.len()),
+        "2 sethostname",
+        &r,
+    );
     r
 }
 
@@ -157,7 +177,10 @@ pub fn drop_sys_chroot() -> Result<(), Errno> {
     for (set, name) in [
         (CapSet::Bounding, "prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT)"),
         (CapSet::Inheritable, "capset(inheritable -= CAP_SYS_CHROOT)"),
-        (CapSet::Ambient, "prctl(PR_CAP_AMBIENT_LOWER, CAP_SYS_CHROOT)"),
+        (
+            CapSet::Ambient,
+            "prctl(PR_CAP_AMBIENT_LOWER, CAP_SYS_CHROOT)",
+        ),
     ] {
         let one = caps::drop(None, set, c).map_err(|_| Errno::last());
         trace(|| name.into(), "7 capabilities", &one);
@@ -179,7 +202,10 @@ pub fn close_all_but_stdio(keep: RawFd) {
         libc::close_range((keep.max(2) + 1) as libc::c_uint, libc::c_uint::MAX, 0);
     }
     if super::tracing() {
-        crate::walk::render::trace_line(&format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"), "2 close_range");
+        crate::walk::render::trace_line(
+            &format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"),
+            "2 close_range",
+        );
     }
 }
 

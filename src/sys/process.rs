@@ -29,7 +29,13 @@ pub fn run_chrooted(root: &Path, argv: &[&str]) -> Result<ExitStatus, Errno> {
     }
     let r = cmd.status().map_err(|e| super::io_errno(&e));
     super::trace(
-        || format!("chroot(\"{}\") + execve(\"{}\")", root_display(argv), argv[0]),
+        || {
+            format!(
+                "chroot(\"{}\") + execve(\"{}\")",
+                root_display(argv),
+                argv[0]
+            )
+        },
         "2 chroot",
         &r,
     );
@@ -58,14 +64,25 @@ pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno>
             if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
     let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    super::trace(|| "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(), "2 execve", &r);
+    super::trace(
+        || "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(),
+        "2 execve",
+        &r,
+    );
     r
 }
 

@@ -11,14 +11,17 @@ use nix::unistd::Pid;
 pub enum AtExec {
     /// Stopped right after a successful exec.
     Stopped,
-    /// Exited before exec (the exec failed).
-    Exited(i32),
-    Killed(i32),
+    /// Ended before its exec (the exec failed, or it was killed).
+    Ended,
 }
 
 pub fn seize(pid: i32) -> Result<(), Errno> {
     let r = ptrace::seize(Pid::from_raw(pid), Options::PTRACE_O_TRACEEXEC);
-    super::trace(|| format!("ptrace(PTRACE_SEIZE, {pid}, 0, PTRACE_O_TRACEEXEC)"), "2 ptrace", &r);
+    super::trace(
+        || format!("ptrace(PTRACE_SEIZE, {pid}, 0, PTRACE_O_TRACEEXEC)"),
+        "2 ptrace",
+        &r,
+    );
     r
 }
 
@@ -32,8 +35,8 @@ pub fn wait_exec(pid: i32) -> Result<AtExec, Errno> {
             }
             Ok(WaitStatus::PtraceEvent(_, _, _)) => ptrace::cont(p, None)?,
             Ok(WaitStatus::Stopped(_, sig)) => ptrace::cont(p, Some(sig))?,
-            Ok(WaitStatus::Exited(_, c)) => return Ok(AtExec::Exited(c)),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(AtExec::Killed(s as i32)),
+            Ok(WaitStatus::Exited(..)) => return Ok(AtExec::Ended),
+            Ok(WaitStatus::Signaled(..)) => return Ok(AtExec::Ended),
             Ok(_) => continue,
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
@@ -44,6 +47,10 @@ pub fn wait_exec(pid: i32) -> Result<AtExec, Errno> {
 /// Lets the stopped process go on, untraced.
 pub fn release(pid: i32) -> Result<(), Errno> {
     let r = ptrace::detach(Pid::from_raw(pid), None);
-    super::trace(|| format!("ptrace(PTRACE_DETACH, {pid}, 0, 0)"), "2 ptrace", &r);
+    super::trace(
+        || format!("ptrace(PTRACE_DETACH, {pid}, 0, 0)"),
+        "2 ptrace",
+        &r,
+    );
     r
 }

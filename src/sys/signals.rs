@@ -18,7 +18,11 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 pub fn install() {
-    let act = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only touches an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(s, &act) };

@@ -4,9 +4,9 @@
 
 pub mod render;
 
+use crate::agent::Agent;
 use crate::error::{Error, Kind, Result};
 use crate::i18n::{t, tf};
-use crate::agent::Agent;
 use crate::lessons::{self, Lesson};
 use crate::rootfs::{Rootfs, Source};
 use crate::spec::CpuSpec;
@@ -20,7 +20,6 @@ pub struct Options {
     pub memory: u64,
     pub cpu: CpuSpec,
     pub keep: bool,
-    pub quiet: bool,
     pub source: Source,
     pub cmd: Vec<String>,
 }
@@ -41,8 +40,6 @@ pub struct State {
     pub host_hostname: String,
     /// What the guide saw of the command, stopped at its exec.
     pub exec: Option<ExecSeen>,
-    /// What was left as it is on purpose, said in the closing lines.
-    pub notes: Vec<String>,
 }
 
 impl State {
@@ -57,7 +54,6 @@ impl State {
             agent: None,
             host_hostname: crate::sys::ns::hostname(),
             exec: None,
-            notes: vec![],
         }
     }
 
@@ -118,7 +114,10 @@ impl State {
                     "clean.controllers_left",
                     &[
                         ("controllers", &cg.enabled.join(" ")),
-                        ("path", &cg.layout.memory.join("cgroup.subtree_control").display()),
+                        (
+                            "path",
+                            &cg.layout.memory.join("cgroup.subtree_control").display(),
+                        ),
                     ],
                 ));
             }
@@ -189,7 +188,7 @@ fn ask(prompt: &str) -> Result<Choice> {
     let items = [t("prompt.run"), t("prompt.more"), t("prompt.quit")];
     let r = dialoguer::Select::new()
         .with_prompt(prompt)
-        .items(&items)
+        .items(items)
         .default(0)
         .interact_on_opt(&console::Term::stderr());
     match r {
@@ -278,13 +277,28 @@ fn summary(st: &State) {
     render::note(&console::style(t("sum.title")).bold().to_string());
     if let Some(cg) = &st.cgroup {
         for (file, key, value) in cg.counters() {
-            let name = if key.is_empty() { file } else { format!("{file} {key}") };
+            let name = if key.is_empty() {
+                file
+            } else {
+                format!("{file} {key}")
+            };
             render::note(&format!("  {name:<34} {value}"));
         }
     }
     render::blank();
-    for key in ["sum.isolated", "sum.net", "sum.no_userns", "sum.chroot", "sum.not_confined"] {
-        render::paragraph(&format!("• {}", t(key)));
+    let map = st
+        .exec
+        .as_ref()
+        .map(|e| e.uid_map.clone())
+        .unwrap_or_default();
+    for line in [
+        t("sum.isolated").to_string(),
+        t("sum.net").to_string(),
+        tf("sum.no_userns", &[("map", &map)]),
+        t("sum.chroot").to_string(),
+        t("sum.not_confined").to_string(),
+    ] {
+        render::paragraph(&format!("• {line}"));
     }
 }
 

@@ -9,7 +9,6 @@ use unicode_width::UnicodeWidthChar;
 #[derive(Debug, Clone, Copy)]
 pub struct Look {
     pub quiet: bool,
-    pub color: bool,
     pub width: usize,
     pub unicode: bool,
 }
@@ -27,7 +26,6 @@ pub fn init(quiet: bool) {
         .clamp(40, 110);
     let _ = LOOK.set(Look {
         quiet,
-        color,
         width,
         unicode: crate::walk::utf8_locale(),
     });
@@ -36,7 +34,6 @@ pub fn init(quiet: bool) {
 pub fn look() -> Look {
     *LOOK.get().unwrap_or(&Look {
         quiet: false,
-        color: false,
         width: 100,
         unicode: true,
     })
@@ -73,7 +70,11 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
                 word.push(c);
                 tokens.push(std::mem::take(&mut word));
             } else {
-                if word.chars().last().is_some_and(|p| p.width().unwrap_or(1) >= 2) {
+                if word
+                    .chars()
+                    .last()
+                    .is_some_and(|p| p.width().unwrap_or(1) >= 2)
+                {
                     tokens.push(std::mem::take(&mut word));
                 }
                 word.push(c);
@@ -145,7 +146,11 @@ pub fn did(label: &str, lines: &[String]) {
 }
 
 fn mark(ok: bool) -> String {
-    let (u, a) = if ok { ("✔", "[ok]") } else { ("✘", "[FAIL]") };
+    let (u, a) = if ok {
+        ("✔", "[ok]")
+    } else {
+        ("✘", "[FAIL]")
+    };
     let m = if look().unicode { u } else { a };
     if ok {
         style(m).green().to_string()
@@ -163,7 +168,12 @@ pub fn check(label: &str, c: &Check, force: bool) {
     };
     show("");
     show(&style(label).dim().to_string());
-    let lw = c.rows.iter().map(|r| measure_text_width(&r.label)).max().unwrap_or(0);
+    let lw = c
+        .rows
+        .iter()
+        .map(|r| measure_text_width(&r.label))
+        .max()
+        .unwrap_or(0);
     for r in &c.rows {
         let pad = " ".repeat(lw - measure_text_width(&r.label));
         let cmp = if r.compared.is_empty() {
@@ -171,7 +181,12 @@ pub fn check(label: &str, c: &Check, force: bool) {
         } else {
             style(format!("  ({})", r.compared)).dim().to_string()
         };
-        show(&format!("  {} {}{pad}  {}{cmp}", mark(r.ok), r.label, r.seen));
+        show(&format!(
+            "  {} {}{pad}  {}{cmp}",
+            mark(r.ok),
+            r.label,
+            r.seen
+        ));
     }
 }
 
@@ -196,7 +211,11 @@ pub fn error(s: &str) {
 }
 
 pub fn trace_line(call: &str, man: &str) {
-    eprintln!("{}  {}", style(format!("  ⟶ {call}")).magenta(), style(format!("man {man}")).dim());
+    eprintln!(
+        "{}  {}",
+        style(format!("  ⟶ {call}")).magenta(),
+        style(format!("man {man}")).dim()
+    );
 }
 
 #[cfg(test)]
