@@ -1,0 +1,782 @@
+//! cgroup v2, for real, in a QEMU guest.
+//!
+//! The development and CI machines are cgroup v1 hybrid, so hako's v2 path is proven in a
+//! guest that boots Debian's own kernel under QEMU (TCG, no KVM) with cgroup2 on
+//! /sys/fs/cgroup and an empty root `cgroup.subtree_control`. One boot runs
+//! `tests/qemu/guest-walk.sh`: `hako list`, then the whole walk with `hako --auto` and a
+//! verification script on the container shell's stdin, then a look at what was left behind.
+//! Everything is read back from markers in the serial log (QEMU exits 0 whatever the guest did).
+//!
+//! Needs root and `tests/qemu/prepare.sh` run beforehand (QEMU, busybox-static, cpio, the guest
+//! kernel). Without either it fails, never skips.
+//!
+//! The log parsing and the checks are plain functions, unit-tested below on
+//! `tests/qemu/sample-serial.log`, so they can be worked on without booting anything.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const HAKO: &str = env!("CARGO_BIN_EXE_hako");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+// ───────────────────────────── serial log ─────────────────────────────
+
+/// What the guest printed between `HAKO-GUEST-START` and `HAKO-GUEST-END`: top-level
+/// `KEY=value` lines, and sections captured between `NAME-BEGIN` and `NAME-END`.
+#[derive(Debug, Default)]
+struct GuestLog {
+    top: Vec<String>,
+    sections: Vec<(String, Vec<String>)>,
+}
+
+impl GuestLog {
+    fn parse(serial: &str) -> Result<GuestLog, String> {
+        let lines: Vec<&str> = serial.lines().map(|l| l.trim_end_matches('\r')).collect();
+        let start = lines
+            .iter()
+            .position(|l| *l == "HAKO-GUEST-START")
+            .ok_or("the guest never printed HAKO-GUEST-START: the kernel or its /init failed")?;
+        let end = lines[start..]
+            .iter()
+            .position(|l| *l == "HAKO-GUEST-END")
+            .map(|i| start + i)
+            .ok_or("the guest never printed HAKO-GUEST-END: it crashed, panicked or hung")?;
+        let mut log = GuestLog::default();
+        let mut open: Option<(String, Vec<String>)> = None;
+        for line in &lines[start + 1..end] {
+            match open.take() {
+                Some((name, mut body)) => {
+                    if line.len() == name.len() + 4
+                        && line.starts_with(&name)
+                        && line.ends_with("-END")
+                    {
+                        log.sections.push((name, body));
+                    } else {
+                        body.push(line.to_string());
+                        open = Some((name, body));
+                    }
+                }
+                None => match line.strip_suffix("-BEGIN") {
+                    Some(name) if !name.is_empty() && !name.contains(['=', ' ']) => {
+                        open = Some((name.to_string(), Vec::new()));
+                    }
+                    _ => log.top.push(line.to_string()),
+                },
+            }
+        }
+        if let Some((name, _)) = open {
+            return Err(format!("section {name}-BEGIN has no {name}-END"));
+        }
+        Ok(log)
+    }
+
+    /// The value of the first top-level `KEY=value` line.
+    fn value(&self, key: &str) -> Option<&str> {
+        find_value(&self.top, key)
+    }
+
+    fn section(&self, name: &str) -> Option<&[String]> {
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, body)| body.as_slice())
+    }
+
+    /// The value of the first `KEY=value` line inside a section.
+    fn section_value(&self, name: &str, key: &str) -> Option<&str> {
+        self.section(name).and_then(|body| find_value(body, key))
+    }
+}
+
+fn find_value<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+}
+
+/// `[a b c]` → `a b c` (the guest brackets values that may be empty).
+fn bracketed(v: &str) -> &str {
+    v.strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(v)
+}
+
+/// 8-4-4-4-12 lowercase or uppercase hex digits.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A random (version 4, RFC 4122 variant) UUID, as `uuid::Uuid::new_v4()` makes.
+fn is_uuid_v4(s: &str) -> bool {
+    is_uuid(s)
+        && s.as_bytes()[14] == b'4'
+        && matches!(s.as_bytes()[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
+// ───────────────────────────── checks ─────────────────────────────
+
+/// One item of the walk, with the evidence (passed) or the reason (failed).
+#[derive(Debug)]
+struct Check {
+    id: &'static str,
+    item: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+fn check(id: &'static str, item: &'static str, result: Result<String, String>) -> Check {
+    let (ok, detail) = match result {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Check {
+        id,
+        item,
+        ok,
+        detail,
+    }
+}
+
+fn need<'a>(v: Option<&'a str>, what: &str) -> Result<&'a str, String> {
+    v.ok_or_else(|| format!("no {what} line in the serial log"))
+}
+
+/// Every check of the guest walk. Each one stands alone, so a report shows all that fail.
+fn check_walk(log: &GuestLog) -> Vec<Check> {
+    let mut c = Vec::new();
+
+    // The guest itself: a cgroup v2 host where nothing is enabled yet.
+    c.push(check(
+        "v2-mounted",
+        "guest: cgroup2 is mounted on /sys/fs/cgroup",
+        {
+            need(log.value("CGROUP-MOUNT"), "CGROUP-MOUNT").and_then(|m| {
+                if m.starts_with("cgroup2 /sys/fs/cgroup cgroup2 ") {
+                    Ok(m.to_string())
+                } else {
+                    Err(format!("/proc/mounts says {m:?}"))
+                }
+            })
+        },
+    ));
+    c.push(check(
+        "subtree-before",
+        "guest: root cgroup.subtree_control is empty before hako runs",
+        need(log.value("SUBTREE-BEFORE"), "SUBTREE-BEFORE").and_then(|v| match bracketed(v) {
+            "" => Ok("empty".into()),
+            s => Err(format!(
+                "it already holds {s:?}: the guest's /init must not enable controllers"
+            )),
+        }),
+    ));
+    c.push(check(
+        "list",
+        "hako list runs in the guest (exit 0, names the preflight lesson)",
+        {
+            need(log.value("HAKO-LIST-EXIT"), "HAKO-LIST-EXIT").and_then(|status| {
+                let text: Vec<&String> = ["HAKO-LIST-STDOUT", "HAKO-LIST-STDERR"]
+                    .iter()
+                    .flat_map(|s| log.section(s).unwrap_or(&[]))
+                    .collect();
+                if status != "0" {
+                    Err(format!("exit status {status}"))
+                } else if !text.iter().any(|l| l.contains("preflight")) {
+                    Err(format!(
+                        "exit 0 but it printed {} line(s), none naming `preflight`",
+                        text.len()
+                    ))
+                } else {
+                    Ok(format!("exit 0, {} line(s)", text.len()))
+                }
+            })
+        },
+    ));
+
+    // Inside the container.
+    c.push(check(
+        "exit-7",
+        "hako --auto exits with the shell's status 7",
+        need(log.value("HAKO-EXIT"), "HAKO-EXIT").and_then(|v| match v {
+            "7" => Ok("7".into()),
+            "143" => Err("143: killed by the guest's 150 s timeout (the walk hung)".into()),
+            s => Err(format!("exit status {s}")),
+        }),
+    ));
+    let stdout_value = |key: &str| log.section_value("HAKO-STDOUT", key);
+    let cgroup_uuid: Result<&str, String> =
+        need(stdout_value("IN-CGROUP"), "IN-CGROUP (hako's stdout)").and_then(|v| {
+            match v.strip_prefix("0::/") {
+                Some(u) if is_uuid_v4(u) => Ok(u),
+                _ => Err(format!(
+                    "/proc/self/cgroup inside is {v:?}, not 0::/<UUID v4>"
+                )),
+            }
+        });
+    c.push(check(
+        "in-cgroup",
+        "inside: /proc/self/cgroup is 0::/<UUID v4>",
+        cgroup_uuid.clone().map(|u| format!("0::/{u}")),
+    ));
+    c.push(check(
+        "in-pid",
+        "inside: the shell is PID 1",
+        need(stdout_value("IN-PID"), "IN-PID (hako's stdout)").and_then(|v| match v {
+            "1" => Ok("$$ = 1".into()),
+            s => Err(format!("$$ inside is {s}")),
+        }),
+    ));
+    c.push(check(
+        "in-hostname",
+        "inside: hostname is the cgroup's UUID",
+        need(stdout_value("IN-HOSTNAME"), "IN-HOSTNAME (hako's stdout)").and_then(|h| {
+            match &cgroup_uuid {
+                Ok(u) if h == *u => Ok(h.to_string()),
+                Ok(u) => Err(format!("hostname inside is {h:?}, the cgroup is {u}")),
+                Err(_) if is_uuid_v4(h) => Err(format!(
+                    "hostname {h} is a UUID, but there is no cgroup UUID to match"
+                )),
+                Err(_) => Err(format!("hostname inside is {h:?}, not a UUID")),
+            }
+        }),
+    ));
+    c.push(check(
+        "in-alloc",
+        "inside: a 50 MB allocation (dd bs=50M) fails under the memory limit",
+        need(stdout_value("IN-ALLOC"), "IN-ALLOC (hako's stdout)").and_then(|v| {
+            if stdout_value("IN-DEVZERO") == Some("mknod-failed") {
+                Err("no /dev/zero inside and mknod failed: dd's failure proves nothing".into())
+            } else if v == "0" {
+                Err("dd exited 0: 50 MB fit in the container".into())
+            } else {
+                Ok(format!("dd exited {v}"))
+            }
+        }),
+    ));
+
+    // hako's own words, on stderr.
+    let stderr = log.section("HAKO-STDERR").unwrap_or(&[]);
+    let text = stderr.join("\n");
+    // Lesson prose is the same on every host and may compare v1 with v2 by name, always in
+    // backticks (`memory.limit_in_bytes`). What belongs to *this* host (the shell equivalents,
+    // what hako did, the checks, the summary) is not backticked: judge that part.
+    let host = host_specific(stderr);
+    let has = |needle: &'static str| -> Result<String, String> {
+        if stderr.is_empty() {
+            Err("hako's stderr is empty".into())
+        } else if let Some(l) = host.iter().find(|l| l.contains(needle)) {
+            Ok(l.trim().to_string())
+        } else if text.contains(needle) {
+            Err(format!(
+                "{needle:?} is only in backticked prose, in no command, action or check"
+            ))
+        } else {
+            Err(format!("{needle:?} is not in hako's stderr"))
+        }
+    };
+    let lacks = |needle: &'static str| -> Result<String, String> {
+        if stderr.is_empty() {
+            Err("hako's stderr is empty: nothing to judge".into())
+        } else if let Some(i) = host.iter().position(|l| l.contains(needle)) {
+            Err(format!("a v1 file on a v2 host: {:?}", stderr[i].trim()))
+        } else {
+            Ok(format!("no {needle:?} outside backticked prose"))
+        }
+    };
+    c.push(check(
+        "memory.max",
+        "stderr shows memory.max (in a command, action or check)",
+        has("memory.max"),
+    ));
+    c.push(check(
+        "memory.swap.max",
+        "stderr shows memory.swap.max (in a command, action or check)",
+        has("memory.swap.max"),
+    ));
+    c.push(check(
+        "cpu.max",
+        "stderr shows cpu.max (in a command, action or check)",
+        has("cpu.max"),
+    ));
+    c.push(check(
+        "no-v1-memory",
+        "stderr never shows memory.limit_in_bytes (v1) outside `backticked` prose",
+        lacks("memory.limit_in_bytes"),
+    ));
+    c.push(check(
+        "no-v1-cpu",
+        "stderr never shows cfs_quota_us (v1) outside `backticked` prose",
+        lacks("cfs_quota_us"),
+    ));
+    c.push(check(
+        "cgset",
+        "stderr shows the v2 shell equivalent `cgset -r memory.max=`",
+        has("cgset -r memory.max="),
+    ));
+    c.push(check(
+        "enable",
+        "stderr says it enabled +memory in cgroup.subtree_control",
+        has("+memory"),
+    ));
+    c.push(check(
+        "left-on",
+        "stderr says it left the controllers enabled",
+        {
+            // e.g. "left the controllers memory cpu enabled in /sys/fs/cgroup/cgroup.subtree_control"
+            let line = host.iter().find(|l| {
+                let l = l.to_lowercase();
+                ["left", "leave", "leaving", "kept", "still enabled"]
+                    .iter()
+                    .any(|w| l.contains(w))
+                    && ["memory", "controller"].iter().any(|w| l.contains(w))
+                    && l.contains("subtree_control")
+            });
+            match line {
+                Some(l) => Ok(l.trim().to_string()),
+                None if stderr.is_empty() => Err("hako's stderr is empty".into()),
+                None => Err(
+                    "no line saying it left the controllers on: `left`, `leave` or \
+                         `kept`, with `memory` or `controller`, and `subtree_control`"
+                        .into(),
+                ),
+            }
+        },
+    ));
+    c.push(check(
+        "oom_kill",
+        "stderr reports oom_kill (memory.events in the summary)",
+        has("oom_kill"),
+    ));
+
+    // What is left on the guest after hako exits.
+    c.push(check(
+        "no-cgroup-left",
+        "after: no UUID-named (or hako*) cgroup under /sys/fs/cgroup",
+        {
+            match log.section("CGROUP-LS-AFTER") {
+                None => Err("no CGROUP-LS-AFTER section in the serial log".into()),
+                Some(ls) => {
+                    let left: Vec<&String> = ls
+                        .iter()
+                        .filter(|n| is_uuid(n) || n.starts_with("hako"))
+                        .collect();
+                    if left.is_empty() {
+                        Ok(format!("{} entries, none a cgroup of hako's", ls.len()))
+                    } else {
+                        Err(format!("left behind: {left:?}"))
+                    }
+                }
+            }
+        },
+    ));
+    c.push(check(
+        "subtree-after",
+        "after: root cgroup.subtree_control still has memory and cpu",
+        need(log.value("SUBTREE-AFTER"), "SUBTREE-AFTER").and_then(|v| {
+            let on: Vec<&str> = bracketed(v).split_whitespace().collect();
+            let missing: Vec<&str> = ["memory", "cpu"]
+                .into_iter()
+                .filter(|c| !on.contains(c))
+                .collect();
+            if missing.is_empty() {
+                Ok(bracketed(v).to_string())
+            } else {
+                Err(format!(
+                    "it holds {:?}: {} missing",
+                    bracketed(v),
+                    missing.join(" and ")
+                ))
+            }
+        }),
+    ));
+    let empty_section = |name: &str, what: &str| -> Result<String, String> {
+        match log.section(name) {
+            None => Err(format!("no {name} section in the serial log")),
+            Some([]) => Ok("none".into()),
+            Some(lines) => Err(format!("{what}: {lines:?}")),
+        }
+    };
+    c.push(check(
+        "no-tmp-left",
+        "after: nothing left in /tmp (the temporary rootfs is gone)",
+        empty_section("TMP-AFTER", "left in /tmp"),
+    ));
+    c.push(check(
+        "no-mount-left",
+        "after: no mount left under /tmp or /run/hako",
+        empty_section("MOUNTS-AFTER", "still mounted"),
+    ));
+    c.push(check(
+        "no-process-left",
+        "after: no hako process left running",
+        empty_section("HAKO-PROCS-AFTER", "still running"),
+    ));
+    c
+}
+
+/// hako's stderr lines with every `backticked` span blanked out (line count kept). A span
+/// may wrap onto the next line but never crosses a blank line; a paragraph with an odd number
+/// of backticks is kept whole, so a stray backtick cannot hide anything.
+fn host_specific(stderr: &[String]) -> Vec<String> {
+    let text = stderr.join("\n");
+    let mut out = String::with_capacity(text.len());
+    for (i, para) in text.split("\n\n").enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        if para.matches('`').count() % 2 == 1 {
+            out.push_str(para);
+            continue;
+        }
+        let mut quoted = false;
+        for ch in para.chars() {
+            match ch {
+                '`' => quoted = !quoted,
+                '\n' => out.push('\n'),
+                _ if quoted => {}
+                _ => out.push(ch),
+            }
+        }
+    }
+    out.split('\n').map(str::to_string).collect()
+}
+
+fn report(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} {:<70} {}\n",
+                if c.ok { "✔" } else { "✘" },
+                c.item,
+                c.detail
+            )
+        })
+        .collect()
+}
+
+// ───────────────────────────── the boot ─────────────────────────────
+
+fn qemu_dir() -> PathBuf {
+    match std::env::var_os("HAKO_QEMU_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(REPO).join("target/qemu"),
+    }
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+const PREPARE: &str = "run `sudo tests/qemu/prepare.sh` first (it installs qemu-system-x86, busybox-static and cpio and fetches the guest kernel)";
+
+#[test]
+fn cgroup_v2_walk_in_a_qemu_guest() {
+    match effective_uid() {
+        Some(0) => {}
+        uid => panic!(
+            "the cgroup v2 guest test must run as root, as CI does (effective uid: {}); it is \
+             never skipped: run `sudo cargo test --test v2_guest` after `sudo tests/qemu/prepare.sh`",
+            uid.map_or_else(|| "unknown".to_string(), |u| u.to_string())
+        ),
+    }
+    if on_path("qemu-system-x86_64").is_none() {
+        panic!("qemu-system-x86_64 is not on PATH: {PREPARE}");
+    }
+    let kernel = qemu_dir().join("vmlinuz");
+    if !kernel.exists() {
+        panic!("no guest kernel at {}: {PREPARE}", kernel.display());
+    }
+
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("v2-guest-serial.log");
+    let _ = fs::remove_file(&log_path);
+    let qemu = Path::new(REPO).join("tests/qemu");
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg(qemu.join("run-guest.sh"))
+        .arg(HAKO)
+        .arg(qemu.join("guest-walk.sh"))
+        .env("HAKO_GUEST_LOG", &log_path)
+        .output()
+        .expect("cannot run bash tests/qemu/run-guest.sh");
+    let elapsed = started.elapsed();
+    let harness = String::from_utf8_lossy(&out.stderr);
+    eprint!("{harness}");
+    let serial = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "tests/qemu/run-guest.sh failed ({}):\n{harness}\nlast lines of the serial log {}:\n{}",
+        out.status,
+        log_path.display(),
+        tail(&serial, 40)
+    );
+    let log = GuestLog::parse(&serial).unwrap_or_else(|e| {
+        panic!(
+            "serial log {}: {e}\nlast lines:\n{}",
+            log_path.display(),
+            tail(&serial, 40)
+        )
+    });
+    let checks = check_walk(&log);
+    let walk = match (log.value("HAKO-WALK-START"), log.value("HAKO-WALK-END")) {
+        (Some(a), Some(b)) => match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(a), Ok(b)) => format!("{:.1} s", b - a),
+            _ => "?".into(),
+        },
+        _ => "?".into(),
+    };
+    eprintln!(
+        "cgroup v2 guest: whole test {:.1} s, hako --auto in the guest {walk}; serial log {}\n{}",
+        elapsed.as_secs_f64(),
+        log_path.display(),
+        report(&checks)
+    );
+    let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} checks failed in the cgroup v2 guest (serial log: {}):\n{}\nhako's stderr in the guest:\n{}",
+        failed.len(),
+        checks.len(),
+        log_path.display(),
+        failed.iter().map(|c| format!("  ✘ {}: {}\n", c.item, c.detail)).collect::<String>(),
+        log.section("HAKO-STDERR").map(|l| l.join("\n")).unwrap_or_default()
+    );
+}
+
+// ───────────────────── unit tests of the parsing and the checks ─────────────────────
+
+const SAMPLE: &str = include_str!("qemu/sample-serial.log");
+
+fn failed_ids(serial: &str) -> Vec<&'static str> {
+    let log = GuestLog::parse(serial).expect("sample parses");
+    check_walk(&log)
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.id)
+        .collect()
+}
+
+#[test]
+fn sample_log_passes_every_check() {
+    let log = GuestLog::parse(SAMPLE).unwrap();
+    let checks = check_walk(&log);
+    assert!(checks.iter().all(|c| c.ok), "{}", report(&checks));
+    assert_eq!(log.value("HAKO-EXIT"), Some("7"));
+    assert_eq!(log.section_value("HAKO-STDOUT", "IN-PID"), Some("1"));
+    // Inside lines are not top-level values, and top-level values are not in sections.
+    assert_eq!(log.value("IN-PID"), None);
+    assert_eq!(log.section("TMP-AFTER"), Some(&[][..]));
+}
+
+#[test]
+fn carriage_returns_from_the_serial_console_are_ignored() {
+    let crlf = SAMPLE.replace('\n', "\r\n");
+    assert_eq!(failed_ids(&crlf), Vec::<&str>::new());
+}
+
+#[test]
+fn a_missing_marker_is_an_error_that_says_which() {
+    let no_end = SAMPLE.replace("HAKO-GUEST-END", "");
+    assert!(GuestLog::parse(&no_end)
+        .unwrap_err()
+        .contains("HAKO-GUEST-END"));
+    let no_start = SAMPLE.replace("HAKO-GUEST-START", "");
+    assert!(GuestLog::parse(&no_start)
+        .unwrap_err()
+        .contains("HAKO-GUEST-START"));
+    let open = SAMPLE.replace("HAKO-STDERR-END\n", "");
+    assert!(GuestLog::parse(&open).unwrap_err().contains("HAKO-STDERR"));
+}
+
+#[test]
+fn uuid_patterns() {
+    assert!(is_uuid_v4("3f2c9a4e-8b1d-4c6f-9e2a-7d5b1c0e4f88"));
+    assert!(!is_uuid_v4("3f2c9a4e-8b1d-1c6f-9e2a-7d5b1c0e4f88")); // version 1
+    assert!(!is_uuid_v4("3f2c9a4e-8b1d-4c6f-7e2a-7d5b1c0e4f88")); // wrong variant
+    assert!(!is_uuid_v4("3f2c9a4e8b1d4c6f9e2a7d5b1c0e4f88"));
+    assert!(is_uuid("3f2c9a4e-8b1d-1c6f-9e2a-7d5b1c0e4f88"));
+    assert!(!is_uuid("cgroup.subtree_control"));
+}
+
+/// Each defect, put into the sample alone, fails exactly the checks it should.
+#[test]
+fn each_defect_fails_its_own_check() {
+    let uuid = "3f2c9a4e-8b1d-4c6f-9e2a-7d5b1c0e4f88";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "CGROUP-MOUNT=cgroup2 /sys/fs/cgroup",
+            "CGROUP-MOUNT=cgroup2 /sys/fs/cgroup/unified",
+            &["v2-mounted"],
+        ),
+        (
+            "SUBTREE-BEFORE=[]",
+            "SUBTREE-BEFORE=[cpu memory]",
+            &["subtree-before"],
+        ),
+        ("HAKO-LIST-EXIT=0", "HAKO-LIST-EXIT=2", &["list"]),
+        ("HAKO-EXIT=7", "HAKO-EXIT=125", &["exit-7"]),
+        ("HAKO-EXIT=7", "HAKO-EXIT=143", &["exit-7"]),
+        (
+            "IN-CGROUP=0::/",
+            "IN-CGROUP=0::/hako/",
+            &["in-cgroup", "in-hostname"],
+        ),
+        (
+            "IN-CGROUP=0::/3f2c9a4e-8b1d-4c6f",
+            "IN-CGROUP=0::/3f2c9a4e-8b1d-1c6f",
+            &["in-cgroup", "in-hostname"],
+        ),
+        ("IN-PID=1", "IN-PID=4", &["in-pid"]),
+        (
+            &format!("IN-HOSTNAME={uuid}"),
+            "IN-HOSTNAME=guest",
+            &["in-hostname"],
+        ),
+        ("IN-ALLOC=1", "IN-ALLOC=0", &["in-alloc"]),
+        ("IN-DEVZERO=made", "IN-DEVZERO=mknod-failed", &["in-alloc"]),
+        ("memory.swap.max", "memory.swapmax", &["memory.swap.max"]),
+        ("cpu.max", "cpu.quota", &["cpu.max"]),
+        ("cpu.max reads", "cpu.cfs_quota_us reads", &["no-v1-cpu"]),
+        (
+            "✔ memory.max reads",
+            "✔ memory.limit_in_bytes reads",
+            &["no-v1-memory"],
+        ),
+        (
+            "cgset -r memory.max=",
+            "cgset -r memory.limit_in_bytes=",
+            &["cgset", "no-v1-memory"],
+        ),
+        (
+            "left +memory +cpu enabled",
+            "disabled +memory +cpu",
+            &["left-on"],
+        ),
+        ("oom_kill", "oomkill", &["oom_kill"]),
+        (
+            "CGROUP-LS-AFTER-BEGIN\n",
+            &format!("CGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
+            &["no-cgroup-left"],
+        ),
+        (
+            "SUBTREE-AFTER=[cpu memory]",
+            "SUBTREE-AFTER=[memory]",
+            &["subtree-after"],
+        ),
+        (
+            "SUBTREE-AFTER=[cpu memory]",
+            "SUBTREE-AFTER=[]",
+            &["subtree-after"],
+        ),
+        (
+            "TMP-AFTER-BEGIN\n",
+            "TMP-AFTER-BEGIN\ntmp.Qx81bZ\n",
+            &["no-tmp-left"],
+        ),
+        (
+            "MOUNTS-AFTER-BEGIN\n",
+            "MOUNTS-AFTER-BEGIN\nproc /tmp/tmp.Qx81bZ/proc proc rw 0 0\n",
+            &["no-mount-left"],
+        ),
+        (
+            "HAKO-PROCS-AFTER-BEGIN\n",
+            "HAKO-PROCS-AFTER-BEGIN\n212 hako --auto\n",
+            &["no-process-left"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(SAMPLE.contains(from), "the sample has no {from:?}");
+        let mut got = failed_ids(&SAMPLE.replace(from, to));
+        let mut expected = expected.to_vec();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "after replacing {from:?} with {to:?}");
+    }
+    // Both mentions of +memory gone: the enable check fails.
+    let no_enable = SAMPLE.replace("+memory", "memory");
+    assert_eq!(failed_ids(&no_enable), vec!["enable"]);
+    // hako list that names no lesson fails `list`, even though the walk's stderr names one.
+    let no_lessons = SAMPLE.replace("preflight   root?", "x");
+    assert_eq!(failed_ids(&no_lessons), vec!["list"]);
+    let list_empty = {
+        let log = SAMPLE.split_once("HAKO-LIST-STDOUT-BEGIN\n").unwrap();
+        let rest = log.1.split_once("HAKO-LIST-STDOUT-END").unwrap().1;
+        format!(
+            "{}HAKO-LIST-STDOUT-BEGIN\nHAKO-LIST-STDOUT-END{}",
+            log.0, rest
+        )
+    };
+    assert_eq!(failed_ids(&list_empty), vec!["list"]);
+}
+
+/// The lesson prose compares v1 with v2 by name, in backticks: that is teaching, not a v1 file
+/// used on a v2 host. A name counts as shown only outside backticks.
+#[test]
+fn backticked_prose_is_not_evidence() {
+    let lines: Vec<String> = ["a `memory.limit_in_bytes` b", "`x", "y` z", "", "c ` d"]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(
+        host_specific(&lines),
+        vec!["a  b", "", " z", "", "c ` d"],
+        "spans may wrap a line; a paragraph with a stray backtick is kept whole"
+    );
+    // The sample's prose names the v1 files in backticks and passes; unquoted, they fail.
+    let unquoted = SAMPLE
+        .replace("`memory.limit_in_bytes`", "memory.limit_in_bytes")
+        .replace("`cpu.cfs_quota_us`", "cpu.cfs_quota_us");
+    assert_eq!(failed_ids(&unquoted), vec!["no-v1-memory", "no-v1-cpu"]);
+    // A stray backtick in that paragraph: the paragraph is judged whole.
+    let stray = SAMPLE.replace("On cgroup v2 the files", "On cgroup ` v2 the files");
+    assert_eq!(failed_ids(&stray), vec!["no-v1-memory", "no-v1-cpu"]);
+    // memory.max named only in the prose: not shown for this host.
+    let prose_only = SAMPLE
+        .replace("memory.max", "memory.MAX")
+        .replace("`memory.MAX`", "`memory.max`");
+    let log = GuestLog::parse(&prose_only).unwrap();
+    let checks = check_walk(&log);
+    let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+    assert_eq!(
+        failed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec!["memory.max", "cgset"]
+    );
+    assert!(
+        failed[0].detail.contains("only in backticked prose"),
+        "{}",
+        failed[0].detail
+    );
+}
+
+/// What the walk leaves missing today shows up as failed checks with a reason, not a panic.
+#[test]
+fn an_empty_walk_fails_cleanly() {
+    let serial = "HAKO-GUEST-START\nCGROUP-MOUNT=cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\nSUBTREE-BEFORE=[]\n\
+                  HAKO-STDERR-BEGIN\nHAKO-STDERR-END\nHAKO-STDOUT-BEGIN\nHAKO-STDOUT-END\nHAKO-EXIT=0\n\
+                  HAKO-GUEST-EXIT=0\nHAKO-GUEST-END\n";
+    let log = GuestLog::parse(serial).unwrap();
+    let checks = check_walk(&log);
+    let passed: Vec<&str> = checks.iter().filter(|c| c.ok).map(|c| c.id).collect();
+    assert_eq!(passed, vec!["v2-mounted", "subtree-before"]);
+    assert!(checks.iter().all(|c| !c.detail.is_empty()));
+}
