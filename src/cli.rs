@@ -82,6 +82,12 @@ pub struct Cli {
 pub enum Command {
     /// List the lessons, one line each (no root needed).
     List,
+    /// Remove what an interrupted run left behind (found through the journal in /run/hako).
+    Cleanup {
+        /// Also remove the root filesystems kept with --keep.
+        #[arg(long)]
+        kept: bool,
+    },
     /// Print one lesson's text without running anything (no root needed).
     Show {
         /// The lesson's id, as `hako list` shows it.

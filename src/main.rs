@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod error;
 mod i18n;
+mod journal;
 mod lessons;
 mod rootfs;
 mod spec;
@@ -36,9 +37,17 @@ fn run() -> i32 {
         }
     };
     i18n::set_lang(cli.lang.unwrap_or_else(i18n::Lang::from_env));
+    if matches!(
+        cli.command,
+        Some(cli::Command::List | cli::Command::Show { .. })
+    ) {
+        // `hako list | head` ends quietly, as cat would.
+        sys::signals::default_sigpipe();
+    }
     match cli.command {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
+        Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
         None => {}
     }
     walk::render::init(cli.quiet && cli.auto);
@@ -73,6 +82,24 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         cmd: cli.cmd,
     };
     walk::run(opts)
+}
+
+fn cleanup(kept: bool) -> i32 {
+    walk::render::init(false);
+    if !sys::is_root() {
+        walk::render::error(t("err.cleanup_root"));
+        return Kind::Failed.code();
+    }
+    let said = journal::clean_orphans(kept);
+    if said.is_empty() {
+        walk::render::note(t("cleanup.nothing"));
+    } else {
+        for l in &said {
+            walk::render::note(l);
+        }
+    }
+    walk::render::note(t("cleanup.reset"));
+    0
 }
 
 fn list() -> i32 {

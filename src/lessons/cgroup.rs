@@ -42,7 +42,12 @@ impl Lesson for CgroupLesson {
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let l = st.layout()?.clone();
         let plan = l.create_plan(&st.uuid, &root_subtree(&l));
-        let (cg, r) = Cgroup::create(&l, &st.uuid, &plan);
+        let journal = &mut st.journal;
+        let (cg, r) = Cgroup::create(&l, &st.uuid, &plan, &mut |p| {
+            journal.add(crate::journal::Item::Cgroup {
+                path: p.to_path_buf(),
+            })
+        });
         let enabled = cg.enabled.clone();
         // Recorded before the error is looked at: what exists is removed at the end.
         st.cgroup = Some(cg);

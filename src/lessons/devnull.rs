@@ -20,6 +20,7 @@ impl Lesson for Devnull {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
+        st.record_added(&["dev", "dev/null"])?;
         let r = st
             .agent()?
             .call(Request::DevNull { root: root.clone() }, t("devnull.step"))?;

@@ -25,6 +25,7 @@ impl Lesson for Devpts {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
+        st.record_added(&["dev", "dev/pts", "dev/ptmx"])?;
         let r = st
             .agent()?
             .call(Request::Devpts { root: root.clone() }, t("devpts.step"))?;

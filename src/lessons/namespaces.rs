@@ -73,6 +73,9 @@ impl Lesson for Namespaces {
         let agent = Agent::spawn()?;
         let apid = agent.pid();
         st.agent = Some(agent);
+        if let Some(p) = crate::journal::Proc::of(apid) {
+            st.record(crate::journal::Item::Process(p))?;
+        }
         let a = st.agent()?;
         let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
         a.call(
@@ -102,6 +105,9 @@ impl Lesson for Namespaces {
             Reply::Forked { pid } => {
                 a.pid1 = Some(pid);
                 did.push(tf("ns.did_fork", &[("pid", &pid)]));
+                if let Some(p) = crate::journal::Proc::of(pid) {
+                    st.record(crate::journal::Item::Process(p))?;
+                }
             }
             other => {
                 return Err(crate::error::Error::failed(tf(

@@ -29,6 +29,7 @@ impl Lesson for Proc {
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
         let root = st.root()?;
+        st.record_added(&["proc"])?;
         let r = st
             .agent()?
             .call(Request::MountProc { root: root.clone() }, t("proc.step"))?;

@@ -4,7 +4,7 @@
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
-use crate::rootfs::{host, mktemp, Rootfs, Source};
+use crate::rootfs::{host, Rootfs, Source};
 use crate::sys::process::run_chrooted;
 use crate::walk::State;
 
@@ -51,7 +51,12 @@ impl Lesson for RootfsLesson {
                 });
             }
             Source::Host => {
-                let path = mktemp()?;
+                let path = crate::rootfs::temp_path(&st.uuid);
+                st.record(crate::journal::Item::Rootfs {
+                    path: path.clone(),
+                    kept: false,
+                })?;
+                crate::rootfs::create_temp(&path)?;
                 did.push(tf("rootfs.did_mktemp", &[("path", &path.display())]));
                 st.rootfs = Some(Rootfs {
                     path: path.clone(),

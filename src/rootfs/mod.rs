@@ -108,6 +108,32 @@ impl Rootfs {
     }
 }
 
+/// The temp rootfs of run `uuid`: `$TMPDIR/hako.<first 12 hex digits>`, named in
+/// advance so that the journal can record it before it exists.
+pub fn temp_path(uuid: &str) -> PathBuf {
+    let short: String = uuid
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(12)
+        .collect();
+    crate::lessons::preflight::tmpdir().join(format!("hako.{short}"))
+}
+
+/// Creates the directory named by [`temp_path`], mode 0700 (as mktemp does); fails if
+/// anything is there already.
+pub fn create_temp(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| {
+            crate::sys::failure(
+                &tf("do.mktemp", &[("path", &path.display())]),
+                crate::sys::io_errno(&e),
+            )
+        })
+}
+
 /// `mktemp -d`: a fresh directory under `$TMPDIR` (or /tmp), mode 0700.
 pub fn mktemp() -> Result<PathBuf> {
     let base = std::env::var_os("TMPDIR")

@@ -233,6 +233,52 @@ pub fn page_size() -> u64 {
         .unwrap_or(4096)
 }
 
+/// The PIDs in these cgroup directories.
+pub fn pids_in(dirs: &[PathBuf]) -> Vec<i32> {
+    let mut v: Vec<i32> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Removes cgroup directories, newest first, with rmdir(2) (a cgroup cannot be removed
+/// any other way, and only when empty): what is still inside is killed first. Each
+/// directory leaves `dirs` once it is gone.
+pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while let Some(dir) = dirs.last().cloned() {
+        match super::rmdir(&dir) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {
+                dirs.pop();
+            }
+            Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
+                for pid in pids_in(std::slice::from_ref(&dir)) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => {
+                return Err(Error::failed(tf(
+                    "err.cgroup_remove",
+                    &[("path", &dir.display()), ("why", &super::explain(e))],
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A cgroup hako created: its directories, and what it enabled on the way.
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -246,7 +292,12 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// Applies a create plan, recording each directory as soon as it exists.
-    pub fn create(layout: &Layout, name: &str, plan: &[Op]) -> (Cgroup, Result<()>) {
+    pub fn create(
+        layout: &Layout,
+        name: &str,
+        plan: &[Op],
+        before_mkdir: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> (Cgroup, Result<()>) {
         let mut cg = Cgroup {
             name: name.to_string(),
             layout: layout.clone(),
@@ -254,6 +305,11 @@ impl Cgroup {
             enabled: vec![],
         };
         for op in plan {
+            if let Op::Mkdir(p) = op {
+                if let Err(e) = before_mkdir(p) {
+                    return (cg, Err(e));
+                }
+            }
             if let Err(e) = op.apply() {
                 return (cg, Err(e));
             }
@@ -279,49 +335,13 @@ impl Cgroup {
 
     /// The PIDs still in the cgroup (all hierarchies).
     pub fn pids(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = self
-            .created
-            .iter()
-            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-            .flat_map(|s| {
-                s.lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect::<Vec<i32>>()
-            })
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+        pids_in(&self.created)
     }
 
     /// Removes the directories (rmdir, never rm -r), killing what is still inside
-    /// first (the cgroup is hako's own, so everything in it is hako's). Returns the
-    /// directories that could not be removed.
+    /// first (the cgroup is hako's own, so everything in it is hako's).
     pub fn remove(&mut self) -> Result<()> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while let Some(dir) = self.created.last().cloned() {
-            match super::rmdir(&dir) {
-                Ok(()) | Err(nix::errno::Errno::ENOENT) => {
-                    self.created.pop();
-                }
-                Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
-                    for pid in self.pids() {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => {
-                    return Err(Error::failed(tf(
-                        "err.cgroup_remove",
-                        &[("path", &dir.display()), ("why", &super::explain(e))],
-                    )))
-                }
-            }
-        }
-        Ok(())
+        remove_dirs(&mut self.created)
     }
 
     /// The counters a closing summary shows: (file, key, value).

@@ -29,6 +29,12 @@ pub fn install() {
     }
 }
 
+/// SIGPIPE back to its default (Rust ignores it), for output meant for pipes.
+pub fn default_sigpipe() {
+    // SAFETY: setting a default disposition.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// The signal received since the last `take`, if any.
 pub fn take() -> Option<Signal> {
     match PENDING.swap(0, Ordering::SeqCst) {

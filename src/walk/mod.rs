@@ -7,6 +7,7 @@ pub mod render;
 use crate::agent::Agent;
 use crate::error::{Error, Kind, Result};
 use crate::i18n::{t, tf};
+use crate::journal::{self, Item};
 use crate::lessons::{self, Lesson};
 use crate::rootfs::{Rootfs, Source};
 use crate::spec::CpuSpec;
@@ -40,13 +41,17 @@ pub struct State {
     pub host_hostname: String,
     /// What the guide saw of the command, stopped at its exec.
     pub exec: Option<ExecSeen>,
+    /// What this run created, on disk, so that a run that dies is cleaned up later.
+    pub journal: journal::Entry,
 }
 
 impl State {
     pub fn new(opts: Options) -> State {
+        let uuid = uuid::Uuid::new_v4().to_string();
         State {
             opts,
-            uuid: uuid::Uuid::new_v4().to_string(),
+            journal: journal::Entry::new(&uuid),
+            uuid,
             host_mounts: vec![],
             layout: None,
             rootfs: None,
@@ -69,6 +74,30 @@ impl State {
         self.layout
             .as_ref()
             .ok_or_else(|| Error::failed(t("err.no_layout")))
+    }
+
+    /// Records in the journal something about to be created.
+    pub fn record(&mut self, item: Item) -> Result<()> {
+        self.journal.add(item)
+    }
+
+    /// For a `dir:` rootfs (which hako does not own), records each of `rels` that does
+    /// not exist yet, before a step may create it.
+    pub fn record_added(&mut self, rels: &[&str]) -> Result<()> {
+        let Some(r) = self.rootfs.as_ref().filter(|r| !r.owned) else {
+            return Ok(());
+        };
+        let under = r.path.clone();
+        for rel in rels {
+            let path = under.join(rel);
+            if std::fs::symlink_metadata(&path).is_err() {
+                self.journal.add(Item::Added {
+                    path,
+                    under: under.clone(),
+                })?;
+            }
+        }
+        Ok(())
     }
 
     pub fn agent(&mut self) -> Result<&mut Agent> {
@@ -99,10 +128,18 @@ impl State {
                 a.kill();
                 said.push(t("clean.agent").to_string());
             }
+            for p in a.procs() {
+                self.journal.done(&Item::Process(p));
+            }
         }
         if let Some(mut cg) = self.cgroup.take() {
-            let dirs: Vec<String> = cg.created.iter().map(|d| d.display().to_string()).collect();
-            match cg.remove() {
+            let all = cg.created.clone();
+            let dirs: Vec<String> = all.iter().map(|d| d.display().to_string()).collect();
+            let r = cg.remove();
+            for d in all.iter().filter(|d| !cg.created.contains(d)) {
+                self.journal.done(&Item::Cgroup { path: d.clone() });
+            }
+            match r {
                 Ok(()) if !dirs.is_empty() => {
                     said.push(tf("clean.cgroup", &[("dirs", &dirs.join(", "))]))
                 }
@@ -123,7 +160,30 @@ impl State {
             }
         }
         if let Some(r) = self.rootfs.take() {
+            let path = r.path.clone();
+            let owned = r.owned;
             said.extend(r.cleanup(self.opts.keep));
+            if owned && self.opts.keep {
+                self.journal.set_kept(&path);
+            } else if !path.exists() || !owned {
+                self.journal.done(&Item::Rootfs {
+                    path: path.clone(),
+                    kept: false,
+                });
+            }
+            if !owned {
+                let added: Vec<Item> = self
+                    .journal
+                    .journal
+                    .items
+                    .iter()
+                    .filter(|i| matches!(i, Item::Added { path, .. } if std::fs::symlink_metadata(path).is_err()))
+                    .cloned()
+                    .collect();
+                for i in added {
+                    self.journal.done(&i);
+                }
+            }
         }
         said
     }
@@ -304,6 +364,13 @@ fn summary(st: &State) {
 
 /// Walks every lesson; returns the exit code.
 pub fn run(opts: Options) -> Result<i32> {
+    let found = journal::clean_orphans(false);
+    if !found.is_empty() {
+        render::note(t("cleanup.found"));
+        for l in &found {
+            render::note(&format!("  {l}"));
+        }
+    }
     let mut st = State::new(opts);
     let lessons = lessons::walk();
     let n = lessons.len();
