@@ -302,7 +302,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         for item in items
             .iter()
             .filter(|i| !matches!(i, Item::Added { .. }))
-            .chain(added.into_iter())
+            .chain(added)
         {
             if let Item::Process(_) = item {
                 // Give the kernel a moment to empty the cgroup after the kill.
@@ -312,9 +312,8 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 }
                 continue;
             }
-            match undo(item, kept_too) {
-                Some(s) => said.push(s),
-                None => {}
+            if let Some(s) = undo(item, kept_too) {
+                said.push(s);
             }
             let still = match item {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {

@@ -301,7 +301,8 @@ mod tests {
 
     #[test]
     fn resolves_paths_inside_a_root() {
-        let d = crate::rootfs::mktemp().unwrap();
+        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::create_temp(&d).unwrap();
         std::fs::create_dir_all(d.join("usr/bin")).unwrap();
         std::fs::write(d.join("usr/bin/busybox"), "x").unwrap();
         std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();

@@ -134,17 +134,6 @@ pub fn create_temp(path: &Path) -> Result<()> {
         })
 }
 
-/// `mktemp -d`: a fresh directory under `$TMPDIR` (or /tmp), mode 0700.
-pub fn mktemp() -> Result<PathBuf> {
-    let base = std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let template = base.join("hako.XXXXXX");
-    nix::unistd::mkdtemp(&template)
-        .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &base.display())]), e))
-}
-
 /// Removes a directory tree without ever leaving its filesystem: a mount that is still
 /// in place (a leak) is not descended into, and the removal stops with an error.
 pub fn remove_tree(root: &Path) -> Result<()> {
@@ -202,7 +191,8 @@ mod tests {
 
     #[test]
     fn remove_tree_removes_a_tree() {
-        let d = mktemp().unwrap();
+        let d = temp_path(&uuid::Uuid::new_v4().to_string());
+        create_temp(&d).unwrap();
         std::fs::create_dir_all(d.join("a/b")).unwrap();
         std::fs::write(d.join("a/b/f"), "x").unwrap();
         std::os::unix::fs::symlink("/etc", d.join("a/link")).unwrap();
