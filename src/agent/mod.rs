@@ -63,6 +63,9 @@ pub enum Request {
     Chroot {
         root: PathBuf,
     },
+    /// Open a pty inside (after the chroot) for the command; the master comes back
+    /// attached to the reply (SCM_RIGHTS).
+    OpenTerminal,
     /// Close every fd but 0, 1, 2, then execve. No reply on success.
     Exec {
         path: String,
@@ -96,6 +99,8 @@ pub enum Reply {
         read: usize,
     },
     Hostname(String),
+    /// A pty is open: `/dev/pts/N` inside; its master is attached.
+    Terminal { n: u32 },
     /// The step failed: errno, and the call or path it failed at.
     Failed {
         errno: i32,
@@ -124,7 +129,13 @@ fn made(
     r.map_err(|(e, p)| failed(e, p.display().to_string()))
 }
 
-fn serve(req: Request, sock: RawFd) -> Reply {
+/// What PID 1 keeps between requests: the slave of the command's terminal.
+#[derive(Default)]
+struct Kept {
+    slave: Option<std::os::fd::OwnedFd>,
+}
+
+fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
     use nix::mount::MsFlags;
     let res: std::result::Result<Reply, Reply> = (|| match req {
         Request::Join { procs } => {
@@ -241,7 +252,19 @@ fn serve(req: Request, sock: RawFd) -> Reply {
             ns::drop_sys_chroot().map_err(|e| failed(e, "CAP_SYS_CHROOT"))?;
             Ok(Reply::Done { created: vec![] })
         }
+        Request::OpenTerminal => {
+            let (master, slave, n) = crate::sys::tty::open_pty().map_err(|e| failed(e, "/dev/ptmx"))?;
+            kept.slave = Some(slave);
+            let line = serde_json::to_string(&Reply::Terminal { n }).unwrap_or_default() + "\n";
+            use std::os::fd::AsFd;
+            crate::sys::tty::send_fd(sock, &line, master.as_fd()).map_err(|e| failed(e, "SCM_RIGHTS"))?;
+            // Already sent, with the fd: the loop must not send another reply.
+            Err(Reply::Done { created: vec![] })
+        }
         Request::Exec { path, argv, env } => {
+            if let Some(slave) = kept.slave.take() {
+                crate::sys::tty::make_controlling(&slave).map_err(|e| failed(e, "TIOCSCTTY"))?;
+            }
             ns::close_all_but_stdio(sock);
             let e = ns::execve(&path, &argv, &env);
             Err(failed(e, path))
@@ -273,6 +296,7 @@ pub fn agent_main() -> i32 {
     let mut stream = unsafe_stream(fd);
     let mut reader = BufReader::new(stream.try_clone().expect("clone socket"));
     let mut line = String::new();
+    let mut kept = Kept::default();
     loop {
         line.clear();
         match reader.read_line(&mut line) {
@@ -306,7 +330,11 @@ pub fn agent_main() -> i32 {
             continue;
         }
         let is_exec = matches!(req, Request::Exec { .. });
-        let r = serve(req, stream.as_raw_fd());
+        let is_terminal = matches!(req, Request::OpenTerminal);
+        let r = serve(req, stream.as_raw_fd(), &mut kept);
+        if is_terminal && matches!(r, Reply::Done { .. }) {
+            continue; // the reply went out with the master attached
+        }
         let exec_failed = is_exec && matches!(r, Reply::Failed { .. });
         reply_to(&mut stream, &r);
         if exec_failed {
@@ -351,6 +379,8 @@ pub struct Agent {
     pub stopped: bool,
     /// The command's exit status, once it ended (the agent is reaped then).
     pub status: Option<i32>,
+    /// The master of the command's terminal, when it has one.
+    pub master: Option<std::os::fd::OwnedFd>,
 }
 
 impl Agent {
@@ -373,6 +403,7 @@ impl Agent {
             pid1: None,
             stopped: false,
             status: None,
+            master: None,
         })
     }
 
@@ -423,6 +454,25 @@ impl Agent {
             }
             Some(r) => Ok(r),
             None => Err(self.died()),
+        }
+    }
+
+    /// Asks PID 1 for a terminal of the command's own; keeps the master.
+    pub fn open_terminal(&mut self) -> Result<u32> {
+        self.send(&Request::OpenTerminal)?;
+        let (line, fd) = crate::sys::tty::recv_fd(self.stream.as_raw_fd())
+            .map_err(|e| sys::failure(t("do.open_terminal"), e))?;
+        match serde_json::from_str::<Reply>(line.trim()) {
+            Ok(Reply::Terminal { n }) if fd.is_some() => {
+                self.master = fd;
+                Ok(n)
+            }
+            Ok(Reply::Failed { errno, at }) => Err(sys::failure(
+                &tf("do.agent_step", &[("what", &t("do.open_terminal")), ("at", &at)]),
+                Errno::from_raw(errno),
+            )),
+            _ if line.is_empty() => Err(self.died()),
+            _ => Err(Error::failed(tf("err.agent_garbled", &[("line", &line.trim())]))),
         }
     }
 

@@ -132,6 +132,10 @@ impl Lesson for Chroot {
         a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
         did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
         did.push("prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT); capset(inheritable, ambient -= CAP_SYS_CHROOT)".into());
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            let n = a.open_terminal()?;
+            did.push(tf("chroot.did_terminal", &[("n", &n)]));
+        }
         ptrace::seize(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
         let env = vec![

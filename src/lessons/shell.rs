@@ -30,6 +30,19 @@ impl Lesson for Shell {
         crate::sys::ptrace::release(pid1)
             .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;
+        if let Some(master) = a.master.take() {
+            // The learner's keys go to the container's terminal, raw: Ctrl-C becomes a
+            // byte the container's line discipline turns into SIGINT for its own
+            // foreground process group.
+            let raw = crate::sys::tty::RawMode::enter();
+            crate::sys::tty::relay(&master, || {
+                matches!(
+                    crate::sys::signals::peek(),
+                    Some(nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGHUP)
+                )
+            });
+            drop(raw);
+        }
         let status = a.wait_command();
         crate::sys::process::take_terminal_back();
         let status = status?;

@@ -7,6 +7,7 @@ pub mod ns;
 pub mod process;
 pub mod ptrace;
 pub mod signals;
+pub mod tty;
 
 use crate::error::Error;
 use crate::i18n::tf;

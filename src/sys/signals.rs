@@ -8,6 +8,16 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static PENDING: AtomicI32 = AtomicI32::new(0);
+static WINCH: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    WINCH.store(1, Ordering::SeqCst);
+}
+
+/// Whether the terminal was resized since the last call.
+pub fn take_winch() -> bool {
+    WINCH.swap(0, Ordering::SeqCst) != 0
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
     // Keep the most serious one: a SIGTERM is not overwritten by a later SIGINT.
@@ -27,6 +37,9 @@ pub fn install() {
         // SAFETY: the handler only touches an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(s, &act) };
     }
+    let winch = SigAction::new(SigHandler::Handler(on_winch), SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: as above.
+    let _ = unsafe { sigaction(Signal::SIGWINCH, &winch) };
 }
 
 /// SIGPIPE back to its default (Rust ignores it), for output meant for pipes.
