@@ -53,12 +53,18 @@ fn run() -> i32 {
     walk::render::init(cli.quiet && cli.auto);
     sys::set_trace(cli.trace);
     sys::signals::install();
-    match start(cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A panic unwinds through the walk, whose state removes what it made on the way
+    // (Drop); then it is reported as hako's own failure.
+    std::panic::set_hook(Box::new(|info| {
+        walk::render::error(&tf("err.panic", &[("what", &info)]));
+    }));
+    match std::panic::catch_unwind(|| start(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             walk::render::error(&e.msg);
             e.kind.code()
         }
+        Err(_) => Kind::Failed.code(),
     }
 }
 
@@ -122,6 +128,5 @@ fn show(id: &str) -> i32 {
     if !src.ends_with('\n') {
         println!();
     }
-    let _ = tf;
     0
 }

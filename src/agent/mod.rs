@@ -100,7 +100,9 @@ pub enum Reply {
     },
     Hostname(String),
     /// A pty is open: `/dev/pts/N` inside; its master is attached.
-    Terminal { n: u32 },
+    Terminal {
+        n: u32,
+    },
     /// The step failed: errno, and the call or path it failed at.
     Failed {
         errno: i32,
@@ -155,9 +157,10 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
         Request::Getpid => Ok(Reply::Pid(std::process::id() as i32)),
         Request::MountProc { root } => {
             let created = made(ns::make_inside(&root, "proc", false))?;
-            let target = root.join("proc");
-            ns::do_mount("proc", &target, Some("proc"), MsFlags::empty(), None)
-                .map_err(|e| failed(e, target.display().to_string()))?;
+            made(
+                ns::mount_inside("proc", &root, "proc", Some("proc"), MsFlags::empty(), None)
+                    .map(|_| vec![]),
+            )?;
             Ok(Reply::Done { created })
         }
         Request::ListPids { root } => {
@@ -170,15 +173,17 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
         }
         Request::Devpts { root } => {
             let mut created = made(ns::make_inside(&root, "dev/pts", false))?;
-            let target = root.join("dev/pts");
-            ns::do_mount(
-                "devpts",
-                &target,
-                Some("devpts"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-                Some("newinstance,ptmxmode=0666,mode=0620"),
-            )
-            .map_err(|e| failed(e, target.display().to_string()))?;
+            made(
+                ns::mount_inside(
+                    "devpts",
+                    &root,
+                    "dev/pts",
+                    Some("devpts"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                    Some("newinstance,ptmxmode=0666,mode=0620"),
+                )
+                .map(|_| vec![]),
+            )?;
             let ptmx = root.join("dev/ptmx");
             match std::fs::symlink_metadata(&ptmx) {
                 Err(_) => {
@@ -194,14 +199,20 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
                 }
                 // Something else is there (a device node from an image): cover it
                 // with the new instance's ptmx, as a bind mount.
-                Ok(_) => ns::do_mount(
-                    &root.join("dev/pts/ptmx").to_string_lossy(),
-                    &ptmx,
-                    None,
-                    MsFlags::MS_BIND,
-                    None,
-                )
-                .map_err(|e| failed(e, ptmx.display().to_string()))?,
+                Ok(_) => {
+                    let src = root.join("dev/pts/ptmx");
+                    made(
+                        ns::mount_inside(
+                            &src.to_string_lossy(),
+                            &root,
+                            "dev/ptmx",
+                            None,
+                            MsFlags::MS_BIND,
+                            None,
+                        )
+                        .map(|_| vec![]),
+                    )?;
+                }
             }
             Ok(Reply::Done { created })
         }
@@ -216,9 +227,10 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
         Request::DevNull { root } => {
             let mut created = made(ns::make_inside(&root, "dev", false))?;
             created.extend(made(ns::make_inside(&root, "dev/null", true))?);
-            let target = root.join("dev/null");
-            ns::do_mount("/dev/null", &target, None, MsFlags::MS_BIND, None)
-                .map_err(|e| failed(e, target.display().to_string()))?;
+            made(
+                ns::mount_inside("/dev/null", &root, "dev/null", None, MsFlags::MS_BIND, None)
+                    .map(|_| vec![]),
+            )?;
             Ok(Reply::Done { created })
         }
         Request::ProbeNull { root } => {
@@ -253,11 +265,13 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             Ok(Reply::Done { created: vec![] })
         }
         Request::OpenTerminal => {
-            let (master, slave, n) = crate::sys::tty::open_pty().map_err(|e| failed(e, "/dev/ptmx"))?;
+            let (master, slave, n) =
+                crate::sys::tty::open_pty().map_err(|e| failed(e, "/dev/ptmx"))?;
             kept.slave = Some(slave);
             let line = serde_json::to_string(&Reply::Terminal { n }).unwrap_or_default() + "\n";
             use std::os::fd::AsFd;
-            crate::sys::tty::send_fd(sock, &line, master.as_fd()).map_err(|e| failed(e, "SCM_RIGHTS"))?;
+            crate::sys::tty::send_fd(sock, &line, master.as_fd())
+                .map_err(|e| failed(e, "SCM_RIGHTS"))?;
             // Already sent, with the fd: the loop must not send another reply.
             Err(Reply::Done { created: vec![] })
         }
@@ -468,11 +482,17 @@ impl Agent {
                 Ok(n)
             }
             Ok(Reply::Failed { errno, at }) => Err(sys::failure(
-                &tf("do.agent_step", &[("what", &t("do.open_terminal")), ("at", &at)]),
+                &tf(
+                    "do.agent_step",
+                    &[("what", &t("do.open_terminal")), ("at", &at)],
+                ),
                 Errno::from_raw(errno),
             )),
             _ if line.is_empty() => Err(self.died()),
-            _ => Err(Error::failed(tf("err.agent_garbled", &[("line", &line.trim())]))),
+            _ => Err(Error::failed(tf(
+                "err.agent_garbled",
+                &[("line", &line.trim())],
+            ))),
         }
     }
 

@@ -62,8 +62,12 @@ impl Lesson for Preflight {
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
-        st.host_mounts = mountinfo::read(None)
-            .map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;
+        // Hidden, test-only: another mount table, to stand for a host without cgroups.
+        st.host_mounts = match std::env::var_os("HAKO_TEST_MOUNTINFO") {
+            Some(p) => std::fs::read_to_string(p).map(|s| mountinfo::parse(&s)),
+            None => mountinfo::read(None),
+        }
+        .map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;
         let mut did = vec![];
         match cgroup::detect(&st.host_mounts) {
             Ok(l) => {

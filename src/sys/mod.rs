@@ -48,6 +48,8 @@ pub fn explain(e: Errno) -> String {
         Errno::EROFS => "errno.erofs",
         Errno::ENOSPC => "errno.enospc",
         Errno::EEXIST => "errno.eexist",
+        Errno::ELOOP => "errno.eloop",
+        Errno::ENOTDIR => "errno.enotdir",
         _ => "errno.other",
     };
     tf(key, &[("errno", &e), ("desc", &e.desc())])

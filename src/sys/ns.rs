@@ -78,35 +78,6 @@ pub fn die_with_parent(expected_parent: i32) -> bool {
     r == 0 && nix::unistd::getppid().as_raw() == expected_parent
 }
 
-/// mount(2), traced, with the options as a string.
-pub fn do_mount(
-    source: &str,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> Result<(), Errno> {
-    let r = mount(Some(source), target, fstype, flags, data);
-    trace(
-        || {
-            format!(
-                "mount(\"{source}\", \"{}\", {}, {}, {})",
-                target.display(),
-                fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
-                if flags.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("{flags:?}")
-                },
-                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
-            )
-        },
-        "2 mount",
-        &r,
-    );
-    r
-}
-
 /// Creates `rel` (a relative path) inside `root` as a directory (or, with `file`, an
 /// empty file), refusing to go through a symlink: a rootfs is data hako does not trust,
 /// and `dev -> /` must not lead a mount point onto the host. Returns what it created.
@@ -137,6 +108,66 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
         }
     }
     Ok(made)
+}
+
+/// Opens `rel` inside `root` one component at a time with O_PATH|O_NOFOLLOW, so that no
+/// symlink in the (untrusted) rootfs can send it elsewhere, and returns the fd. A mount
+/// onto `/proc/self/fd/N` then lands on exactly that directory or file (what runc does).
+pub fn open_inside(root: &Path, rel: &str) -> Result<std::os::fd::OwnedFd, (Errno, PathBuf)> {
+    use nix::fcntl::{open, openat, OFlag};
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut cur = open(root, flags | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|e| (e, root.to_path_buf()))?;
+    let mut shown = root.to_path_buf();
+    for part in rel.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        shown.push(part);
+        if part == ".." {
+            return Err((Errno::EXDEV, shown));
+        }
+        let next = openat(&cur, part, flags, Mode::empty()).map_err(|e| (e, shown.clone()))?;
+        let st = fstat(&next).map_err(|e| (e, shown.clone()))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+            return Err((Errno::ELOOP, shown));
+        }
+        cur = next;
+    }
+    Ok(cur)
+}
+
+/// mount(2) onto a path inside the rootfs, through an fd from [`open_inside`].
+pub fn mount_inside(
+    source: &str,
+    root: &Path,
+    rel: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), (Errno, PathBuf)> {
+    use std::os::fd::AsRawFd;
+    let fd = open_inside(root, rel)?;
+    let shown = root.join(rel);
+    let target = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let r = mount(Some(source), &target, fstype, flags, data);
+    trace(
+        || {
+            format!(
+                "mount(\"{source}\", \"{}\" (by fd {}), {}, {}, {})",
+                shown.display(),
+                fd.as_raw_fd(),
+                fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
+                if flags.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{flags:?}")
+                },
+                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
+            )
+        },
+        "2 mount",
+        &r,
+    );
+    r.map_err(|e| (e, shown))
 }
 
 /// sethostname(2): only the new UTS namespace sees it.

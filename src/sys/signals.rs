@@ -37,7 +37,11 @@ pub fn install() {
         // SAFETY: the handler only touches an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(s, &act) };
     }
-    let winch = SigAction::new(SigHandler::Handler(on_winch), SaFlags::SA_RESTART, SigSet::empty());
+    let winch = SigAction::new(
+        SigHandler::Handler(on_winch),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     // SAFETY: as above.
     let _ = unsafe { sigaction(Signal::SIGWINCH, &winch) };
 }

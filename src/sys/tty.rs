@@ -14,7 +14,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// Opens a pty through /dev/ptmx (inside the chroot: the container's own devpts) and
 /// its slave; returns (master, slave, N of /dev/pts/N).
 pub fn open_pty() -> Result<(OwnedFd, OwnedFd, u32), Errno> {
-    let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC;
+    let flags =
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC;
     let master = nix::fcntl::open("/dev/ptmx", flags, nix::sys::stat::Mode::empty())?;
     let mut n: libc::c_uint = 0;
     let mut unlock: libc::c_int = 0;
@@ -26,16 +27,30 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd, u32), Errno> {
             return Err(Errno::last());
         }
     }
-    let slave = nix::fcntl::open(format!("/dev/pts/{n}").as_str(), flags, nix::sys::stat::Mode::empty())?;
-    super::trace(|| format!("open(\"/dev/ptmx\") → /dev/pts/{n}"), "4 pts", &Ok::<(), Errno>(()));
+    let slave = nix::fcntl::open(
+        format!("/dev/pts/{n}").as_str(),
+        flags,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    super::trace(
+        || format!("open(\"/dev/ptmx\") → /dev/pts/{n}"),
+        "4 pts",
+        &Ok::<(), Errno>(()),
+    );
     Ok((master, slave, n))
 }
 
 /// Sends `line` with `fd` attached.
 pub fn send_fd(sock: RawFd, line: &str, fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(sock, &[IoSlice::new(line.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map(|_| ())
+    sendmsg::<()>(
+        sock,
+        &[IoSlice::new(line.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
 }
 
 /// Receives one message and the fd attached to it.
@@ -134,7 +149,10 @@ pub fn relay(master: &OwnedFd, mut stop: impl FnMut() -> bool) {
             Ok(_) => {}
         }
         let m_ev = fds[0].revents().unwrap_or(PollFlags::empty());
-        let s_ev = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let s_ev = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if m_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(master.as_fd(), &mut buf) {
                 Ok(0) | Err(Errno::EIO) => return, // every slave closed: the command ended

@@ -293,6 +293,8 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
     if st.opts.interactive {
         loop {
             render::blank();
+            // A Ctrl-C typed while the text was printing arrived as a signal already.
+            check_signals()?;
             match ask(t("prompt.what"))? {
                 Choice::Run => break,
                 Choice::More => {
@@ -308,6 +310,9 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
     }
     check_signals()?;
     // Hidden, test-only: leave a stage out to prove its check then fails.
+    if std::env::var("HAKO_TEST_PANIC").is_ok_and(|v| v == lesson.id()) {
+        panic!("HAKO_TEST_PANIC={}", lesson.id());
+    }
     let did = if std::env::var(SKIP_ENV).is_ok_and(|v| v.split(',').any(|s| s == lesson.id())) {
         vec![t("note.skipped").to_string()]
     } else {
@@ -325,6 +330,7 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
         )));
     }
     if st.opts.interactive {
+        check_signals()?;
         wait_enter()?;
     }
     Ok(())

@@ -135,3 +135,127 @@ pub fn is_uuid(s: &str) -> bool {
     parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
         && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
 }
+
+/// A real terminal for hako: a tmux session on a private server, as a learner's
+/// terminal would be (send-keys to type, capture-pane to read the screen).
+pub struct Tmux {
+    sock: String,
+}
+
+impl Tmux {
+    /// Starts `hako ARGS` in a new `cols`×`rows` window; the shell prints `EXIT=<code>`
+    /// when hako ends.
+    pub fn start(args: &str, cols: u16, rows: u16) -> Tmux {
+        let sock = format!("hako-test-{}-{}", std::process::id(), uuid_ish());
+        let t = Tmux { sock };
+        let cmd =
+            format!("env LANG=C.UTF-8 TERM=xterm-256color {HAKO} {args}; echo EXIT=$?; sleep 600");
+        let ok = t
+            .tmux(&[
+                "new-session",
+                "-d",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+                &cmd,
+            ])
+            .status
+            .success();
+        assert!(
+            ok,
+            "tmux could not start (is tmux installed? tests/run.sh installs it)"
+        );
+        t.tmux(&["set-option", "-g", "history-limit", "50000"]);
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "0"];
+        a.extend_from_slice(keys);
+        self.tmux(&a);
+    }
+
+    /// Types text literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "0", "-l", text]);
+    }
+
+    /// Everything the window showed, history included, wrapped lines joined.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "0"])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    /// Waits until the screen holds `text` (after `from`, if given); returns the screen.
+    pub fn wait_for(&self, text: &str, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the terminal never showed {text:?}:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for hako to end; returns its exit code and the whole screen.
+    pub fn exit(&self, secs: u64) -> Run {
+        let s = self.wait_for("EXIT=", secs);
+        let code = s
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("EXIT="))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(-1);
+        Run {
+            code,
+            stdout: String::new(),
+            stderr: s,
+        }
+    }
+
+    /// The PID of hako in the window.
+    pub fn hako_pid(&self) -> u32 {
+        let out = self.tmux(&["list-panes", "-t", "0", "-F", "#{pane_pid}"]);
+        let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let kids = Command::new("pgrep")
+            .args(["-P", &shell.to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&kids.stdout)
+            .lines()
+            .find_map(|l| l.trim().parse().ok())
+            .expect("hako is running in the window")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // This test's own tmux server only (a private socket), by its own command.
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+fn uuid_ish() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
