@@ -10,6 +10,8 @@ const AFTER_HELP: &str = "\
 Examples:
   sudo hako                          walk every lesson, asking before each step
   sudo hako --auto                   the same, without questions
+  sudo hako --auto --demos           and see each limit and escape happen for real
+  sudo hako --auto --trace           print every system call, with its man page
   echo 'hostname; exit 3' | sudo hako --auto
                                      run a script in the finished container's shell
   sudo hako --memory 64M --cpu 50%   other limits than the article's
@@ -72,6 +74,12 @@ pub struct Cli {
     /// Print each system call as hako makes it, with its man page.
     #[arg(long)]
     pub trace: bool,
+
+    /// Run each lesson's demonstration after its check (the memory kill, the CPU
+    /// throttling, the two ptmx recipes, the chroot escape). Interactive walks offer
+    /// them one by one.
+    #[arg(long)]
+    pub demos: bool,
 
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]

@@ -2,6 +2,7 @@
 
 mod agent;
 mod cli;
+mod demos;
 mod error;
 mod i18n;
 mod lessons;
@@ -23,6 +24,10 @@ fn main() {
 fn run() -> i32 {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
         return agent::agent_main();
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__demo") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return demos::main(&args);
     }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -71,6 +76,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         keep: cli.keep,
         source: cli.rootfs,
         cmd: cli.cmd,
+        demos: cli.demos,
     };
     walk::run(opts)
 }

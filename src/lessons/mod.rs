@@ -4,6 +4,7 @@
 //! a shell equivalent rendered with this run's values, `run`, and `check`, which reads
 //! evidence back from the kernel.
 
+pub mod beyond;
 pub mod cgroup;
 pub mod chroot;
 pub mod devnull;
@@ -82,6 +83,14 @@ pub trait Lesson: Sync {
     fn run(&self, st: &mut State) -> Result<Vec<String>>;
     /// Reads the result back from the kernel.
     fn check(&self, st: &mut State) -> Check;
+    /// Whether the lesson has a demonstration that runs for real ("see it", `--demos`).
+    fn has_demo(&self) -> bool {
+        false
+    }
+    /// Runs the demonstration, after the check, and returns what the kernel showed.
+    fn demo(&self, _st: &mut State) -> Check {
+        Check::default()
+    }
 }
 
 /// Every lesson id, in order, including those that come with later work.
@@ -114,6 +123,7 @@ pub fn walk() -> Vec<&'static dyn Lesson> {
         &hostname::Hostname,
         &chroot::Chroot,
         &shell::Shell,
+        &beyond::Beyond,
     ]
 }
 

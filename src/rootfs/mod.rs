@@ -115,7 +115,7 @@ pub fn mktemp() -> Result<PathBuf> {
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let template = base.join("hako.XXXXXX");
-    nix::unistd::mkdtemp(&template)
+    crate::sys::mkdtemp(&template)
         .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &base.display())]), e))
 }
 
