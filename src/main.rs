@@ -7,6 +7,7 @@ mod error;
 mod i18n;
 mod lessons;
 mod rootfs;
+mod script;
 mod spec;
 mod sys;
 mod walk;
@@ -44,6 +45,23 @@ fn run() -> i32 {
     match cli.command {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
+        Some(cli::Command::Script) => {
+            let plan = script::Plan {
+                source: cli.rootfs.clone(),
+                memory: cli.memory,
+                cpu: cli.cpu,
+            };
+            return match script::render(&plan) {
+                Ok(s) => {
+                    print!("{s}");
+                    0
+                }
+                Err(e) => {
+                    walk::render::error(&e.msg);
+                    e.kind.code()
+                }
+            };
+        }
         None => {}
     }
     walk::render::init(cli.quiet && cli.auto);

@@ -150,3 +150,54 @@ fn beyond_sets_the_shell_beside_runc() {
     }
     r.assert_nothing_left();
 }
+
+/// `hako script > walk.sh && sudo bash walk.sh`, with the shell's input on stdin.
+fn run_script(env: &[(&str, &str)], lang: &str) -> Run {
+    let mut c = hako();
+    c.args(["--lang", lang, "script"]).envs(env.iter().copied());
+    let made = run_with(c, "");
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(made.stdout.starts_with("#!/usr/bin/env bash"));
+    let dir = std::env::temp_dir().join(format!("hako-script-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("walk.sh");
+    std::fs::write(&file, &made.stdout).unwrap();
+    let mut bash = std::process::Command::new("bash");
+    bash.arg(&file).env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    let r = run_with(
+        bash,
+        "echo HOSTNAME=$(hostname)\necho PID=$$\nchroot / true 2>/dev/null; echo CHROOT=$?\nexit 5\n",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    r
+}
+
+fn assert_script_reached_the_shell(r: &Run) {
+    assert_eq!(
+        r.code, 5,
+        "the shell's status is the script's:\n{}",
+        r.stderr
+    );
+    let uuid = r.uuid().expect("UUID= on stderr");
+    assert!(is_uuid(&uuid));
+    assert_eq!(marker(&r.stdout, "HOSTNAME"), uuid);
+    assert_eq!(marker(&r.stdout, "PID"), "1");
+    assert_ne!(
+        marker(&r.stdout, "CHROOT"),
+        "0",
+        "CAP_SYS_CHROOT is dropped"
+    );
+    assert!(r.rootfs().is_some(), "no 'created' line:\n{}", r.stderr);
+    r.assert_nothing_left();
+}
+
+#[test]
+fn the_script_reaches_an_isolated_shell_and_leaves_nothing() {
+    require_root();
+    assert_script_reached_the_shell(&run_script(&[], "en"));
+    // Without busybox: the host's sh and tools with their libraries; in Japanese.
+    assert_script_reached_the_shell(&run_script(&[("HAKO_TEST_NO_BUSYBOX", "1")], "ja"));
+}
