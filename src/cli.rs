@@ -10,12 +10,16 @@ const AFTER_HELP: &str = "\
 Examples:
   sudo hako                          walk every lesson, asking before each step
   sudo hako --auto                   the same, without questions
+  sudo hako --auto --demos           and see each limit and escape happen for real
+  sudo hako --auto --trace           print every system call, with its man page
   echo 'hostname; exit 3' | sudo hako --auto
                                      run a script in the finished container's shell
   sudo hako --memory 64M --cpu 50%   other limits than the article's
   sudo hako --rootfs dir:/srv/alpine use an existing root filesystem
   hako list                          the lessons (no root needed)
   hako show limits                   read one lesson (no root needed)
+  hako script > walk.sh && sudo bash walk.sh
+                                     the same walk as a shell script for this host
   LANG=ja_JP.UTF-8 hako show chroot  in Japanese
 
 Exit status (as docker run):
@@ -54,11 +58,11 @@ pub struct Cli {
     pub rootfs: Source,
 
     /// Memory limit: bytes, or K, M, G (binary: 10M = 10×2²⁰ bytes), as `docker --memory` reads it.
-    #[arg(long, value_name = "SIZE", default_value = "10000000", value_parser = parse_size)]
+    #[arg(long, global = true, value_name = "SIZE", default_value = "10000000", value_parser = parse_size)]
     pub memory: u64,
 
     /// CPU limit: a share of one CPU (`30%`, `0.3`) or "QUOTA PERIOD" in microseconds.
-    #[arg(long, value_name = "SPEC", default_value = "300000 1000000", value_parser = parse_cpu)]
+    #[arg(long, global = true, value_name = "SPEC", default_value = "300000 1000000", value_parser = parse_cpu)]
     pub cpu: CpuSpec,
 
     /// Keep the temporary rootfs afterwards and print its path.
@@ -72,6 +76,12 @@ pub struct Cli {
     /// Print each system call as hako makes it, with its man page.
     #[arg(long)]
     pub trace: bool,
+
+    /// Run each lesson's demonstration after its check (the memory kill, the CPU
+    /// throttling, the two ptmx recipes, the chroot escape). Interactive walks offer
+    /// them one by one.
+    #[arg(long)]
+    pub demos: bool,
 
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
@@ -94,6 +104,9 @@ pub enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(IDS))]
         id: String,
     },
+    /// Print the whole walk as one shell script for this host (no root needed to
+    /// print it): save it to a file, then `sudo bash walk.sh`.
+    Script,
 }
 
 #[cfg(test)]
@@ -113,6 +126,13 @@ mod tests {
         assert_eq!(c.cpu, CpuSpec::default());
         assert_eq!(c.rootfs, Source::Host);
         assert!(c.cmd.is_empty());
+    }
+
+    #[test]
+    fn script_takes_the_walks_options() {
+        let c = Cli::try_parse_from(["hako", "script", "--memory", "64M", "--lang", "ja"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Script)));
+        assert_eq!(c.memory, 64 << 20);
     }
 
     #[test]

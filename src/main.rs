@@ -2,11 +2,13 @@
 
 mod agent;
 mod cli;
+mod demos;
 mod error;
 mod i18n;
 mod journal;
 mod lessons;
 mod rootfs;
+mod script;
 mod spec;
 mod sys;
 mod walk;
@@ -24,6 +26,10 @@ fn main() {
 fn run() -> i32 {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
         return agent::agent_main();
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__demo") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return demos::main(&args);
     }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -48,6 +54,23 @@ fn run() -> i32 {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
+        Some(cli::Command::Script) => {
+            let plan = script::Plan {
+                source: cli.rootfs.clone(),
+                memory: cli.memory,
+                cpu: cli.cpu,
+            };
+            return match script::render(&plan) {
+                Ok(s) => {
+                    print!("{s}");
+                    0
+                }
+                Err(e) => {
+                    walk::render::error(&e.msg);
+                    e.kind.code()
+                }
+            };
+        }
         None => {}
     }
     walk::render::init(cli.quiet && cli.auto);
@@ -86,6 +109,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         keep: cli.keep,
         source: cli.rootfs,
         cmd: cli.cmd,
+        demos: cli.demos,
     };
     walk::run(opts)
 }

@@ -72,6 +72,14 @@ pub enum Request {
         argv: Vec<String>,
         env: Vec<(String, String)>,
     },
+    /// Demonstration: the article's ptmx recipe and the fixed one, each in a forked
+    /// child with a throwaway mount namespace.
+    PtmxDemo {
+        root: PathBuf,
+    },
+    /// Demonstration, after `Chroot`: the classic escape, tried by a forked child
+    /// that still holds CAP_SYS_CHROOT, then by one without it.
+    EscapeDemo,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,6 +116,14 @@ pub enum Reply {
         errno: i32,
         at: String,
     },
+    Ptmx {
+        article: Box<sys::demo::PtyOutcome>,
+        fixed: Box<sys::demo::PtyOutcome>,
+    },
+    Escape {
+        with_cap: Box<sys::demo::EscapeOutcome>,
+        without: Box<sys::demo::EscapeOutcome>,
+    },
 }
 
 // ---------------------------------------------------------------- agent side
@@ -143,8 +159,7 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
         Request::Join { procs } => {
             let me = std::process::id().to_string();
             for p in &procs {
-                std::fs::write(p, &me)
-                    .map_err(|e| failed(sys::io_errno(&e), p.display().to_string()))?;
+                sys::write_raw(p, &me).map_err(|e| failed(e, p.display().to_string()))?;
             }
             Ok(Reply::Done { created: vec![] })
         }
@@ -187,8 +202,8 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             let ptmx = root.join("dev/ptmx");
             match std::fs::symlink_metadata(&ptmx) {
                 Err(_) => {
-                    std::os::unix::fs::symlink("pts/ptmx", &ptmx)
-                        .map_err(|e| failed(sys::io_errno(&e), ptmx.display().to_string()))?;
+                    sys::symlink("pts/ptmx", &ptmx)
+                        .map_err(|e| failed(e, ptmx.display().to_string()))?;
                     created.push(ptmx);
                 }
                 Ok(m) if m.file_type().is_symlink() => {
@@ -282,6 +297,26 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             ns::close_all_but_stdio(sock);
             let e = ns::execve(&path, &argv, &env);
             Err(failed(e, path))
+        }
+        Request::PtmxDemo { root } => {
+            let article = sys::demo::in_child(|| sys::demo::ptmx_recipe(&root, true))
+                .map_err(|e| failed(e, "fork"))?;
+            let fixed = sys::demo::in_child(|| sys::demo::ptmx_recipe(&root, false))
+                .map_err(|e| failed(e, "fork"))?;
+            Ok(Reply::Ptmx {
+                article: Box::new(article),
+                fixed: Box::new(fixed),
+            })
+        }
+        Request::EscapeDemo => {
+            let with_cap =
+                sys::demo::in_child(|| sys::demo::escape(false)).map_err(|e| failed(e, "fork"))?;
+            let without =
+                sys::demo::in_child(|| sys::demo::escape(true)).map_err(|e| failed(e, "fork"))?;
+            Ok(Reply::Escape {
+                with_cap: Box::new(with_cap),
+                without: Box::new(without),
+            })
         }
     })();
     res.unwrap_or_else(|r| r)

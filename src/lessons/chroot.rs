@@ -127,6 +127,7 @@ impl Lesson for Chroot {
             &[("cmd", &path), ("host", &host_cmd.display())],
         )];
         let uuid = st.uuid.clone();
+        let demo = st.demo_now;
         let a = st.agent()?;
         let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
         a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
@@ -136,6 +137,21 @@ impl Lesson for Chroot {
             let n = a.open_terminal()?;
             did.push(tf("chroot.did_terminal", &[("n", &n)]));
         }
+        // The demonstration must run here, between the chroot and the exec: after the
+        // exec nothing inside takes requests any more.
+        let escape = if demo {
+            match a.call(Request::EscapeDemo, t("chroot.demo_step"))? {
+                Reply::Escape { with_cap, without } => Some((*with_cap, *without)),
+                other => {
+                    return Err(Error::failed(tf(
+                        "err.agent_unexpected",
+                        &[("what", &format!("{other:?}"))],
+                    )))
+                }
+            }
+        } else {
+            None
+        };
         ptrace::seize(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
         let env = vec![
@@ -152,6 +168,11 @@ impl Lesson for Chroot {
         did.push("close_range(3, ~0U, 0)".into());
         match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
             AtExec::Stopped => {
+                crate::sys::trace(
+                    || crate::sys::ns::exec_call(&path, &argv),
+                    "2 execve",
+                    &Ok::<(), nix::errno::Errno>(()),
+                );
                 a.stopped = true;
                 did.push(tf(
                     "chroot.did_exec",
@@ -184,6 +205,9 @@ impl Lesson for Chroot {
             }
         }
         st.exec = Some(look_at(pid1));
+        if escape.is_some() {
+            st.escape = escape;
+        }
         Ok(did)
     }
 
@@ -222,6 +246,72 @@ impl Lesson for Chroot {
             seen.exe.clone(),
             tf("chroot.not_hako", &[("hako", &hako)]),
             !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
+        );
+        c
+    }
+
+    fn has_demo(&self) -> bool {
+        true
+    }
+
+    /// The escape, as tried inside between the chroot and the exec (see `run`).
+    fn demo(&self, st: &mut State) -> Check {
+        use std::os::unix::fs::MetadataExt;
+        let mut c = Check::new(t("chroot.demo_hint"));
+        let Some((with_cap, without)) = st.escape.take() else {
+            c.row(t("chroot.demo_with"), "-", t("chroot.demo_not_run"), false);
+            return c;
+        };
+        let host = std::fs::metadata("/")
+            .map(|m| (m.dev(), m.ino()))
+            .unwrap_or((0, 0));
+        let escaped =
+            with_cap.failed_at.is_none() && (with_cap.root_dev, with_cap.root_ino) == host;
+        let listing = with_cap.listing.join(" ");
+        c.row(
+            tf(
+                "chroot.demo_with",
+                &[("cap", &with_cap.cap_eff), ("dir", &with_cap.dir)],
+            ),
+            match &with_cap.failed_at {
+                None => tf(
+                    "chroot.demo_escaped",
+                    &[
+                        ("dev", &with_cap.root_dev),
+                        ("ino", &with_cap.root_ino),
+                        ("list", &listing),
+                    ],
+                ),
+                Some((at, e)) => format!("{at}: {}", nix::errno::Errno::from_raw(*e)),
+            },
+            tf(
+                "chroot.demo_host_root",
+                &[("dev", &host.0), ("ino", &host.1)],
+            ),
+            escaped,
+        );
+        let eperm = without
+            .failed_at
+            .as_ref()
+            .is_some_and(|(_, e)| *e == libc::EPERM);
+        c.row(
+            tf(
+                "chroot.demo_without",
+                &[("cap", &without.cap_eff), ("dir", &without.dir)],
+            ),
+            match &without.failed_at {
+                Some((at, e)) => format!("{at} = -1 {}", nix::errno::Errno::from_raw(*e)),
+                None => tf(
+                    "chroot.demo_escaped",
+                    &[
+                        ("dev", &without.root_dev),
+                        ("ino", &without.root_ino),
+                        ("list", &without.listing.join(" ")),
+                    ],
+                ),
+            },
+            t("chroot.demo_want_eperm"),
+            eperm,
         );
         c
     }

@@ -76,4 +76,83 @@ impl Lesson for Devpts {
         }
         c
     }
+
+    fn has_demo(&self) -> bool {
+        true
+    }
+
+    /// The two recipes side by side, each in a throwaway mount namespace.
+    fn demo(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("devpts.demo_hint"));
+        let Ok(root) = st.root() else {
+            c.row(t("devpts.demo_article"), "-", "-", false);
+            return c;
+        };
+        let r = st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::PtmxDemo { root }, t("devpts.demo_step")));
+        let (article, fixed) = match r {
+            Some(Ok(Reply::Ptmx { article, fixed })) => (article, fixed),
+            Some(Err(e)) => {
+                c.row(t("devpts.demo_article"), e.msg, "-", false);
+                return c;
+            }
+            _ => {
+                c.row(t("devpts.demo_article"), "-", t("err.no_agent"), false);
+                return c;
+            }
+        };
+        // The article's recipe: the pty is reserved in the host's instance, and its
+        // name does not exist inside.
+        let n = article.n.map(|n| n.to_string()).unwrap_or("?".into());
+        let failed_open = article
+            .failed_at
+            .as_ref()
+            .is_some_and(|(at, e)| at.starts_with("/dev/pts/") && *e == libc::ENOENT);
+        c.row(
+            t("devpts.demo_article"),
+            outcome(&article),
+            t("devpts.demo_want_fail"),
+            failed_open,
+        );
+        c.row(
+            tf("devpts.demo_in_host", &[("n", &n)]),
+            if article.in_host {
+                tf(
+                    "devpts.demo_exists",
+                    &[("d", &format!("{:#x}", article.host_dev))],
+                )
+            } else {
+                t("devpts.demo_absent").to_string()
+            },
+            t("devpts.demo_want_host"),
+            article.in_host,
+        );
+        c.row(
+            t("devpts.demo_fixed"),
+            outcome(&fixed),
+            t("devpts.demo_want_open"),
+            fixed.failed_at.is_none()
+                && fixed
+                    .slave_dev
+                    .is_some_and(|d| d == fixed.pts_dev && d != fixed.host_dev),
+        );
+        c
+    }
+}
+
+/// One recipe's result, in words: where openpty failed, or which pty opened where.
+fn outcome(o: &crate::sys::demo::PtyOutcome) -> String {
+    match (&o.failed_at, o.n, o.slave_dev) {
+        (Some((at, e)), _, _) => tf(
+            "devpts.demo_failed",
+            &[("at", at), ("errno", &nix::errno::Errno::from_raw(*e))],
+        ),
+        (None, Some(n), Some(dev)) => tf(
+            "devpts.demo_opened",
+            &[("n", &n), ("d", &format!("{dev:#x}"))],
+        ),
+        _ => "-".into(),
+    }
 }

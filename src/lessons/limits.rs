@@ -4,6 +4,7 @@ use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
+use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
 use crate::walk::State;
 
@@ -150,5 +151,205 @@ impl Lesson for Limits {
             got == want,
         );
         c
+    }
+
+    fn has_demo(&self) -> bool {
+        true
+    }
+
+    fn demo(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("limits.demo_hint"));
+        let (Some(l), Some(_)) = (st.layout.clone(), st.cgroup.as_ref()) else {
+            c.row(t("limits.demo_spin"), "-", t("err.no_cgroup"), false);
+            return c;
+        };
+        memory_demo(st, &l, &mut c);
+        cpu_demo(st, &l, &mut c);
+        c
+    }
+}
+
+/// `key value` lines of a cgroup file (cpu.stat, memory.events, memory.oom_control).
+fn kv(path: &std::path::Path, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// The memory counters the demonstration shows: (name, value).
+fn mem_counters(l: &Layout, uuid: &str) -> Vec<(String, Option<u64>)> {
+    let m = l.memory.join(uuid);
+    if l.version.is_v2() {
+        vec![
+            (
+                "memory.events max".into(),
+                kv(&m.join("memory.events"), "max"),
+            ),
+            (
+                "memory.events oom_kill".into(),
+                kv(&m.join("memory.events"), "oom_kill"),
+            ),
+        ]
+    } else {
+        let num = |f: &str| read_trim(&m.join(f)).and_then(|v| v.parse().ok());
+        let mut v = vec![("memory.failcnt".into(), num("memory.failcnt"))];
+        if m.join("memory.memsw.failcnt").exists() {
+            v.push(("memory.memsw.failcnt".into(), num("memory.memsw.failcnt")));
+        }
+        v.extend([(
+            "memory.oom_control oom_kill".into(),
+            kv(&m.join("memory.oom_control"), "oom_kill"),
+        )]);
+        v
+    }
+}
+
+fn cpu_counters(l: &Layout, uuid: &str) -> Vec<(String, Option<u64>)> {
+    let f = l.cpu.join(uuid).join("cpu.stat");
+    let time = if l.version.is_v2() {
+        "throttled_usec"
+    } else {
+        "throttled_time"
+    };
+    ["nr_periods", "nr_throttled", time]
+        .iter()
+        .map(|k| (format!("cpu.stat {k}"), kv(&f, k)))
+        .collect()
+}
+
+fn shown(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// A process in the cgroup touches more memory than the limit allows.
+fn memory_demo(st: &State, l: &Layout, c: &mut Check) {
+    use std::os::unix::process::ExitStatusExt;
+    let procs = l.procs_files(&st.uuid);
+    let bytes = st.opts.memory + (32 << 20);
+    let before = mem_counters(l, &st.uuid);
+    let label = tf("limits.demo_alloc", &[("mib", &(bytes >> 20))]);
+    let limit = read_trim(&l.memory_file(&st.uuid)).unwrap_or_default();
+    let compared = tf("limits.demo_limit", &[("limit", &limit)]);
+    let child = match spawn_in_cgroup(&["alloc".into(), bytes.to_string()], &procs) {
+        Ok(ch) => ch,
+        Err(e) => {
+            c.row(label, crate::sys::explain(e), compared, false);
+            return;
+        }
+    };
+    let (out, status) = finish_child(child, std::time::Duration::from_secs(60));
+    let mib = crate::demos::value(&out, "mib").unwrap_or(0);
+    let survived = crate::demos::value(&out, "survived").is_some();
+    let killed = status.signal() == Some(libc::SIGKILL);
+    let seen = if killed {
+        tf("limits.demo_killed", &[("mib", &mib)])
+    } else if survived {
+        t("limits.demo_survived").to_string()
+    } else {
+        tf("limits.demo_exited", &[("status", &status), ("mib", &mib)])
+    };
+    c.row(
+        label,
+        seen,
+        compared,
+        killed || (!survived && !status.success()),
+    );
+    let after = mem_counters(l, &st.uuid);
+    let rose: Vec<bool> = before
+        .iter()
+        .zip(after.iter())
+        .map(|((_, b), (_, a))| matches!((b, a), (Some(b), Some(a)) if a > b))
+        .collect();
+    // Which counter counts depends on the path the kernel took: on v1 with swap
+    // accounting the memory+swap limit is checked first (memory.memsw.failcnt); a
+    // refused charge counts no OOM kill. At least one must have risen.
+    let any = rose.iter().any(|r| *r);
+    for (((name, b), (_, a)), rose) in before.iter().zip(after.iter()).zip(rose) {
+        c.row(
+            name.clone(),
+            format!("{} → {}", shown(*b), shown(*a)),
+            if rose {
+                t("limits.demo_rose")
+            } else if any {
+                t("limits.demo_other_rose")
+            } else {
+                t("limits.demo_must_rise")
+            },
+            any,
+        );
+    }
+}
+
+/// A busy loop in the cgroup, throttled by the CPU quota.
+fn cpu_demo(st: &State, l: &Layout, c: &mut Check) {
+    let cpu = st.opts.cpu;
+    let procs = l.procs_files(&st.uuid);
+    let before = cpu_counters(l, &st.uuid);
+    let label = t("limits.demo_spin").to_string();
+    let compared = tf(
+        "limits.demo_quota",
+        &[("pct", &format!("{:.0}", cpu.percent()))],
+    );
+    let args = vec![
+        "spin".to_string(),
+        cpu.period_us.to_string(),
+        cpu.quota_us.to_string(),
+    ];
+    let child = match spawn_in_cgroup(&args, &procs) {
+        Ok(ch) => ch,
+        Err(e) => {
+            c.row(label, crate::sys::explain(e), compared, false);
+            return;
+        }
+    };
+    let limit =
+        std::time::Duration::from_micros(cpu.period_us * 6) + std::time::Duration::from_secs(5);
+    let (out, _status) = finish_child(child, limit);
+    let after = cpu_counters(l, &st.uuid);
+    let throttles = cpu.quota_us < cpu.period_us;
+    match (
+        crate::demos::value(&out, "cpu_us"),
+        crate::demos::value(&out, "wall_us"),
+    ) {
+        (Some(cpu_us), Some(wall_us)) if wall_us > 0 => {
+            let share = cpu_us as f64 * 100.0 / wall_us as f64;
+            let bound = (cpu.percent() * 2.0).clamp(cpu.percent() + 10.0, 100.0);
+            c.row(
+                label,
+                tf(
+                    "limits.demo_share",
+                    &[
+                        ("cpu", &format!("{:.2}", cpu_us as f64 / 1e6)),
+                        ("wall", &format!("{:.2}", wall_us as f64 / 1e6)),
+                        ("pct", &format!("{share:.0}")),
+                    ],
+                ),
+                compared,
+                !throttles || share < bound,
+            );
+        }
+        _ => c.row(label, t("limits.demo_no_report"), compared, false),
+    }
+    for ((name, b), (_, a)) in before.iter().zip(after.iter()).skip(1) {
+        let rose = matches!((b, a), (Some(b), Some(a)) if a > b);
+        c.row(
+            name.clone(),
+            format!("{} → {}", shown(*b), shown(*a)),
+            if throttles {
+                t("limits.demo_must_rise")
+            } else {
+                t("limits.demo_no_throttle")
+            },
+            rose || !throttles,
+        );
+    }
+    if let (Some((name, Some(b))), Some((_, Some(a)))) = (before.first(), after.first()) {
+        c.row(
+            name.clone(),
+            format!("{b} → {a}"),
+            t("limits.demo_periods"),
+            true,
+        );
     }
 }

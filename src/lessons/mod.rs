@@ -4,6 +4,7 @@
 //! a shell equivalent rendered with this run's values, `run`, and `check`, which reads
 //! evidence back from the kernel.
 
+pub mod beyond;
 pub mod cgroup;
 pub mod chroot;
 pub mod devnull;
@@ -82,6 +83,14 @@ pub trait Lesson: Sync {
     fn run(&self, st: &mut State) -> Result<Vec<String>>;
     /// Reads the result back from the kernel.
     fn check(&self, st: &mut State) -> Check;
+    /// Whether the lesson has a demonstration that runs for real ("see it", `--demos`).
+    fn has_demo(&self) -> bool {
+        false
+    }
+    /// Runs the demonstration, after the check, and returns what the kernel showed.
+    fn demo(&self, _st: &mut State) -> Check {
+        Check::default()
+    }
 }
 
 /// Every lesson id, in order, including those that come with later work.
@@ -114,6 +123,7 @@ pub fn walk() -> Vec<&'static dyn Lesson> {
         &hostname::Hostname,
         &chroot::Chroot,
         &shell::Shell,
+        &beyond::Beyond,
     ]
 }
 
@@ -236,6 +246,32 @@ mod tests {
                 for (h, body) in &p.sections {
                     assert!(!body.is_empty(), "{file}: section '{h}' is empty");
                 }
+            }
+        }
+    }
+
+    /// The book (book/src) lists every lesson in both languages, in order, and each
+    /// chapter includes its lesson file instead of holding a copy.
+    #[test]
+    fn every_lesson_is_in_the_book() {
+        let book = concat!(env!("CARGO_MANIFEST_DIR"), "/book/src");
+        let summary = std::fs::read_to_string(format!("{book}/SUMMARY.md")).unwrap();
+        for l in Lang::ALL {
+            let mut at = 0;
+            for id in IDS {
+                let link = format!("]({}/{id}.md)", l.code());
+                let pos = summary[at..].find(&link).unwrap_or_else(|| {
+                    panic!("book/src/SUMMARY.md lacks {link} (or it is out of order)")
+                });
+                at += pos + link.len();
+                let chapter = format!("{book}/{}/{id}.md", l.code());
+                let text = std::fs::read_to_string(&chapter)
+                    .unwrap_or_else(|_| panic!("{chapter} is missing"));
+                assert_eq!(
+                    text.trim(),
+                    format!("{{{{#include ../../../lessons/{}/{id}.md}}}}", l.code()),
+                    "{chapter} must include the lesson file, not copy it"
+                );
             }
         }
     }

@@ -122,16 +122,8 @@ pub fn temp_path(uuid: &str) -> PathBuf {
 /// Creates the directory named by [`temp_path`], mode 0700 (as mktemp does); fails if
 /// anything is there already.
 pub fn create_temp(path: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(path)
-        .map_err(|e| {
-            crate::sys::failure(
-                &tf("do.mktemp", &[("path", &path.display())]),
-                crate::sys::io_errno(&e),
-            )
-        })
+    crate::sys::mkdir_private(path)
+        .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &path.display())]), e))
 }
 
 /// Removes a directory tree without ever leaving its filesystem: a mount that is still

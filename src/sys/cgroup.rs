@@ -261,10 +261,11 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
             }
             Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
                 for pid in pids_in(std::slice::from_ref(&dir)) {
-                    let _ = nix::sys::signal::kill(
+                    let r = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
+                    super::trace(|| format!("kill({pid}, SIGKILL)"), "2 kill", &r);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }

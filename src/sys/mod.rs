@@ -2,6 +2,7 @@
 //! gets back hako's [`Error`](crate::error::Error) with a sentence a learner can act on.
 
 pub mod cgroup;
+pub mod demo;
 pub mod mountinfo;
 pub mod ns;
 pub mod process;
@@ -28,12 +29,26 @@ pub fn tracing() -> bool {
 
 /// Prints one traced call: `mount("proc", "/tmp/x/proc", "proc", 0, NULL) = 0   man 2 mount`.
 pub fn trace<T>(call: impl FnOnce() -> String, man: &str, r: &Result<T, Errno>) {
+    trace_as(call, man, r, |_| "0".to_string());
+}
+
+/// `trace`, for a call whose result is a value (a PID, a descriptor, a path).
+pub fn trace_as<T>(
+    call: impl FnOnce() -> String,
+    man: &str,
+    r: &Result<T, Errno>,
+    ok: impl FnOnce(&T) -> String,
+) {
     if tracing() {
-        let res = match r {
-            Ok(_) => "0".to_string(),
-            Err(e) => format!("-1 {} ({})", e, e.desc()),
-        };
-        crate::walk::render::trace_line(&format!("{} = {res}", call()), man);
+        crate::walk::render::trace_line(&format!("{} = {}", call(), result_text(r, ok)), man);
+    }
+}
+
+/// How strace writes a result: the value, or `-1 ENOENT (No such file or directory)`.
+pub fn result_text<T>(r: &Result<T, Errno>, ok: impl FnOnce(&T) -> String) -> String {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => format!("-1 {e:?} ({})", e.desc()),
     }
 }
 
@@ -67,8 +82,8 @@ pub fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// write(2) of a value into a (kernel) file, traced; the way cgroup files are set.
-pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
+/// write(2) of a value into a (kernel) file, traced, with the bare errno.
+pub fn write_raw(path: &Path, value: &str) -> Result<(), Errno> {
     let r = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
@@ -79,6 +94,12 @@ pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
         "2 write",
         &r,
     );
+    r
+}
+
+/// write(2) of a value into a (kernel) file, traced; the way cgroup files are set.
+pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
+    let r = write_raw(path, value);
     r.map_err(|e| {
         failure(
             &tf("do.write", &[("value", &value), ("path", &path.display())]),
@@ -96,6 +117,28 @@ pub fn mkdir(path: &Path) -> Result<(), Error> {
         &r,
     );
     r.map_err(|e| failure(&tf("do.mkdir", &[("path", &path.display())]), e))
+}
+
+/// mkdir(2) with mode 0700, traced: the temp rootfs, as `mktemp -d` makes it.
+pub fn mkdir_private(path: &Path) -> Result<(), Errno> {
+    let r = nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o700));
+    trace(
+        || format!("mkdir(\"{}\", 0700)", path.display()),
+        "2 mkdir",
+        &r,
+    );
+    r
+}
+
+/// symlink(2), traced.
+pub fn symlink(target: &str, link: &Path) -> Result<(), Errno> {
+    let r = std::os::unix::fs::symlink(target, link).map_err(|e| io_errno(&e));
+    trace(
+        || format!("symlink(\"{target}\", \"{}\")", link.display()),
+        "2 symlink",
+        &r,
+    );
+    r
 }
 
 /// rmdir(2), traced.

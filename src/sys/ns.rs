@@ -3,7 +3,7 @@
 //! man page and says why it is done the way it is.
 #![allow(unsafe_code)]
 
-use super::trace;
+use super::{trace, trace_as};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
@@ -56,10 +56,19 @@ pub fn make_rprivate() -> Result<(), Errno> {
 pub fn fork() -> Result<Option<i32>, Errno> {
     // SAFETY: the agent is single-threaded (a fresh process that started no thread),
     // so the child may do anything the parent could.
-    match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Parent { child } => Ok(Some(child.as_raw())),
-        nix::unistd::ForkResult::Child => Ok(None),
-    }
+    let r = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Some(child.as_raw())),
+        Ok(nix::unistd::ForkResult::Child) => return Ok(None),
+        Err(e) => Err(e),
+    };
+    // Only the parent speaks: two processes writing the same line would interleave.
+    trace_as(
+        || "fork()".into(),
+        "2 fork",
+        &r,
+        |p| p.map(|p| p.to_string()).unwrap_or_default(),
+    );
+    r
 }
 
 /// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the parent (thread). Returns false when
@@ -75,7 +84,50 @@ pub fn die_with_parent(expected_parent: i32) -> bool {
             0,
         )
     };
+    let res = if r == 0 { Ok(()) } else { Err(Errno::last()) };
+    trace(
+        || "prctl(PR_SET_PDEATHSIG, SIGKILL)".into(),
+        "2 prctl",
+        &res,
+    );
     r == 0 && nix::unistd::getppid().as_raw() == expected_parent
+}
+
+/// mount(2), traced, with the options as a string.
+pub fn do_mount(
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Errno> {
+    let r = mount(Some(source), target, fstype, flags, data);
+    trace(
+        || {
+            format!(
+                "mount(\"{source}\", \"{}\", {}, {}, {})",
+                target.display(),
+                fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
+                flag_names(flags),
+                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
+            )
+        },
+        "2 mount",
+        &r,
+    );
+    r
+}
+
+/// MS_* flags as C writes them: `MS_NOSUID|MS_NOEXEC`, or `0`.
+pub fn flag_names(flags: MsFlags) -> String {
+    if flags.is_empty() {
+        return "0".into();
+    }
+    flags
+        .iter_names()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// Creates `rel` (a relative path) inside `root` as a directory (or, with `file`, an
@@ -94,15 +146,28 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
             Ok(_) => {}
             Err(_) => {
                 let r = if last && file {
-                    std::fs::OpenOptions::new()
+                    let r = std::fs::OpenOptions::new()
                         .write(true)
                         .create_new(true)
                         .open(&cur)
                         .map(|_| ())
+                        .map_err(|e| super::io_errno(&e));
+                    trace(
+                        || format!("open(\"{}\", O_WRONLY|O_CREAT|O_EXCL, 0644)", cur.display()),
+                        "2 open",
+                        &r,
+                    );
+                    r
                 } else {
-                    std::fs::create_dir(&cur)
+                    let r = std::fs::create_dir(&cur).map_err(|e| super::io_errno(&e));
+                    trace(
+                        || format!("mkdir(\"{}\", 0777)", cur.display()),
+                        "2 mkdir",
+                        &r,
+                    );
+                    r
                 };
-                r.map_err(|e| (super::io_errno(&e), cur.clone()))?;
+                r.map_err(|e| (e, cur.clone()))?;
                 made.push(cur.clone());
             }
         }
@@ -152,16 +217,13 @@ pub fn mount_inside(
     trace(
         || {
             format!(
-                "mount(\"{source}\", \"{}\" (by fd {}), {}, {}, {})",
-                shown.display(),
-                fd.as_raw_fd(),
+                "mount(\"{source}\", \"{}\", {}, {}, {}) /* fd {}: {}, opened with O_PATH|O_NOFOLLOW */",
+                target.display(),
                 fstype.map(|f| format!("\"{f}\"")).unwrap_or("NULL".into()),
-                if flags.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("{flags:?}")
-                },
-                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into())
+                flag_names(flags),
+                data.map(|d| format!("\"{d}\"")).unwrap_or("NULL".into()),
+                fd.as_raw_fd(),
+                shown.display(),
             )
         },
         "2 mount",
@@ -247,43 +309,91 @@ pub fn execve(path: &str, argv: &[String], env: &[(String, String)]) -> Errno {
     let a: Vec<CString> = argv.iter().map(|s| to_c(s)).collect();
     let e: Vec<CString> = env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect();
     match nix::unistd::execve(&p, &a, &e) {
-        Err(e) => e,
+        Err(e) => {
+            // On success there is no one left to print the line: the guide prints it
+            // when it sees the exec stop (ptrace).
+            trace(|| exec_call(path, argv), "2 execve", &Err::<(), _>(e));
+            e
+        }
         Ok(never) => match never {},
     }
+}
+
+/// `execve("/bin/sh", ["/bin/sh"], envp)`, as a trace line shows it.
+pub fn exec_call(path: &str, argv: &[String]) -> String {
+    let args: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!("execve({path:?}, [{}], envp)", args.join(", "))
 }
 
 /// Opens a pty through `<root>/dev/ptmx` (as a program inside would through
 /// /dev/ptmx), unlocks it and opens its `/dev/pts/N` by the path inside the rootfs.
 /// Returns N and the st_dev of that slave node.
 pub fn pty_probe(root: &Path) -> Result<(u32, u64), Errno> {
+    let (_ptmx, n) = open_ptmx(&root.join("dev/ptmx"))?;
+    let dev = open_slave(&root.join(format!("dev/pts/{n}")))?;
+    Ok((n, dev))
+}
+
+/// What openpty(3) does first: open(ptmx), ioctl(TIOCGPTN) for the number N the
+/// kernel reserved, ioctl(TIOCSPTLCK, 0) to unlock the pair. Traced.
+pub fn open_ptmx(ptmx: &Path) -> Result<(std::fs::File, u32), Errno> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    let ptmx = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOCTTY)
-        .open(root.join("dev/ptmx"))
-        .map_err(|e| super::io_errno(&e))?;
+        .open(ptmx)
+        .map_err(|e| super::io_errno(&e));
+    trace_as(
+        || format!("open(\"{}\", O_RDWR|O_NOCTTY)", ptmx.display()),
+        "4 pts",
+        &f,
+        |f| f.as_raw_fd().to_string(),
+    );
+    let f = f?;
     let mut n: libc::c_uint = 0;
     let mut unlock: libc::c_int = 0;
     // SAFETY: TIOCGPTN writes one unsigned int; TIOCSPTLCK reads one int.
-    unsafe {
-        if libc::ioctl(ptmx.as_raw_fd(), libc::TIOCGPTN, &mut n) != 0 {
-            return Err(Errno::last());
-        }
-        if libc::ioctl(ptmx.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) != 0 {
-            return Err(Errno::last());
-        }
-    }
-    let slave_path = root.join(format!("dev/pts/{n}"));
+    let r = match unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGPTN, &mut n) } {
+        0 => Ok(n),
+        _ => Err(Errno::last()),
+    };
+    trace_as(
+        || format!("ioctl({}, TIOCGPTN)", f.as_raw_fd()),
+        "2 ioctl_tty",
+        &r,
+        |n| format!("0 (N = {n})"),
+    );
+    r?;
+    // SAFETY: as above.
+    let r = match unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } {
+        0 => Ok(()),
+        _ => Err(Errno::last()),
+    };
+    trace(
+        || format!("ioctl({}, TIOCSPTLCK, 0)", f.as_raw_fd()),
+        "2 ioctl_tty",
+        &r,
+    );
+    r?;
+    Ok((f, n))
+}
+
+/// What openpty(3) does next: open the name "/dev/pts/N". Returns the node's st_dev.
+pub fn open_slave(path: &Path) -> Result<u64, Errno> {
+    use std::os::unix::fs::MetadataExt;
     let slave = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOCTTY)
-        .open(&slave_path)
-        .map_err(|e| super::io_errno(&e))?;
-    let dev = slave.metadata().map_err(|e| super::io_errno(&e))?.dev();
-    Ok((n, dev))
+        .open(path)
+        .map_err(|e| super::io_errno(&e));
+    trace(
+        || format!("open(\"{}\", O_RDWR|O_NOCTTY)", path.display()),
+        "4 pts",
+        &slave,
+    );
+    Ok(slave?.metadata().map_err(|e| super::io_errno(&e))?.dev())
 }
 
 use std::os::unix::fs::OpenOptionsExt;

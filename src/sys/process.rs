@@ -10,6 +10,7 @@ use std::process::{Command, ExitStatus, Stdio};
 /// between fork and exec), with stdio on /dev/null. The proof that a rootfs works:
 /// the kernel resolves the program, its interpreter and libraries inside it.
 pub fn run_chrooted(root: &Path, argv: &[&str]) -> Result<ExitStatus, Errno> {
+    let shown = root.display().to_string();
     let root = root.to_path_buf();
     let mut cmd = Command::new(argv[0]);
     cmd.args(&argv[1..])
@@ -28,22 +29,18 @@ pub fn run_chrooted(root: &Path, argv: &[&str]) -> Result<ExitStatus, Errno> {
         });
     }
     let r = cmd.status().map_err(|e| super::io_errno(&e));
-    super::trace(
+    super::trace_as(
         || {
             format!(
-                "chroot(\"{}\") + execve(\"{}\")",
-                root_display(argv),
-                argv[0]
+                "fork() + chroot(\"{}\") + chdir(\"/\") + execve(\"{}\", {:?}) + wait4()",
+                shown, argv[0], argv
             )
         },
         "2 chroot",
         &r,
+        |s| format!("{s}"),
     );
     r
-}
-
-fn root_display(argv: &[&str]) -> String {
-    argv.join(" ")
 }
 
 /// Starts `/proc/self/exe __agent` with `fd` (its end of the socketpair) kept open
@@ -78,10 +75,11 @@ pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno>
         });
     }
     let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    super::trace(
+    super::trace_as(
         || "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(),
         "2 execve",
         &r,
+        |c| c.id().to_string(),
     );
     r
 }

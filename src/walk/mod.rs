@@ -23,6 +23,8 @@ pub struct Options {
     pub keep: bool,
     pub source: Source,
     pub cmd: Vec<String>,
+    /// `--demos`: run every lesson's demonstration after its check.
+    pub demos: bool,
 }
 
 /// What passes from one lesson to the next.
@@ -43,6 +45,13 @@ pub struct State {
     pub exec: Option<ExecSeen>,
     /// What this run created, on disk, so that a run that dies is cleaned up later.
     pub journal: journal::Entry,
+    /// The current lesson's demonstration was asked for (`--demos`, or "see it").
+    pub demo_now: bool,
+    /// The chroot escape, tried inside before the exec: (with CAP_SYS_CHROOT, without).
+    pub escape: Option<(
+        crate::sys::demo::EscapeOutcome,
+        crate::sys::demo::EscapeOutcome,
+    )>,
 }
 
 impl State {
@@ -59,6 +68,8 @@ impl State {
             agent: None,
             host_hostname: crate::sys::ns::hostname(),
             exec: None,
+            demo_now: false,
+            escape: None,
         }
     }
 
@@ -240,20 +251,25 @@ pub const SKIP_ENV: &str = "HAKO_TEST_SKIP";
 
 enum Choice {
     Run,
+    RunAndSee,
     More,
     Quit,
 }
 
-fn ask(prompt: &str) -> Result<Choice> {
-    let items = [t("prompt.run"), t("prompt.more"), t("prompt.quit")];
+fn ask(prompt: &str, demo: bool) -> Result<Choice> {
+    let mut items = vec![(t("prompt.run"), Choice::Run)];
+    if demo {
+        items.push((t("prompt.see"), Choice::RunAndSee));
+    }
+    items.push((t("prompt.more"), Choice::More));
+    items.push((t("prompt.quit"), Choice::Quit));
     let r = dialoguer::Select::new()
         .with_prompt(prompt)
-        .items(items)
+        .items(items.iter().map(|(s, _)| *s))
         .default(0)
         .interact_on_opt(&console::Term::stderr());
     match r {
-        Ok(Some(0)) => Ok(Choice::Run),
-        Ok(Some(1)) => Ok(Choice::More),
+        Ok(Some(i)) if i < items.len() => Ok(items.swap_remove(i).1),
         Ok(_) => Ok(Choice::Quit),
         Err(_) => Err(interrupted()),
     }
@@ -290,13 +306,18 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
     render::header(i, n, lesson.id(), &prose.title);
     render::paragraph(&prose.summary);
     render::shell_block(t("label.shell"), &lesson.shell(st));
+    st.demo_now = st.opts.demos && lesson.has_demo();
     if st.opts.interactive {
         loop {
             render::blank();
             // A Ctrl-C typed while the text was printing arrived as a signal already.
             check_signals()?;
-            match ask(t("prompt.what"))? {
+            match ask(t("prompt.what"), lesson.has_demo())? {
                 Choice::Run => break,
+                Choice::RunAndSee => {
+                    st.demo_now = true;
+                    break;
+                }
                 Choice::More => {
                     for (h, body) in &prose.sections {
                         render::blank();
@@ -328,6 +349,19 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
             "err.check_failed",
             &[("lesson", &lesson.id()), ("hint", &check.hint)],
         )));
+    }
+    if st.demo_now {
+        check_signals()?;
+        let seen = lesson.demo(st);
+        let ok = seen.passed();
+        render::check(t("label.demo"), &seen, !ok);
+        st.demo_now = false;
+        if !ok {
+            return Err(Error::failed(tf(
+                "err.demo_failed",
+                &[("lesson", &lesson.id()), ("hint", &seen.hint)],
+            )));
+        }
     }
     if st.opts.interactive {
         check_signals()?;

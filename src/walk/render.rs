@@ -210,10 +210,17 @@ pub fn error(s: &str) {
     }
 }
 
+/// One traced system call, as strace would write it, and where to read about it.
+/// The agent prints these too (it inherits --trace), before `init` ever ran there.
 pub fn trace_line(call: &str, man: &str) {
+    let arrow = if crate::walk::utf8_locale() {
+        "⟶"
+    } else {
+        "->"
+    };
     eprintln!(
-        "{}  {}",
-        style(format!("  ⟶ {call}")).magenta(),
+        "{}   {}",
+        style(format!("  {arrow} {call}")).magenta(),
         style(format!("man {man}")).dim()
     );
 }

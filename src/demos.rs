@@ -1,0 +1,100 @@
+//! `hako __demo NAME …`: the programs the limits demonstration runs inside the
+//! cgroup (the guide starts them there; see `sys::demo::spawn_in_cgroup`). Each one
+//! reports on stdout, one `key=value` line at a time, so that what it managed before
+//! the kernel stopped it is still known.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Entry point for `hako __demo …`; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    match args {
+        [name, bytes] if name == "alloc" => alloc(bytes.parse().unwrap_or(0)),
+        [name, period, quota] if name == "spin" => spin(
+            period.parse().unwrap_or(1_000_000),
+            quota.parse().unwrap_or(0),
+        ),
+        _ => {
+            eprintln!(
+                "hako: __demo is hako's own helper for the limits demonstration; it is not meant to be run by hand."
+            );
+            2
+        }
+    }
+}
+
+/// Allocates `bytes` one MiB at a time and writes to every page, so that each page
+/// is really charged to the cgroup (an allocation alone charges nothing). Reports
+/// each MiB it got. Past the limit, the kernel's OOM killer ends it with SIGKILL.
+fn alloc(bytes: u64) -> i32 {
+    const MIB: usize = 1 << 20;
+    let mut kept: Vec<Vec<u8>> = vec![];
+    let mut out = std::io::stdout().lock();
+    for i in 0..bytes.div_ceil(MIB as u64) {
+        let mut chunk = vec![0u8; MIB];
+        for page in chunk.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        kept.push(chunk);
+        let _ = writeln!(out, "mib={}", i + 1);
+        let _ = out.flush();
+    }
+    let _ = writeln!(out, "survived=1");
+    0
+}
+
+/// A busy loop. First it runs until it is throttled once (a pause in wall time much
+/// longer than the scheduler's own), so that the measurement starts with a fresh
+/// period; then it spins for whole periods, at least one second, and reports the CPU
+/// time it got against the wall time.
+fn spin(period_us: u64, quota_us: u64) -> i32 {
+    let period = Duration::from_micros(period_us.max(1000));
+    let pause = Duration::from_micros((period_us.saturating_sub(quota_us) / 2).max(20_000));
+    let mut out = std::io::stdout().lock();
+    let start = Instant::now();
+    let mut last = start;
+    let mut aligned = false;
+    if quota_us < period_us {
+        while start.elapsed() < period * 3 {
+            let now = Instant::now();
+            if now - last > pause {
+                aligned = true;
+                break;
+            }
+            last = now;
+        }
+    }
+    let periods = (1_000_000u64.div_ceil(period_us.max(1))).max(1) as u32;
+    let wall = period * periods;
+    let cpu0 = crate::sys::demo::cpu_time_us();
+    let t0 = Instant::now();
+    while t0.elapsed() < wall {
+        std::hint::black_box(0u64);
+    }
+    let wall_us = t0.elapsed().as_micros() as u64;
+    let cpu_us = crate::sys::demo::cpu_time_us().saturating_sub(cpu0);
+    let _ = writeln!(
+        out,
+        "cpu_us={cpu_us}\nwall_us={wall_us}\naligned={}",
+        aligned as u8
+    );
+    0
+}
+
+/// The `key=value` lines of a demo's output: the last value of `key`.
+pub fn value(out: &str, key: &str) -> Option<u64> {
+    let pfx = format!("{key}=");
+    out.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(pfx.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_last_value() {
+        assert_eq!(super::value("mib=1\nmib=2\n", "mib"), Some(2));
+        assert_eq!(super::value("cpu_us=5\n", "wall_us"), None);
+    }
+}

@@ -1,0 +1,333 @@
+//! `hako script`: the whole walk as one shell script for this host (its cgroup
+//! version and files, its rootfs source), commented from the lessons. Unlike the
+//! article's, it checks for its tools first, uses the devpts recipe that works, and
+//! cleans up after itself on every exit.
+
+use crate::error::{Error, Result};
+use crate::i18n::{t, tf};
+use crate::lessons;
+use crate::rootfs::{host, Source};
+use crate::spec::CpuSpec;
+use crate::sys::cgroup::{self, Layout};
+use crate::sys::mountinfo;
+
+/// What the script is made for.
+pub struct Plan {
+    pub source: Source,
+    pub memory: u64,
+    pub cpu: CpuSpec,
+}
+
+/// A lesson's title and summary as `#` comment lines, wrapped by display width.
+fn comment(id: &str, n: usize) -> String {
+    let p = lessons::prose(id);
+    let mut out = format!("\n# ── {n}. {} ({id}) ──\n", p.title);
+    for para in p.summary.split("\n\n") {
+        let one_line = para.split_whitespace().collect::<Vec<_>>().join(" ");
+        for l in crate::walk::render::wrap(&one_line, 76) {
+            out.push_str(&format!("# {l}\n"));
+        }
+        out.push_str("#\n");
+    }
+    out.pop();
+    out.pop();
+    out.push('\n');
+    out
+}
+
+/// `# text` lines for a UI string.
+fn note(key: &str) -> String {
+    crate::walk::render::wrap(t(key), 76)
+        .iter()
+        .map(|l| format!("# {l}\n"))
+        .collect()
+}
+
+/// Single-quotes a value for the shell.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The script, for this host. Fails (one sentence) when this host has no cgroup
+/// layout to write it for.
+pub fn render(plan: &Plan) -> Result<String> {
+    let mounts =
+        mountinfo::read(None).map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;
+    let layout = cgroup::detect(&mounts)
+        .map_err(|missing| Error::failed(tf("script.no_layout", &[("what", &missing)])))?;
+    Ok(render_for(plan, &layout, host::find_busybox()))
+}
+
+pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) -> String {
+    let mut s = String::new();
+    let source = match (&plan.source, &busybox) {
+        (Source::Dir(p), _) => format!("dir:{}", p.display()),
+        (Source::Host, Some(bb)) => format!("host (busybox {})", bb.display()),
+        (Source::Host, None) => "host (/bin/sh + tools + libraries)".into(),
+    };
+    s.push_str("#!/usr/bin/env bash\n");
+    s.push_str(&format!(
+        "# {}\n",
+        tf(
+            "script.head",
+            &[("version", &l.version.label()), ("source", &source)]
+        )
+    ));
+    s.push_str(&note("script.save"));
+    s.push_str(&note("script.cmd"));
+    s.push_str("set -eu\n\n");
+    s.push_str("CMD=${CMD:-/bin/sh}\n");
+    s.push_str(&format!(
+        "MEMORY={}\nCPU_QUOTA={}\nCPU_PERIOD={}\n",
+        plan.memory, plan.cpu.quota_us, plan.cpu.period_us
+    ));
+    s.push_str("say() { printf '%s\\n' \"$*\" >&2; }\n");
+
+    // preflight
+    s.push_str(&comment("preflight", 1));
+    s.push_str(&format!(
+        "if [ \"$(id -u)\" != 0 ]; then say {}; exit 1; fi\n",
+        quote(t("script.need_root"))
+    ));
+    let mut tools = vec![
+        "mktemp", "unshare", "mount", "capsh", "chroot", "hostname", "cp", "ln", "mkdir", "rmdir",
+        "grep", "cat",
+    ];
+    if busybox.is_none() && plan.source == Source::Host {
+        tools.push("ldd");
+    }
+    s.push_str(&format!(
+        "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
+        tools.join(" "),
+        t("script.missing").replace("{list}", "$missing")
+    ));
+    let mem_dir = l.memory.display().to_string();
+    let cpu_dir = l.cpu.display().to_string();
+    let probe = if l.version.is_v2() {
+        format!("{mem_dir}/cgroup.controllers")
+    } else {
+        format!("{mem_dir}/memory.limit_in_bytes")
+    };
+    s.push_str(&format!(
+        "if [ ! -e {probe} ]; then say {}; exit 1; fi\n",
+        quote(&tf("script.other_host", &[("path", &probe)]))
+    ));
+
+    // the clean-up, set before anything is made
+    let cgroups: Vec<String> = l
+        .dirs("$UUID")
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    s.push_str(&format!("\n{}", note("script.cleanup")));
+    s.push_str(&format!(
+        r#"UUID=$(cat /proc/sys/kernel/random/uuid)
+say "UUID=$UUID"
+ROOTFS=
+OWNED=
+ADDED=
+CGROUPS="{cgroups}"
+added() {{ ADDED="$1 $ADDED"; }}
+cleanup() {{
+  status=$?
+  trap - EXIT INT TERM HUP
+  for d in $CGROUPS; do
+    [ -d "$d" ] || continue
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      pids=$(cat "$d/cgroup.procs" 2>/dev/null || true)
+      [ -n "$pids" ] || break
+      kill -9 $pids 2>/dev/null || true
+      sleep 0.1
+    done
+    rmdir "$d" || say "walk.sh: $d: rmdir failed"
+  done
+  if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
+    if grep -qF " $ROOTFS/" /proc/self/mountinfo; then
+      say "walk.sh: $ROOTFS: still mounted (findmnt -R $ROOTFS)"
+    elif [ -n "$OWNED" ]; then
+      rm -rf --one-file-system "$ROOTFS" && say "removed $ROOTFS"
+    else
+      for p in $ADDED; do
+        if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir "$p"; else rm -f "$p"; fi
+      done
+    fi
+  fi
+  exit $status
+}}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+"#,
+        cgroups = cgroups.join(" ")
+    ));
+
+    // rootfs
+    s.push_str(&comment("rootfs", 2));
+    match (&plan.source, &busybox) {
+        (Source::Dir(p), _) => {
+            s.push_str(&format!("ROOTFS={}\n", quote(&p.display().to_string())));
+            s.push_str(&format!(
+                "[ -x \"$ROOTFS/bin/sh\" ] || {{ say {}; exit 1; }}\n",
+                quote(&tf("script.no_sh", &[("root", &p.display())]))
+            ));
+        }
+        (Source::Host, bb) => {
+            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
+            s.push_str("mkdir -p \"$ROOTFS/bin\" \"$ROOTFS/etc\" \"$ROOTFS/root\" \"$ROOTFS/tmp\"\nchmod 1777 \"$ROOTFS/tmp\"\n");
+            s.push_str("echo 'root:x:0:0:root:/root:/bin/sh' > \"$ROOTFS/etc/passwd\"\necho 'root:x:0:' > \"$ROOTFS/etc/group\"\n");
+            match bb {
+                Some(bb) => s.push_str(&format!(
+                    "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln -s busybox \"$ROOTFS/bin/$a\"\ndone\n",
+                    quote(&bb.display().to_string())
+                )),
+                None => {
+                    s.push_str(&format!("# {}\n", t("rootfs.sh_ldd")));
+                    s.push_str("copy_program() {\n  cp -L \"$1\" \"$ROOTFS/bin/$2\"\n  for lib in $(ldd \"$1\" 2>/dev/null | grep -o '/[^ ]*'); do\n    [ -e \"$ROOTFS$lib\" ] || cp --parents -L \"$lib\" \"$ROOTFS\"\n  done\n}\n");
+                    s.push_str("copy_program \"$(type -P sh)\" sh\n");
+                    let found: Vec<&str> = host::TOOLS
+                        .iter()
+                        .copied()
+                        .filter(|t| host::which(t).is_some())
+                        .collect();
+                    s.push_str(&format!(
+                        "for t in {}; do\n  p=$(type -P \"$t\" || true)\n  [ -z \"$p\" ] || copy_program \"$p\" \"$t\"\ndone\n",
+                        found.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    s.push_str("chroot \"$ROOTFS\" /bin/sh -c 'exit 42' || [ $? = 42 ] || { say \"walk.sh: /bin/sh does not run inside $ROOTFS\"; exit 1; }\n");
+
+    // cgroup
+    s.push_str(&comment("cgroup", 3));
+    if l.version.is_v2() {
+        s.push_str(&format!(
+            "for c in memory cpu; do\n  grep -qw \"$c\" {m}/cgroup.subtree_control || echo \"+$c\" > {m}/cgroup.subtree_control\ndone\n",
+            m = mem_dir
+        ));
+    }
+    for d in &cgroups {
+        s.push_str(&format!("mkdir {d}\n"));
+    }
+
+    // limits
+    s.push_str(&comment("limits", 4));
+    if l.version.is_v2() {
+        s.push_str(&format!(
+            "echo $MEMORY > {m}/$UUID/memory.max\n[ ! -e {m}/$UUID/memory.swap.max ] || echo 0 > {m}/$UUID/memory.swap.max\necho \"$CPU_QUOTA $CPU_PERIOD\" > {c}/$UUID/cpu.max\n",
+            m = mem_dir,
+            c = cpu_dir
+        ));
+    } else {
+        s.push_str(&format!(
+            "echo $MEMORY > {m}/$UUID/memory.limit_in_bytes\n[ ! -e {m}/$UUID/memory.memsw.limit_in_bytes ] || echo $MEMORY > {m}/$UUID/memory.memsw.limit_in_bytes\necho $CPU_PERIOD > {c}/$UUID/cpu.cfs_period_us\necho $CPU_QUOTA > {c}/$UUID/cpu.cfs_quota_us\n",
+            m = mem_dir,
+            c = cpu_dir
+        ));
+    }
+
+    // the mount points, made from the host so that the clean-up knows them
+    s.push_str(&format!("\n{}", note("script.points")));
+    s.push_str(
+        r#"for d in proc dev dev/pts; do
+  [ -e "$ROOTFS/$d" ] || { mkdir "$ROOTFS/$d"; added "$ROOTFS/$d"; }
+done
+[ -e "$ROOTFS/dev/null" ] || { : > "$ROOTFS/dev/null"; added "$ROOTFS/dev/null"; }
+[ -e "$ROOTFS/dev/ptmx" ] || [ -L "$ROOTFS/dev/ptmx" ] || { ln -s pts/ptmx "$ROOTFS/dev/ptmx"; added "$ROOTFS/dev/ptmx"; }
+"#,
+    );
+
+    // namespaces … chroot: the inside, as one script run by unshare's child
+    s.push_str(&comment("namespaces", 5));
+    s.push_str(&comment("proc", 6));
+    s.push_str(&comment("devpts", 7));
+    s.push_str(&format!("# {}\n", t("devpts.sh_ours")));
+    s.push_str(&comment("devnull", 8));
+    s.push_str(&comment("hostname", 9));
+    s.push_str(&comment("chroot", 10));
+    s.push_str(
+        r#"INNER='
+set -e
+mount -t proc proc "$ROOTFS/proc"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
+[ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
+mount --bind /dev/null "$ROOTFS/dev/null"
+hostname "$UUID"
+exec capsh --chroot="$ROOTFS" --drop=cap_sys_chroot --shell=/bin/sh -- -c "exec $CMD"
+'
+export ROOTFS UUID CMD INNER
+"#,
+    );
+    s.push_str(&comment("shell", 11));
+    let procs: Vec<String> = l
+        .procs_files("$UUID")
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    s.push_str(&format!(
+        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec unshare -muinpf --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nset -e\n",
+        procs.join(" ")
+    ));
+    s.push_str(&format!("\n{}", note("script.counted")));
+    if l.version.is_v2() {
+        s.push_str(&format!(
+            "grep -H . {m}/$UUID/memory.peak {m}/$UUID/memory.events {c}/$UUID/cpu.stat >&2 || true\n",
+            m = mem_dir,
+            c = cpu_dir
+        ));
+    } else {
+        s.push_str(&format!(
+            "grep -H . {m}/$UUID/memory.max_usage_in_bytes {m}/$UUID/memory.failcnt {c}/$UUID/cpu.stat >&2 || true\n",
+            m = mem_dir,
+            c = cpu_dir
+        ));
+    }
+    s.push_str("exit $status\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::mountinfo::parse;
+
+    const HYBRID: &str = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+    const V2: &str = "26 24 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+
+    fn plan() -> Plan {
+        Plan {
+            source: Source::Host,
+            memory: 10_000_000,
+            cpu: CpuSpec::default(),
+        }
+    }
+
+    #[test]
+    fn v1_and_v2_scripts_use_their_own_files() {
+        let v1 = render_for(&plan(), &cgroup::detect(&parse(HYBRID)).unwrap(), None);
+        assert!(v1.contains("/sys/fs/cgroup/memory/$UUID/memory.limit_in_bytes"));
+        assert!(v1.contains("/sys/fs/cgroup/cpu/$UUID/cpu.cfs_quota_us"));
+        assert!(!v1.contains("/memory.max\n"));
+        assert!(v1.contains("copy_program"), "no busybox: the ELF copy");
+        let v2 = render_for(
+            &plan(),
+            &cgroup::detect(&parse(V2)).unwrap(),
+            Some("/bin/busybox".into()),
+        );
+        assert!(v2.contains("/sys/fs/cgroup/$UUID/memory.max"));
+        assert!(v2.contains("cgroup.subtree_control"));
+        assert!(v2.contains("busybox\" --list"));
+        for s in [&v1, &v2] {
+            assert!(s.contains("trap cleanup EXIT"));
+            assert!(s.contains("ptmxmode=0666"));
+            assert!(s.contains("--shell=/bin/sh"));
+            assert!(!s.contains("mount --bind /dev/pts/ptmx"));
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a'b"), "'a'\\''b'");
+    }
+}

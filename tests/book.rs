@@ -1,0 +1,42 @@
+//! The book (book/, mdBook) builds, and its chapters include the lesson files rather
+//! than copying them. mdbook is installed by tests/setup/mdbook.sh (run by
+//! tests/run.sh); without it this test fails and says so.
+
+use std::path::{Path, PathBuf};
+
+fn mdbook() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cargo"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([cargo_home.join("bin"), home.join(".cargo/bin")])
+        .map(|d| d.join("mdbook"))
+        .find(|p| p.is_file())
+        .expect("mdbook is not installed: run `bash tests/setup/mdbook.sh` (tests/run.sh does)")
+}
+
+#[test]
+fn the_book_builds_and_includes_the_lessons() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("hako-book-{}", std::process::id()));
+    let status = std::process::Command::new(mdbook())
+        .arg("build")
+        .arg(root.join("book"))
+        .arg("-d")
+        .arg(&out)
+        .status()
+        .expect("run mdbook");
+    assert!(status.success(), "mdbook build failed");
+    // The included text is in the pages: the Japanese and English limits lessons.
+    let ja = std::fs::read_to_string(out.join("ja/limits.html")).unwrap();
+    let en = std::fs::read_to_string(out.join("en/limits.html")).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    assert!(ja.contains("9998336") && ja.contains("よくある間違い"));
+    assert!(en.contains("9998336") && en.contains("Common mistakes"));
+}
