@@ -63,6 +63,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         keep: cli.keep,
         quiet: cli.quiet,
         source: cli.rootfs,
+        insecure: cli.insecure,
         cmd: cli.cmd,
     };
     walk::run(opts)

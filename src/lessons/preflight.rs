@@ -86,10 +86,8 @@ impl Lesson for Preflight {
             (Source::Host, None) => t("pre.source_elf").to_string(),
             (s, _) => tf("pre.source_other", &[("source", &s.describe())]),
         });
-        let docker = std::env::var("DOCKER_HOST")
-            .ok()
-            .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
+        let docker = crate::rootfs::docker::socket()
+            .unwrap_or_else(|_| PathBuf::from("/var/run/docker.sock"));
         did.push(if docker.exists() {
             tf("pre.docker_yes", &[("sock", &docker.display())])
         } else {
@@ -148,6 +146,9 @@ impl Lesson for Preflight {
         let src_ok = match &st.opts.source {
             Source::Host => host::find_busybox().is_some() || host::which("sh").is_some(),
             Source::Dir(p) => p.is_dir(),
+            Source::Tar(p) => p.is_file(),
+            Source::Docker(_) => crate::rootfs::docker::socket().is_ok_and(|s| s.exists()),
+            Source::Oci(_) => true,
         };
         c.row(t("pre.row_source"), st.opts.source.describe(), t("pre.source_usable"), src_ok);
         if !root {

@@ -21,6 +21,8 @@ pub struct Options {
     pub keep: bool,
     pub quiet: bool,
     pub source: Source,
+    /// Plain HTTP to a registry off this machine (`--insecure`).
+    pub insecure: bool,
     pub cmd: Vec<String>,
 }
 

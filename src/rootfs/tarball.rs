@@ -1,0 +1,82 @@
+//! The `tar:PATH` source: a tarball (a `docker export`, a distribution's minirootfs),
+//! plain or compressed with gzip, xz or zstd, told apart by its first bytes.
+
+use super::extract::{self, Compression, Counted, NotTar, Unpacker};
+use crate::error::{Error, Result};
+use crate::i18n::tf;
+use crate::walk::render;
+use std::path::Path;
+
+/// The compression of the file, from its magic bytes (for the shell equivalent).
+pub fn compression(path: &Path) -> Option<Compression> {
+    use std::io::Read;
+    let mut head = vec![0u8; 512];
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    head.truncate(n);
+    extract::sniff(&head).ok()
+}
+
+/// The sentence for a stream that is no tarball hako can read.
+pub fn not_tar(src: &str, why: NotTar) -> Error {
+    Error::failed(extract::capitalize(&match why {
+        NotTar::Empty => tf("err.x_empty", &[("src", &src)]),
+        NotTar::Other(kind) => tf("err.x_other_format", &[("src", &src), ("kind", &kind)]),
+        NotTar::Unknown => tf("err.x_not_tar", &[("src", &src)]),
+    }))
+}
+
+/// Unpacks the tarball into `root`; returns what it did.
+pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
+    let src = tf("x.src_tarball", &[("path", &tarball.display())]);
+    let f = std::fs::File::open(tarball).map_err(|e| {
+        Error::failed(tf(
+            "err.tar_open",
+            &[("path", &tarball.display()), ("why", &e)],
+        ))
+    })?;
+    let len = f.metadata().map(|m| m.len()).ok();
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = render::bytes_bar(len, name);
+    let counted = Counted {
+        inner: f,
+        bar: bar.clone(),
+    };
+    let (kind, stream) = match extract::open(counted) {
+        Ok(Ok(x)) => x,
+        Ok(Err(why)) => {
+            bar.finish_and_clear();
+            return Err(not_tar(&src, why));
+        }
+        Err(e) => {
+            bar.finish_and_clear();
+            return Err(Error::failed(tf(
+                "err.tar_open",
+                &[("path", &tarball.display()), ("why", &e)],
+            )));
+        }
+    };
+    let mut u = Unpacker::new(root)?;
+    let r = u.unpack(stream, false, &src);
+    bar.finish_and_clear();
+    r?;
+    let mut did = vec![tf(
+        "rootfs.did_tar",
+        &[
+            ("path", &tarball.display()),
+            ("kind", &kind.label()),
+            ("size", &indicatif::HumanBytes(len.unwrap_or(0))),
+        ],
+    )];
+    did.extend(super::summary(&u.stats));
+    Ok(did)
+}
