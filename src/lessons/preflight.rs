@@ -45,6 +45,20 @@ fn v2_controllers(root: &Path) -> String {
     read_trim(&root.join("cgroup.controllers")).unwrap_or_default()
 }
 
+/// What to do when the chosen rootfs source cannot work here.
+fn source_hint(src: &Source) -> String {
+    match src {
+        Source::Docker(_) => match crate::rootfs::docker::socket() {
+            Ok(sock) => tf(
+                "err.docker_down",
+                &[("sock", &sock.display()), ("why", &t("pre.no_socket"))],
+            ),
+            Err(e) => e.msg,
+        },
+        _ => t("pre.hint").to_string(),
+    }
+}
+
 impl Lesson for Preflight {
     fn id(&self) -> &'static str {
         "preflight"
@@ -157,6 +171,8 @@ impl Lesson for Preflight {
             c.hint = tf("pre.hint_noexec", &[("path", &tmp.display())]);
         } else if st.layout.is_none() || !c.rows[2].ok {
             c.hint = t("pre.hint_cgroup").to_string();
+        } else if !src_ok {
+            c.hint = source_hint(&st.opts.source);
         }
         c
     }
