@@ -97,6 +97,12 @@ pub enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(IDS))]
         id: String,
     },
+    /// Times hako's extractor against GNU `tar -x` on the same tarball (for the
+    /// benchmark; hidden).
+    #[command(hide = true)]
+    BenchExtract {
+        tarball: std::path::PathBuf,
+    },
 }
 
 #[cfg(test)]

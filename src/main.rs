@@ -31,6 +31,15 @@ fn run() -> i32 {
     match cli.command {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
+        Some(cli::Command::BenchExtract { tarball }) => {
+            return match rootfs::tarball::bench(&tarball) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hako: {}", e.msg);
+                    e.kind.code()
+                }
+            }
+        }
         None => {}
     }
     walk::render::init(cli.quiet && cli.auto);

@@ -4,7 +4,7 @@
 # services themselves (a private dockerd socket, a registry on a free loopback port).
 set -euo pipefail
 need=()
-for p in docker.io docker-registry skopeo busybox-static zstd xz-utils; do
+for p in docker.io docker-registry skopeo busybox-static zstd xz-utils openssl; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
