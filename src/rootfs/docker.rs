@@ -232,6 +232,15 @@ pub fn enc(s: &str) -> String {
     o
 }
 
+/// Percent-encodes an image name for a path (`/images/NAME/json`): `/`, `:` and `@`
+/// stay, as the daemon's router expects them.
+pub fn enc_path(s: &str) -> String {
+    enc(s)
+        .replace("%2F", "/")
+        .replace("%3A", ":")
+        .replace("%40", "@")
+}
+
 /// True when the image name carries a tag or a digest (`bash:5`, `x@sha256:…`).
 pub fn has_tag(image: &str) -> bool {
     image.contains('@')
@@ -373,7 +382,7 @@ pub fn fill(root: &Path, image: &str, name: &str) -> Result<Vec<String>> {
 
     // The image's size, for the progress bar (the export is about that long).
     let size = engine
-        .request("GET", &format!("/images/{}/json", enc(image)), None)
+        .request("GET", &format!("/images/{}/json", enc_path(image)), None)
         .ok()
         .filter(|r| r.status == 200)
         .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.text()).ok())
@@ -461,5 +470,6 @@ mod tests {
         assert!(has_tag("localhost:5000/bash:1"));
         assert!(has_tag("bash@sha256:00"));
         assert_eq!(enc("a/b:c d"), "a%2Fb%3Ac%20d");
+        assert_eq!(enc_path("localhost:5000/a/b:1"), "localhost:5000/a/b:1");
     }
 }
