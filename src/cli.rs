@@ -52,8 +52,11 @@ pub struct Cli {
     pub lang: Option<Lang>,
 
     /// Where the container's files come from: `host` (busybox or the host's own
-    /// /bin/sh with its libraries, offline, the default) or `dir:PATH` (an existing
-    /// directory, used in place and never deleted).
+    /// /bin/sh with its libraries, offline, the default), `dir:PATH` (an existing
+    /// directory, used in place and never deleted), `tar:PATH` (a tarball: plain,
+    /// gzip, xz or zstd), `docker:IMAGE` (the article's way: `docker:` alone is the
+    /// `bash` image) or `oci:IMAGE` (pulled from a registry by hako, no Docker needed:
+    /// `oci:bash`, `oci:debian:12`, `oci:ghcr.io/OWNER/NAME:TAG`).
     #[arg(long, global = true, value_name = "SOURCE", default_value = "host", value_parser = |s: &str| s.parse::<Source>())]
     pub rootfs: Source,
 
@@ -64,6 +67,11 @@ pub struct Cli {
     /// CPU limit: a share of one CPU (`30%`, `0.3`) or "QUOTA PERIOD" in microseconds.
     #[arg(long, global = true, value_name = "SPEC", default_value = "300000 1000000", value_parser = parse_cpu)]
     pub cpu: CpuSpec,
+
+    /// With --rootfs oci:…, allow plain HTTP to a registry that is not on this
+    /// machine (loopback registries may always use it).
+    #[arg(long)]
+    pub insecure: bool,
 
     /// Keep the temporary rootfs afterwards and print its path.
     #[arg(long)]
@@ -107,6 +115,10 @@ pub enum Command {
     /// Print the whole walk as one shell script for this host (no root needed to
     /// print it): save it to a file, then `sudo bash walk.sh`.
     Script,
+    /// Times hako's extractor against GNU `tar -x` on the same tarball (for the
+    /// benchmark; hidden).
+    #[command(hide = true)]
+    BenchExtract { tarball: std::path::PathBuf },
 }
 
 #[cfg(test)]
@@ -126,6 +138,16 @@ mod tests {
         assert_eq!(c.cpu, CpuSpec::default());
         assert_eq!(c.rootfs, Source::Host);
         assert!(c.cmd.is_empty());
+        assert!(!c.insecure);
+    }
+
+    #[test]
+    fn rootfs_sources() {
+        let c = Cli::try_parse_from(["hako", "--rootfs", "docker:", "--insecure"]).unwrap();
+        assert_eq!(c.rootfs, Source::Docker("bash".into()));
+        assert!(c.insecure);
+        let c = Cli::try_parse_from(["hako", "--rootfs", "oci:127.0.0.1:5000/x:y"]).unwrap();
+        assert!(matches!(c.rootfs, Source::Oci(_)));
     }
 
     #[test]
@@ -151,6 +173,8 @@ mod tests {
             &["hako", "--cpu", "banana"],
             &["hako", "--rootfs", "bogus:x"],
             &["hako", "--rootfs", "dir:/nonexistent"],
+            &["hako", "--rootfs", "tar:/nonexistent.tar"],
+            &["hako", "--rootfs", "oci:NOT/valid"],
             &["hako", "--lang", "xx"],
             &["hako", "show", "nosuchlesson"],
         ] {

@@ -71,6 +71,15 @@ fn run() -> i32 {
                 }
             };
         }
+        Some(cli::Command::BenchExtract { tarball }) => {
+            return match rootfs::tarball::bench(&tarball) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hako: {}", e.msg);
+                    e.kind.code()
+                }
+            }
+        }
         None => {}
     }
     walk::render::init(cli.quiet && cli.auto);
@@ -108,6 +117,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         cpu: cli.cpu,
         keep: cli.keep,
         source: cli.rootfs,
+        insecure: cli.insecure,
         cmd: cli.cmd,
         demos: cli.demos,
     };

@@ -53,6 +53,9 @@ pub fn quote(s: &str) -> String {
 pub fn render(plan: &Plan) -> Result<String> {
     let mounts =
         mountinfo::read(None).map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;
+    if let Source::Oci(_) = plan.source {
+        return Err(Error::usage(t("script.no_oci")));
+    }
     let layout = cgroup::detect(&mounts)
         .map_err(|missing| Error::failed(tf("script.no_layout", &[("what", &missing)])))?;
     Ok(render_for(plan, &layout, host::find_busybox()))
@@ -64,6 +67,7 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         (Source::Dir(p), _) => format!("dir:{}", p.display()),
         (Source::Host, Some(bb)) => format!("host (busybox {})", bb.display()),
         (Source::Host, None) => "host (/bin/sh + tools + libraries)".into(),
+        (other, _) => other.describe(),
     };
     s.push_str("#!/usr/bin/env bash\n");
     s.push_str(&format!(
@@ -171,6 +175,22 @@ trap 'exit 143' TERM HUP
                 quote(&tf("script.no_sh", &[("root", &p.display())]))
             ));
         }
+        (Source::Tar(p), _) => {
+            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
+            s.push_str(&format!(
+                "tar -xf {} -C \"$ROOTFS\" --numeric-owner\n",
+                quote(&p.display().to_string())
+            ));
+        }
+        (Source::Docker(img), _) => {
+            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
+            s.push_str(&format!(
+                "CID=$(docker container create {img} {cmd})\ndocker container export \"$CID\" | tar -x -C \"$ROOTFS\"\ndocker container rm \"$CID\" >/dev/null\n[ -e \"$ROOTFS/bin/bash\" ] || [ ! -e \"$ROOTFS/usr/local/bin/bash\" ] || ln -s /usr/local/bin/bash \"$ROOTFS/bin/bash\"\n",
+                img = quote(img),
+                cmd = crate::rootfs::docker::CREATE_CMD,
+            ));
+        }
+        (Source::Oci(_), _) => unreachable!("refused in render()"),
         (Source::Host, bb) => {
             s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
             s.push_str("mkdir -p \"$ROOTFS/bin\" \"$ROOTFS/etc\" \"$ROOTFS/root\" \"$ROOTFS/tmp\"\nchmod 1777 \"$ROOTFS/tmp\"\n");

@@ -283,6 +283,7 @@ mod tests {
             source: crate::rootfs::Source::Host,
             cmd: vec![],
             demos: false,
+            insecure: false,
         };
         let mut st = State::new(opts);
         assert!(!Beyond.check(&mut st).passed());

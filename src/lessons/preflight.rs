@@ -45,6 +45,20 @@ fn v2_controllers(root: &Path) -> String {
     read_trim(&root.join("cgroup.controllers")).unwrap_or_default()
 }
 
+/// What to do when the chosen rootfs source cannot work here.
+fn source_hint(src: &Source) -> String {
+    match src {
+        Source::Docker(_) => match crate::rootfs::docker::socket() {
+            Ok(sock) => tf(
+                "err.docker_down",
+                &[("sock", &sock.display()), ("why", &t("pre.no_socket"))],
+            ),
+            Err(e) => e.msg,
+        },
+        _ => t("pre.hint").to_string(),
+    }
+}
+
 impl Lesson for Preflight {
     fn id(&self) -> &'static str {
         "preflight"
@@ -93,10 +107,8 @@ impl Lesson for Preflight {
             (Source::Host, None) => t("pre.source_elf").to_string(),
             (s, _) => tf("pre.source_other", &[("source", &s.describe())]),
         });
-        let docker = std::env::var("DOCKER_HOST")
-            .ok()
-            .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
+        let docker = crate::rootfs::docker::socket()
+            .unwrap_or_else(|_| PathBuf::from("/var/run/docker.sock"));
         did.push(if docker.exists() {
             tf("pre.docker_yes", &[("sock", &docker.display())])
         } else {
@@ -180,6 +192,9 @@ impl Lesson for Preflight {
         let src_ok = match &st.opts.source {
             Source::Host => host::find_busybox().is_some() || host::which("sh").is_some(),
             Source::Dir(p) => p.is_dir(),
+            Source::Tar(p) => p.is_file(),
+            Source::Docker(_) => crate::rootfs::docker::socket().is_ok_and(|s| s.exists()),
+            Source::Oci(_) => true,
         };
         c.row(
             t("pre.row_source"),
@@ -193,6 +208,8 @@ impl Lesson for Preflight {
             c.hint = tf("pre.hint_noexec", &[("path", &tmp.display())]);
         } else if st.layout.is_none() || !c.rows[2].ok {
             c.hint = t("pre.hint_cgroup").to_string();
+        } else if !src_ok {
+            c.hint = source_hint(&st.opts.source);
         }
         c
     }

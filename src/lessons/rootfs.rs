@@ -4,7 +4,7 @@
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
-use crate::rootfs::{host, Rootfs, Source};
+use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
 use crate::sys::process::run_chrooted;
 use crate::walk::State;
 
@@ -24,6 +24,17 @@ impl Lesson for RootfsLesson {
         );
         match &st.opts.source {
             Source::Dir(p) => format!("ROOTFS={}\n{article}", p.display()),
+            Source::Tar(p) => {
+                let opts = tarball::compression(p).map(|c| c.tar_flag()).unwrap_or("-xf");
+                let cmd = format!("tar {opts} {} -C $ROOTFS", p.display());
+                format!("ROOTFS=$(mktemp -d)\n{cmd}    # {}", t("rootfs.sh_tar"))
+            }
+            Source::Docker(img) => format!(
+                "ROOTFS=$(mktemp -d)\nCID=$(docker container create {img})    # {}\ndocker container export $CID | tar -x -C $ROOTFS\nln -s /usr/local/bin/bash $ROOTFS/bin/bash    # {}\ndocker container rm $CID",
+                tf("rootfs.sh_create", &[("cmd", &docker::CREATE_CMD)]),
+                t("rootfs.sh_bash_link")
+            ),
+            Source::Oci(r) => oci_shell(r),
             Source::Host => match host::find_busybox() {
                 Some(bb) => format!(
                     "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\ncp {} $ROOTFS/bin/busybox\nfor a in $($ROOTFS/bin/busybox --list); do ln -s busybox $ROOTFS/bin/$a; done\n{article}",
@@ -50,7 +61,10 @@ impl Lesson for RootfsLesson {
                     shell: SHELL.into(),
                 });
             }
-            Source::Host => {
+            source => {
+                // Named in advance and recorded in the journal before it exists; set as
+                // the rootfs before it is filled, so that a failure half-way still has
+                // the partial rootfs removed by the walk's cleanup.
                 let path = crate::rootfs::temp_path(&st.uuid);
                 st.record(crate::journal::Item::Rootfs {
                     path: path.clone(),
@@ -64,15 +78,32 @@ impl Lesson for RootfsLesson {
                     added: vec![],
                     shell: SHELL.into(),
                 });
-                match host::build(&path)? {
-                    host::Built::Busybox { from, applets } => did.push(tf(
-                        "rootfs.did_busybox",
-                        &[("from", &from.display()), ("n", &applets)],
-                    )),
-                    host::Built::Elf { tools, libraries } => did.push(tf(
-                        "rootfs.did_elf",
-                        &[("tools", &tools.join(" ")), ("libs", &libraries.join(" "))],
-                    )),
+                match source {
+                    Source::Host => match host::build(&path)? {
+                        host::Built::Busybox { from, applets } => did.push(tf(
+                            "rootfs.did_busybox",
+                            &[("from", &from.display()), ("n", &applets)],
+                        )),
+                        host::Built::Elf { tools, libraries } => did.push(tf(
+                            "rootfs.did_elf",
+                            &[("tools", &tools.join(" ")), ("libs", &libraries.join(" "))],
+                        )),
+                    },
+                    Source::Tar(p) => did.extend(tarball::fill(&path, &p)?),
+                    Source::Docker(img) => {
+                        let name = format!("hako-{}", &st.uuid[..8]);
+                        did.extend(docker::fill(&path, &img, &name)?);
+                    }
+                    Source::Oci(r) => {
+                        did.push(t("rootfs.trust").to_string());
+                        did.extend(oci::fill(&path, &r, st.opts.insecure)?);
+                    }
+                    Source::Dir(_) => unreachable!("handled above"),
+                }
+                if !matches!(st.opts.source, Source::Host) {
+                    if let Some(line) = bash_link(&path)? {
+                        did.push(line);
+                    }
                 }
             }
         }
@@ -140,4 +171,51 @@ impl Lesson for RootfsLesson {
         c.row(t("rootfs.row_run"), seen, "exit 42", ok);
         c
     }
+}
+
+/// The article's `ln -s /usr/local/bin/bash $ROOTFS/bin/bash`: the `bash` image keeps
+/// bash in /usr/local/bin, and `capsh --` runs /bin/bash. Added only when the image has
+/// /usr/local/bin/bash and no /bin/bash; the path is resolved inside the rootfs.
+fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
+    if host::inside_to_host(root, "/usr/local/bin/bash").is_none()
+        || host::inside_to_host(root, "/bin/bash").is_some()
+    {
+        return Ok(None);
+    }
+    let Some(bin) = host::inside_to_host(root, "/bin") else {
+        return Ok(None);
+    };
+    if !bin.starts_with(root) || !bin.is_dir() {
+        return Ok(None);
+    }
+    let link = bin.join("bash");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/usr/local/bin/bash", &link).map_err(|e| {
+        crate::sys::failure(
+            &tf("do.symlink", &[("path", &link.display())]),
+            crate::sys::io_errno(&e),
+        )
+    })?;
+    Ok(Some(t("rootfs.did_bash_link").to_string()))
+}
+
+/// What an `oci:` pull does, by hand with curl (the distribution API).
+fn oci_shell(r: &oci::Reference) -> String {
+    let host = r.api_host();
+    let scheme = if r.is_loopback() { "http" } else { "https" };
+    let repo = &r.repo;
+    let token = if r.registry == oci::DOCKER_HUB {
+        format!(
+            "TOKEN=$(curl -s 'https://auth.docker.io/token?service=registry.docker.io&scope=repository:{repo}:pull' | jq -r .token)\n"
+        )
+    } else {
+        format!("# {}\n", t("rootfs.sh_oci_token"))
+    };
+    format!(
+        "ROOTFS=$(mktemp -d)\n# {}\n{token}curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' \\\n  {scheme}://{host}/v2/{repo}/manifests/{}\n# {}\nfor DIGEST in $LAYERS; do\n  curl -sL -H \"Authorization: Bearer $TOKEN\" {scheme}://{host}/v2/{repo}/blobs/$DIGEST | tar -xz -C $ROOTFS\ndone    # {}",
+        t("rootfs.sh_oci"),
+        r.reference(),
+        t("rootfs.sh_oci_pick"),
+        t("rootfs.sh_oci_layers")
+    )
 }

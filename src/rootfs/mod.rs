@@ -1,6 +1,10 @@
 //! Where the container's files come from, and the rootfs directory that holds them.
 
+pub mod docker;
+pub mod extract;
 pub mod host;
+pub mod oci;
+pub mod tarball;
 
 use crate::error::{Error, Result};
 use crate::i18n::tf;
@@ -14,6 +18,12 @@ pub enum Source {
     Host,
     /// An existing directory, used in place and never deleted.
     Dir(PathBuf),
+    /// A tarball (plain, gzip, xz or zstd), unpacked into a new directory.
+    Tar(PathBuf),
+    /// An image on a Docker (or podman) daemon: the article's create + export.
+    Docker(String),
+    /// An image pulled from a registry by hako itself.
+    Oci(oci::Reference),
 }
 
 impl FromStr for Source {
@@ -39,14 +49,39 @@ impl FromStr for Source {
                 )),
             };
         }
-        let scheme = s.split(':').next().unwrap_or(s);
-        if ["tar", "docker", "oci"].contains(&scheme) && s.contains(':') || s == "docker" {
-            return Err(format!(
-                "the '{scheme}:' source is not in this version of hako yet; use --rootfs host or dir:PATH"
-            ));
+        if let Some(p) = s.strip_prefix("tar:") {
+            if p.is_empty() {
+                return Err("tar: needs a path, e.g. --rootfs tar:alpine-minirootfs.tar.gz".into());
+            }
+            let path = PathBuf::from(p);
+            return match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    Ok(Source::Tar(std::fs::canonicalize(&path).unwrap_or(path)))
+                }
+                Ok(_) => Err(format!(
+                    "'{p}' is not a file; give a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)"
+                )),
+                Err(e) => Err(format!(
+                    "the tarball '{p}' cannot be used ({e}); check the path, or use --rootfs host"
+                )),
+            };
+        }
+        if s == "docker" || s == "docker:" {
+            return Ok(Source::Docker(docker::ARTICLE_IMAGE.into()));
+        }
+        if let Some(img) = s.strip_prefix("docker:") {
+            if img.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "'{img}' is not an image name; give one as docker shows it, e.g. docker:bash or docker:debian:12"
+                ));
+            }
+            return Ok(Source::Docker(img.into()));
+        }
+        if let Some(r) = s.strip_prefix("oci:") {
+            return oci::Reference::parse(r).map(Source::Oci);
         }
         Err(format!(
-            "'{s}' is not a rootfs source; use host (the default) or dir:PATH"
+            "'{s}' is not a rootfs source; use host (the default), dir:PATH, tar:PATH, docker:IMAGE or oci:IMAGE"
         ))
     }
 }
@@ -56,6 +91,9 @@ impl Source {
         match self {
             Source::Host => "host".into(),
             Source::Dir(p) => format!("dir:{}", p.display()),
+            Source::Tar(p) => format!("tar:{}", p.display()),
+            Source::Docker(i) => format!("docker:{i}"),
+            Source::Oci(r) => format!("oci:{r}"),
         }
     }
 }
@@ -126,6 +164,37 @@ pub fn create_temp(path: &Path) -> Result<()> {
         .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &path.display())]), e))
 }
 
+/// The lines that tell what an extraction wrote (and what it left out on purpose).
+pub fn summary(s: &extract::Stats) -> Vec<String> {
+    let mut v = vec![tf(
+        "rootfs.did_stats",
+        &[
+            ("files", &s.files),
+            ("dirs", &s.dirs),
+            ("symlinks", &s.symlinks),
+            ("hardlinks", &s.hardlinks),
+            ("bytes", &indicatif::HumanBytes(s.bytes)),
+        ],
+    )];
+    if !s.devices.is_empty() {
+        let mut names = s
+            .devices
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if s.devices.len() > 5 {
+            names.push_str(", …");
+        }
+        v.push(tf(
+            "rootfs.did_devices",
+            &[("n", &s.devices.len()), ("names", &names)],
+        ));
+    }
+    v
+}
+
 /// Removes a directory tree without ever leaving its filesystem: a mount that is still
 /// in place (a leak) is not descended into, and the removal stops with an error.
 pub fn remove_tree(root: &Path) -> Result<()> {
@@ -174,6 +243,33 @@ mod tests {
             .parse::<Source>()
             .unwrap_err()
             .contains("not a rootfs source"));
+        assert_eq!(
+            "docker:".parse::<Source>(),
+            Ok(Source::Docker("bash".into()))
+        );
+        assert_eq!(
+            "docker".parse::<Source>(),
+            Ok(Source::Docker("bash".into()))
+        );
+        assert_eq!(
+            "docker:debian:12".parse::<Source>(),
+            Ok(Source::Docker("debian:12".into()))
+        );
+        assert!("tar:".parse::<Source>().is_err());
+        assert!("tar:/nonexistent.tar"
+            .parse::<Source>()
+            .unwrap_err()
+            .contains("cannot be used"));
+        assert!("tar:/etc"
+            .parse::<Source>()
+            .unwrap_err()
+            .contains("not a file"));
+        assert!(matches!(
+            "tar:/etc/passwd".parse::<Source>(),
+            Ok(Source::Tar(_))
+        ));
+        assert!(matches!("oci:bash".parse::<Source>(), Ok(Source::Oci(_))));
+        assert!("oci:".parse::<Source>().is_err());
         assert!("dir:".parse::<Source>().is_err());
         assert!("dir:/etc/passwd"
             .parse::<Source>()

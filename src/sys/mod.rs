@@ -1,6 +1,7 @@
 //! The one layer that touches the kernel. Everything else calls these functions and
 //! gets back hako's [`Error`](crate::error::Error) with a sentence a learner can act on.
 
+pub mod at;
 pub mod cgroup;
 pub mod demo;
 pub mod mountinfo;

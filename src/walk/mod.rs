@@ -22,6 +22,8 @@ pub struct Options {
     pub cpu: CpuSpec,
     pub keep: bool,
     pub source: Source,
+    /// Plain HTTP to a registry off this machine (`--insecure`).
+    pub insecure: bool,
     pub cmd: Vec<String>,
     /// `--demos`: run every lesson's demonstration after its check.
     pub demos: bool,

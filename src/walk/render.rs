@@ -190,6 +190,31 @@ pub fn check(label: &str, c: &Check, force: bool) {
     }
 }
 
+/// A progress bar counting bytes, on stderr: hidden when stderr is not a terminal
+/// (indicatif's own rule) and with --quiet. `len` unknown: a spinner with the count.
+pub fn bytes_bar(len: Option<u64>, msg: String) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    if look().quiet {
+        return ProgressBar::hidden();
+    }
+    let target = ProgressDrawTarget::stderr();
+    let bar = match len {
+        Some(n) => ProgressBar::with_draw_target(Some(n), target).with_style(
+            ProgressStyle::with_template(
+                "  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        ),
+        None => ProgressBar::with_draw_target(None, target).with_style(
+            ProgressStyle::with_template("  {spinner} {msg} {bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(msg);
+    bar
+}
+
 pub fn note(s: &str) {
     out(s);
 }
