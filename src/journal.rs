@@ -60,6 +60,8 @@ pub enum Item {
     Process(Proc),
     /// A mount point, file or link hako made inside a `dir:` rootfs it does not own.
     Added { path: PathBuf, under: PathBuf },
+    /// A Docker container created for `docker:` (named `hako-<8 hex>`), on that socket.
+    Container { name: String, socket: PathBuf },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,6 +263,21 @@ pub fn undo(item: &Item, kept_too: bool) -> Option<String> {
                 Err(e) => e.msg,
             })
         }
+        Item::Container { name, socket } => {
+            let ok = name.len() == 13
+                && name.starts_with("hako-")
+                && name[5..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Some(tf("cleanup.refused", &[("path", &name)]));
+            }
+            if !socket.exists() {
+                return None;
+            }
+            Some(match crate::rootfs::docker::remove_by_name(socket, name) {
+                Ok(()) => tf("cleanup.container", &[("name", &name)]),
+                Err(e) => tf("cleanup.container_failed", &[("name", &name), ("why", &e)]),
+            })
+        }
         Item::Added { path, under } => {
             if std::fs::symlink_metadata(path).is_err() {
                 return None;
@@ -288,7 +305,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         // added paths deepest first.
         let mut items = j.items.clone();
         items.sort_by_key(|i| match i {
-            Item::Process(_) => 0,
+            Item::Process(_) | Item::Container { .. } => 0,
             Item::Cgroup { .. } => 1,
             Item::Added { .. } => 2,
             Item::Rootfs { .. } => 3,
@@ -319,7 +336,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
-                Item::Process(_) => false,
+                Item::Process(_) | Item::Container { .. } => false,
             };
             if still {
                 remaining.push(item.clone());

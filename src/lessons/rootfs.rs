@@ -92,7 +92,15 @@ impl Lesson for RootfsLesson {
                     Source::Tar(p) => did.extend(tarball::fill(&path, &p)?),
                     Source::Docker(img) => {
                         let name = format!("hako-{}", &st.uuid[..8]);
-                        did.extend(docker::fill(&path, &img, &name)?);
+                        let item = crate::journal::Item::Container {
+                            name: name.clone(),
+                            socket: docker::socket()?,
+                        };
+                        st.record(item.clone())?;
+                        let r = docker::fill(&path, &img, &name);
+                        // fill removes the container on every path it returns by.
+                        st.journal.done(&item);
+                        did.extend(r?);
                     }
                     Source::Oci(r) => {
                         did.push(t("rootfs.trust").to_string());

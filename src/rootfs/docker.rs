@@ -257,6 +257,21 @@ fn unreachable(sock: &Path, e: Unreachable) -> Error {
     ))
 }
 
+/// Removes a container by name, as `docker container rm -f` does (for `hako cleanup`,
+/// after a run was killed while a container existed). 404 counts as removed.
+pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String> {
+    let engine = Engine::new(sock.to_path_buf());
+    match engine.request(
+        "DELETE",
+        &format!("/containers/{}?force=1&v=1", enc(name)),
+        None,
+    ) {
+        Ok(r) if r.status < 300 || r.status == 404 => Ok(()),
+        Ok(r) => Err(r.message()),
+        Err(e) => Err(e.0.to_string()),
+    }
+}
+
 /// A created container, removed when dropped if nobody removed it before.
 struct Container<'a> {
     engine: &'a Engine,

@@ -141,8 +141,18 @@ impl State {
                 a.kill();
                 said.push(t("clean.agent").to_string());
             }
-            for p in a.procs() {
-                self.journal.done(&Item::Process(p));
+            // Killed and reaped now (or long gone): strike them all, whatever their
+            // state when they were recorded.
+            let procs: Vec<Item> = self
+                .journal
+                .journal
+                .items
+                .iter()
+                .filter(|i| matches!(i, Item::Process(_)))
+                .cloned()
+                .collect();
+            for p in procs {
+                self.journal.done(&p);
             }
         }
         if let Some(mut cg) = self.cgroup.take() {
