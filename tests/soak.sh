@@ -11,19 +11,33 @@ RUNS=${1:-200}
 INTR=${2:-30}
 [ "$(id -u)" = 0 ] || { echo "soak: needs root (it builds containers): sudo bash tests/soak.sh" >&2; exit 1; }
 [ -x "$HAKO" ] || { echo "soak: no $HAKO: cargo build --release first, or set HAKO" >&2; exit 1; }
-TMP=${TMPDIR:-/tmp}
+# The soak's runs keep their temp dirs and journals apart from any other hako on this
+# machine (another learner's run is not this soak's leftover).
+SOAK=$(mktemp -d /tmp/hako-soak.XXXXXX)
+mkdir -p "$SOAK/tmp"
+export TMPDIR=$SOAK/tmp HAKO_JOURNAL_DIR=$SOAK/journal
+TMP=$TMPDIR
+HAKO_REAL=$(readlink -f "$HAKO")
 
-# What the machine holds that a hako run could leave (this run's, and nobody else's).
-snapshot() {
+# UUID-named cgroups that hold no process (a live run's cgroup holds its container).
+empty_cgroups() {
   for h in /sys/fs/cgroup/memory /sys/fs/cgroup/cpu /sys/fs/cgroup; do
-    ls "$h" 2>/dev/null | grep -E '^[0-9a-f]{8}-[0-9a-f]{4}-' | sed "s|^|cgroup $h/|"
+    for d in "$h"/*-*-*-*-*; do
+      [ -d "$d" ] || continue
+      [ -s "$d/cgroup.procs" ] || echo "cgroup $d"
+    done
   done
+}
+
+# What the machine holds that a run of this soak could leave.
+snapshot() {
+  empty_cgroups
   ls -d "$TMP"/hako.* 2>/dev/null | sed 's/^/tempdir /'
-  grep -E " $TMP/hako\." /proc/self/mountinfo | awk '{print "mount " $5}'
-  ls /run/hako 2>/dev/null | sed 's/^/journal /'
+  grep -F " $TMP/" /proc/self/mountinfo | awk '{print "mount " $5}'
+  ls "$HAKO_JOURNAL_DIR" 2>/dev/null | sed 's/^/journal /'
   for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue
-    case "$exe" in "$TMP"/hako.*|*/hako) echo "process ${p#/proc/} $exe";; esac
+    case "$exe" in "$TMP"/*|"$HAKO_REAL") echo "process ${p#/proc/} $exe";; esac
   done
 }
 
@@ -69,12 +83,22 @@ wait "$pid"
 [ "$nfd" -le 8 ] || fail "hako held $nfd file descriptors while the command ran (ls -l /proc/PID/fd)"
 
 sleep 0.2
-zombies=$(ps -eo stat=,args= | awk '$1 ~ /^Z/ && /hako|sleep|true/' | wc -l)
+# Zombies of this soak: its own children, or hako's orphans.
+zombies=$(ps -eo stat=,ppid=,comm= | awk -v me=$$ '$1 ~ /^Z/ && ($2 == me || $3 == "hako" || $3 == "exe")' | wc -l)
 [ "$zombies" = 0 ] || fail "$zombies zombie processes of hako's"
 after=$(snapshot)
+if [ "$before" != "$after" ]; then
+  # A cgroup that appeared empty may be another run's, a moment before its container
+  # joins: look again before calling it a leftover.
+  sleep 1
+  after=$(snapshot)
+fi
 if [ "$before" != "$after" ]; then
   fail "left behind: $(diff <(echo "$before") <(echo "$after") | grep '^>' | head -10 | tr '\n' ' ')"
 fi
 rm -f /tmp/soak.err.$$
+rmdir "$SOAK/tmp" 2>/dev/null
+rmdir "$SOAK/journal" 2>/dev/null
+rmdir "$SOAK" 2>/dev/null || fail "$SOAK is not empty: $(ls -R "$SOAK" | head -5 | tr '\n' ' ')"
 echo "soak: $passed passed, $failed failed"
 [ "$failed" = 0 ]
