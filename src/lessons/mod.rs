@@ -93,22 +93,6 @@ pub trait Lesson: Sync {
     }
 }
 
-/// Every lesson id, in order, including those that come with later work.
-pub const IDS: [&str; 12] = [
-    "preflight",
-    "rootfs",
-    "cgroup",
-    "limits",
-    "namespaces",
-    "proc",
-    "devpts",
-    "devnull",
-    "hostname",
-    "chroot",
-    "shell",
-    "beyond",
-];
-
 /// The lessons the walk runs, in order.
 pub fn walk() -> Vec<&'static dyn Lesson> {
     vec![
@@ -127,8 +111,11 @@ pub fn walk() -> Vec<&'static dyn Lesson> {
     ]
 }
 
-macro_rules! prose_table {
-    ($($id:literal),*) => {
+/// The lesson ids in order, and their prose in both languages, from one list.
+macro_rules! lesson_table {
+    ($($id:literal),* $(,)?) => {
+        /// Every lesson id, in order.
+        pub const IDS: &[&str] = &[$($id),*];
         /// (id, en, ja)
         const PROSE: &[(&str, &str, &str)] = &[
             $(($id,
@@ -137,7 +124,7 @@ macro_rules! prose_table {
         ];
     };
 }
-prose_table!(
+lesson_table!(
     "preflight",
     "rootfs",
     "cgroup",
@@ -149,7 +136,7 @@ prose_table!(
     "hostname",
     "chroot",
     "shell",
-    "beyond"
+    "beyond",
 );
 
 /// A lesson's prose: the title, the summary shown before every run, and the sections
