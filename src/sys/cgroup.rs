@@ -531,8 +531,19 @@ pub fn is_realtime(policy: u32) -> bool {
     matches!(policy, 1 | 2 | 6)
 }
 
+/// Whether a `/proc/PID/stat` line is a kernel thread's (PF_KTHREAD in field 9, flags).
+/// Kernel threads stay in the root cgroup: the real-time ones (migration/N) do not count.
+pub fn is_kernel_thread(stat: &str) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(9 - 3)?.parse::<u64>().ok())
+        .is_some_and(|f| f & PF_KTHREAD != 0)
+}
+
 /// Real-time processes that are not in the v2 root cgroup, as (pid, name, cgroup): while
 /// one exists, a kernel built with CONFIG_RT_GROUP_SCHED refuses `+cpu` with EINVAL.
+/// Inside a cgroup namespace a path starting with `/..` lies outside it: such a process
+/// may be in the real root, so it is not counted either.
 pub fn realtime_outside_root() -> Vec<(i32, String, String)> {
     let mut out = vec![];
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -545,14 +556,14 @@ pub fn realtime_outside_root() -> Vec<(i32, String, String)> {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };
-        if !sched_policy(&stat).is_some_and(is_realtime) {
+        if !sched_policy(&stat).is_some_and(is_realtime) || is_kernel_thread(&stat) {
             continue;
         }
         let cg = std::fs::read_to_string(e.path().join("cgroup"))
             .ok()
             .and_then(|s| own_v2_cgroup(&s))
             .unwrap_or_default();
-        if cg != "/" && !cg.is_empty() {
+        if cg != "/" && !cg.is_empty() && !cg.starts_with("/..") {
             let name = stat
                 .split_once('(')
                 .and_then(|(_, r)| r.rsplit_once(')'))
@@ -837,8 +848,10 @@ mod tests {
         let fifo = "18 (migration/0) S 2 0 0 0 -1 69238848 0 0 0 0 0 6 0 0 -100 0 1 0 24 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 99 1 0 0 0 0 0 0 0 0 0 0 0";
         assert_eq!(sched_policy(fifo), Some(1));
         assert!(is_realtime(1));
+        assert!(is_kernel_thread(fifo));
         let other = "1 (a b) c) S 0 0 0 0 -1 4194560 105157 30219444 0 7405 137 804 63595 32008 20 0 13 0 24 45989888 3664 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0";
         assert_eq!(sched_policy(other), Some(0));
+        assert!(!is_kernel_thread(other));
         assert!(!is_realtime(0));
         assert_eq!(sched_policy("1 (x) S 0"), None);
     }
