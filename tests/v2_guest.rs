@@ -4,7 +4,11 @@
 //! guest that boots Debian's own kernel under QEMU (TCG, no KVM) with cgroup2 on
 //! /sys/fs/cgroup and an empty root `cgroup.subtree_control`. One boot runs
 //! `tests/qemu/guest-walk.sh`: `hako list`, then the whole walk with `hako --auto` and a
-//! verification script on the container shell's stdin, then a look at what was left behind.
+//! verification script on the container shell's stdin, then a look at what was left behind;
+//! then the walk with `--demos` (the OOM kill in `memory.events`, the throttling in
+//! `cpu.stat`); then hako inside two containers' cgroup namespaces (controllers not
+//! delegated; a root with processes, where enabling them fails with EBUSY), which preflight
+//! must recognise and explain.
 //! Everything is read back from markers in the serial log (QEMU exits 0 whatever the guest did).
 //!
 //! Needs root and `tests/qemu/prepare.sh` run beforehand (QEMU, busybox-static, cpio, the guest
