@@ -4,7 +4,11 @@
 //! guest that boots Debian's own kernel under QEMU (TCG, no KVM) with cgroup2 on
 //! /sys/fs/cgroup and an empty root `cgroup.subtree_control`. One boot runs
 //! `tests/qemu/guest-walk.sh`: `hako list`, then the whole walk with `hako --auto` and a
-//! verification script on the container shell's stdin, then a look at what was left behind.
+//! verification script on the container shell's stdin, then a look at what was left behind;
+//! then the walk with `--demos` (the OOM kill in `memory.events`, the throttling in
+//! `cpu.stat`); then hako inside two containers' cgroup namespaces (controllers not
+//! delegated; a root with processes, where enabling them fails with EBUSY), which preflight
+//! must recognise and explain.
 //! Everything is read back from markers in the serial log (QEMU exits 0 whatever the guest did).
 //!
 //! Needs root and `tests/qemu/prepare.sh` run beforehand (QEMU, busybox-static, cpio, the guest
@@ -420,6 +424,282 @@ fn check_walk(log: &GuestLog) -> Vec<Check> {
     c
 }
 
+/// Lines joined with single spaces: hako wraps its sentences to the terminal's width, so a
+/// phrase may be cut across lines.
+fn joined(lines: &[String]) -> String {
+    lines
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A check row of hako's, passed (`[ok]` or `✔`) or failed.
+fn row_passed(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with("[ok]") || l.starts_with('✔')
+}
+
+/// The demonstration's row for counter `name` (e.g. `memory.events oom_kill`), as
+/// (before, after, row passed): `[ok] memory.events oom_kill   0 → 1  (…)`.
+fn counter_row(lines: &[String], name: &str) -> Result<(u64, u64, bool), String> {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(name) && l.contains('→'))
+        .ok_or_else(|| format!("no `{name} A → B` row in the demonstration"))?;
+    let (before, after) = line.split_once(name).unwrap().1.split_once('→').unwrap();
+    let num = |s: Option<&str>| s.and_then(|v| v.parse::<u64>().ok());
+    match (
+        num(before.split_whitespace().last()),
+        num(after.split_whitespace().next()),
+    ) {
+        (Some(a), Some(b)) => Ok((a, b, row_passed(line))),
+        _ => Err(format!("cannot read two numbers in {:?}", line.trim())),
+    }
+}
+
+/// The walk with `--demos`: the limits lesson's OOM kill must show in `memory.events` and its
+/// busy loop's throttling in `cpu.stat`, by their v2 names.
+fn check_demos(log: &GuestLog) -> Vec<Check> {
+    let mut c = Vec::new();
+    let stderr = log.section("HAKO-DEMOS-STDERR");
+    let lines: &[String] = stderr.unwrap_or(&[]);
+    let missing = || -> String {
+        match stderr {
+            None => "no HAKO-DEMOS-STDERR section in the serial log".into(),
+            Some(_) => "hako --demos printed no `Seen for real` block".into(),
+        }
+    };
+    // The limits lesson's demonstration block: from its `Seen for real:` to the next lesson.
+    let demo: Vec<String> = {
+        let start = lines
+            .iter()
+            .position(|l| l.contains("memory.events") && l.contains('→'))
+            .and_then(|i| {
+                lines[..i]
+                    .iter()
+                    .rposition(|l| l.starts_with("Seen for real"))
+            });
+        match start {
+            Some(i) => lines[i..]
+                .iter()
+                .skip(1)
+                .take_while(|l| !l.trim().is_empty())
+                .cloned()
+                .collect(),
+            None => vec![],
+        }
+    };
+    c.push(check(
+        "demos-exit",
+        "demos: hako --auto --demos -- /bin/true exits 0",
+        need(log.value("HAKO-DEMOS-EXIT"), "HAKO-DEMOS-EXIT").and_then(|v| match v {
+            "0" => Ok("0".into()),
+            "143" => Err("143: killed by the guest's 150 s timeout (the walk hung)".into()),
+            s => Err(format!(
+                "exit status {s}; hako said: {}",
+                tail(&lines.join("\n"), 6)
+            )),
+        }),
+    ));
+    c.push(check(
+        "demos-killed",
+        "demos: the process past the memory limit is killed (SIGKILL)",
+        if demo.is_empty() {
+            Err(missing())
+        } else {
+            match demo.iter().find(|l| l.contains("SIGKILL")) {
+                Some(l) if row_passed(l) => Ok(l.trim().to_string()),
+                Some(l) => Err(format!("the row failed: {:?}", l.trim())),
+                None => Err(format!(
+                    "no row says SIGKILL: {:?}",
+                    demo.first().map(|l| l.trim())
+                )),
+            }
+        },
+    ));
+    let rose = |name: &str| -> Result<String, String> {
+        if demo.is_empty() {
+            return Err(missing());
+        }
+        let (a, b, passed) = counter_row(&demo, name)?;
+        if b > a && passed {
+            Ok(format!("{name}: {a} → {b}"))
+        } else if b > a {
+            Err(format!(
+                "{name} rose ({a} → {b}) but hako marked the row failed"
+            ))
+        } else {
+            Err(format!("{name} did not rise: {a} → {b}"))
+        }
+    };
+    c.push(check(
+        "demos-memory.events-max",
+        "demos: memory.events max rises (the limit was hit)",
+        rose("memory.events max"),
+    ));
+    c.push(check(
+        "demos-memory.events-oom_kill",
+        "demos: memory.events oom_kill rises (the memory kill)",
+        rose("memory.events oom_kill"),
+    ));
+    c.push(check(
+        "demos-nr_throttled",
+        "demos: cpu.stat nr_throttled rises (the busy loop was throttled)",
+        rose("cpu.stat nr_throttled"),
+    ));
+    c.push(check(
+        "demos-throttled_usec",
+        "demos: cpu.stat throttled_usec rises",
+        rose("cpu.stat throttled_usec"),
+    ));
+    c.push(check(
+        "demos-no-v1",
+        "demos: no v1 counter (failcnt, oom_control, throttled_time) in the demonstration",
+        if demo.is_empty() {
+            Err(missing())
+        } else {
+            match demo.iter().find(|l| {
+                ["memory.failcnt", "memory.oom_control", "throttled_time"]
+                    .iter()
+                    .any(|v1| l.contains(v1))
+            }) {
+                Some(l) => Err(format!("a v1 counter on a v2 host: {:?}", l.trim())),
+                None => Ok(format!("{} rows, all v2", demo.len())),
+            }
+        },
+    ));
+    c.push(check(
+        "demos-no-cgroup-left",
+        "demos: no cgroup of hako's left after the --demos walk",
+        match log.section("DEMOS-CGROUP-LS-AFTER") {
+            None => Err("no DEMOS-CGROUP-LS-AFTER section in the serial log".into()),
+            Some(ls) => match ls.iter().find(|n| is_uuid(n) || n.starts_with("hako")) {
+                Some(n) => Err(format!("left behind: {n}")),
+                None => Ok("none".into()),
+            },
+        },
+    ));
+    c
+}
+
+/// hako inside a container's cgroup namespace: each unusual layout is recognised in
+/// preflight, which explains it and says what to do (exit 125, nothing left).
+fn check_layouts(log: &GuestLog) -> Vec<Check> {
+    let mut c = Vec::new();
+    // The guest's own setup of a case, before anything about hako.
+    let setup = |case: &str, controllers: Option<&str>| -> Result<(), String> {
+        if let Some(why) = log.value("LAYOUTS") {
+            return Err(format!("case not run: {why}"));
+        }
+        match log.value(&format!("{case}-REMOUNT")) {
+            Some("ok") => {}
+            Some(v) => return Err(format!("setup: remounting cgroup2 in the namespace {v}")),
+            None => return Err(format!("no {case}-REMOUNT line in the serial log")),
+        }
+        if log.value(&format!("{case}-NESTED")) != Some("yes") {
+            return Err("setup: /sys/fs/cgroup in the namespace has no cgroup.type".into());
+        }
+        match (controllers, log.value(&format!("{case}-CONTROLLERS"))) {
+            (Some(want), Some(got)) if bracketed(got).is_empty() != want.is_empty() => Err(
+                format!("setup: its cgroup.controllers is {got}, the case needs {want:?}"),
+            ),
+            _ => Ok(()),
+        }
+    };
+    let said = |case: &str, needles: &[&str]| -> Result<String, String> {
+        let name = format!("{case}-STDERR");
+        let text = joined(
+            log.section(&name)
+                .ok_or_else(|| format!("no {name} section in the serial log"))?,
+        );
+        let exit = need(log.value(&format!("{case}-HAKO-EXIT")), "…-HAKO-EXIT")?;
+        if exit != "125" {
+            return Err(format!(
+                "hako exited {exit}, not 125 (stopped at preflight)"
+            ));
+        }
+        if !text.contains("'preflight'") {
+            return Err("hako did not stop at the preflight check".into());
+        }
+        match needles.iter().find(|n| !text.contains(*n)) {
+            Some(n) => Err(format!("hako's stderr does not say {n:?}")),
+            None => Ok(needles.join(" · ")),
+        }
+    };
+    c.push(check(
+        "ns-not-delegated",
+        "container: memory and cpu not delegated are named, with what to do",
+        setup("ND", Some("")).and_then(|_| {
+            said(
+                "ND",
+                &[
+                    "memory cpu not offered",
+                    "does not delegate memory cpu",
+                    "Delegate=yes",
+                ],
+            )
+        }),
+    ));
+    c.push(check(
+        "ns-ebusy-kernel",
+        "container: the kernel refuses +memory +cpu at a root with processes (EBUSY)",
+        setup("BOX", Some("cpu memory")).and_then(|_| {
+            match need(log.value("BOX-RAW-ENABLE"), "BOX-RAW-ENABLE")? {
+                v if v.contains("busy") => Ok(v.to_string()),
+                v => Err(format!("the shell's own write gave {v:?}, not EBUSY")),
+            }
+        }),
+    ));
+    c.push(check(
+        "ns-nested",
+        "container: preflight says hako runs in a container or cgroup namespace",
+        setup("BOX", None).and_then(|_| said("BOX", &["inside a container or a cgroup namespace"])),
+    ));
+    c.push(check(
+        "ns-ebusy-explained",
+        "container: preflight predicts the EBUSY, names the rule and the way out",
+        setup("BOX", Some("cpu memory")).and_then(|_| {
+            said(
+                "BOX",
+                &[
+                    "would fail with EBUSY",
+                    "no internal processes",
+                    "/sys/fs/cgroup/init/cgroup.procs",
+                ],
+            )
+        }),
+    ));
+    c.push(check(
+        "final-nothing-left",
+        "after every run: no cgroup of hako's, nothing in /tmp",
+        match (log.section("FINAL-CGROUP-LS"), log.section("FINAL-TMP")) {
+            (Some(ls), Some(tmp)) => {
+                let left: Vec<&String> = ls
+                    .iter()
+                    .filter(|n| is_uuid(n) || n.starts_with("hako"))
+                    .chain(tmp.iter())
+                    .collect();
+                if left.is_empty() {
+                    Ok("none".into())
+                } else {
+                    Err(format!("left behind: {left:?}"))
+                }
+            }
+            _ => Err("no FINAL-CGROUP-LS or FINAL-TMP section in the serial log".into()),
+        },
+    ));
+    c
+}
+
+/// Every check of the boot: the walk, the demonstrations, the unusual layouts.
+fn check_all(log: &GuestLog) -> Vec<Check> {
+    let mut c = check_walk(log);
+    c.extend(check_demos(log));
+    c.extend(check_layouts(log));
+    c
+}
+
 /// hako's stderr lines with every `backticked` span blanked out (line count kept). A span
 /// may wrap onto the next line but never crosses a blank line; a paragraph with an odd number
 /// of backticks is kept whole, so a stray backtick cannot hide anything.
@@ -508,6 +788,10 @@ fn cgroup_v2_walk_in_a_qemu_guest() {
         panic!("no guest kernel at {}: {PREPARE}", kernel.display());
     }
 
+    // util-linux unshare (busybox's has no -C) for the container cases; it needs only the
+    // libc that run-guest.sh copies for hako.
+    let unshare = on_path("unshare")
+        .unwrap_or_else(|| panic!("unshare (util-linux) is not on PATH: install util-linux"));
     let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("v2-guest-serial.log");
     let _ = fs::remove_file(&log_path);
     let qemu = Path::new(REPO).join("tests/qemu");
@@ -516,6 +800,7 @@ fn cgroup_v2_walk_in_a_qemu_guest() {
         .arg(qemu.join("run-guest.sh"))
         .arg(HAKO)
         .arg(qemu.join("guest-walk.sh"))
+        .arg(&unshare)
         .env("HAKO_GUEST_LOG", &log_path)
         .output()
         .expect("cannot run bash tests/qemu/run-guest.sh");
@@ -537,16 +822,18 @@ fn cgroup_v2_walk_in_a_qemu_guest() {
             tail(&serial, 40)
         )
     });
-    let checks = check_walk(&log);
-    let walk = match (log.value("HAKO-WALK-START"), log.value("HAKO-WALK-END")) {
+    let checks = check_all(&log);
+    let span = |from: &str, to: &str| match (log.value(from), log.value(to)) {
         (Some(a), Some(b)) => match (a.parse::<f64>(), b.parse::<f64>()) {
             (Ok(a), Ok(b)) => format!("{:.1} s", b - a),
             _ => "?".into(),
         },
         _ => "?".into(),
     };
+    let walk = span("HAKO-WALK-START", "HAKO-WALK-END");
+    let demos = span("HAKO-DEMOS-START", "HAKO-DEMOS-END");
     eprintln!(
-        "cgroup v2 guest: whole test {:.1} s, hako --auto in the guest {walk}; serial log {}\n{}",
+        "cgroup v2 guest: whole test {:.1} s, hako --auto in the guest {walk}, with --demos {demos}; serial log {}\n{}",
         elapsed.as_secs_f64(),
         log_path.display(),
         report(&checks)
@@ -569,7 +856,7 @@ const SAMPLE: &str = include_str!("qemu/sample-serial.log");
 
 fn failed_ids(serial: &str) -> Vec<&'static str> {
     let log = GuestLog::parse(serial).expect("sample parses");
-    check_walk(&log)
+    check_all(&log)
         .into_iter()
         .filter(|c| !c.ok)
         .map(|c| c.id)
@@ -579,7 +866,7 @@ fn failed_ids(serial: &str) -> Vec<&'static str> {
 #[test]
 fn sample_log_passes_every_check() {
     let log = GuestLog::parse(SAMPLE).unwrap();
-    let checks = check_walk(&log);
+    let checks = check_all(&log);
     assert!(checks.iter().all(|c| c.ok), "{}", report(&checks));
     assert_eq!(log.value("HAKO-EXIT"), Some("7"));
     assert_eq!(log.section_value("HAKO-STDOUT", "IN-PID"), Some("1"));
@@ -672,11 +959,89 @@ fn each_defect_fails_its_own_check() {
             "disabled +memory +cpu",
             &["left-on"],
         ),
-        ("oom_kill", "oomkill", &["oom_kill"]),
+        ("oom 1 oom_kill 0", "oom 1 oomkill 0", &["oom_kill"]),
         (
-            "CGROUP-LS-AFTER-BEGIN\n",
-            &format!("CGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
+            "\nCGROUP-LS-AFTER-BEGIN\n",
+            &format!("\nCGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
             &["no-cgroup-left"],
+        ),
+        // The walk with --demos.
+        ("HAKO-DEMOS-EXIT=0", "HAKO-DEMOS-EXIT=125", &["demos-exit"]),
+        (
+            "killed by SIGKILL (the OOM killer)",
+            "it survived: nothing stopped it",
+            &["demos-killed"],
+        ),
+        (
+            "0 → 35  (rose",
+            "0 → 0  (rose",
+            &["demos-memory.events-max"],
+        ),
+        (
+            "0 → 1  (rose",
+            "1 → 1  (rose",
+            &["demos-memory.events-oom_kill"],
+        ),
+        (
+            "[ok] memory.events oom_kill",
+            "[FAIL] memory.events oom_kill",
+            &["demos-memory.events-oom_kill"],
+        ),
+        ("0 → 2  (must", "2 → 2  (must", &["demos-nr_throttled"]),
+        ("0 → 1336242", "0 → 0", &["demos-throttled_usec"]),
+        (
+            "cpu.stat throttled_usec ",
+            "cpu.stat throttled_time ",
+            &["demos-throttled_usec", "demos-no-v1"],
+        ),
+        (
+            "DEMOS-CGROUP-LS-AFTER-BEGIN\n",
+            &format!("DEMOS-CGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
+            &["demos-no-cgroup-left"],
+        ),
+        // hako in a container's cgroup namespace.
+        (
+            "ND-CONTROLLERS=[]",
+            "ND-CONTROLLERS=[cpu memory]",
+            &["ns-not-delegated"],
+        ),
+        ("ND-HAKO-EXIT=125", "ND-HAKO-EXIT=0", &["ns-not-delegated"]),
+        ("does not delegate", "will not give", &["ns-not-delegated"]),
+        (
+            "BOX-RAW-ENABLE=sh: write error: Device or resource busy",
+            "BOX-RAW-ENABLE=ok",
+            &["ns-ebusy-kernel"],
+        ),
+        ("no internal processes", "one rule", &["ns-ebusy-explained"]),
+        (
+            "hako runs inside a container",
+            "hako runs in a container",
+            &["ns-nested"],
+        ),
+        (
+            "BOX-NESTED=yes",
+            "BOX-NESTED=no",
+            &["ns-ebusy-kernel", "ns-nested", "ns-ebusy-explained"],
+        ),
+        (
+            "BOX-REMOUNT=ok",
+            "BOX-REMOUNT=failed",
+            &["ns-ebusy-kernel", "ns-nested", "ns-ebusy-explained"],
+        ),
+        (
+            "FINAL-CGROUP-LS-BEGIN\n",
+            "LAYOUTS=no /extra/unshare\nFINAL-CGROUP-LS-BEGIN\n",
+            &[
+                "ns-not-delegated",
+                "ns-ebusy-kernel",
+                "ns-nested",
+                "ns-ebusy-explained",
+            ],
+        ),
+        (
+            "FINAL-TMP-BEGIN\n",
+            "FINAL-TMP-BEGIN\nhako.4a11ff82bb14\n",
+            &["final-nothing-left"],
         ),
         (
             "SUBTREE-AFTER=[cpu memory]",
@@ -779,4 +1144,14 @@ fn an_empty_walk_fails_cleanly() {
     let passed: Vec<&str> = checks.iter().filter(|c| c.ok).map(|c| c.id).collect();
     assert_eq!(passed, vec!["v2-mounted", "subtree-before"]);
     assert!(checks.iter().all(|c| !c.detail.is_empty()));
+    // Neither the demonstrations nor the container cases ran: each says so.
+    let rest: Vec<Check> = check_demos(&log)
+        .into_iter()
+        .chain(check_layouts(&log))
+        .collect();
+    assert!(
+        rest.iter().all(|c| !c.ok && !c.detail.is_empty()),
+        "{}",
+        report(&rest)
+    );
 }

@@ -4,7 +4,8 @@ use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
 use crate::rootfs::{host, Source};
-use crate::sys::cgroup::{self, Version};
+use crate::sys::cgroup::{self, Layout, Obstacle, Version};
+use crate::sys::mountinfo::Mount;
 use crate::sys::{mountinfo, read_trim};
 use crate::walk::State;
 use std::path::{Path, PathBuf};
@@ -40,9 +41,57 @@ fn offered_namespaces() -> Vec<String> {
     v
 }
 
-/// On v2, the controllers the root offers (`cgroup.controllers`).
-fn v2_controllers(root: &Path) -> String {
-    read_trim(&root.join("cgroup.controllers")).unwrap_or_default()
+/// What preflight says about a layout beyond where memory and cpu are: the hybrid's
+/// unified hierarchy, a container or cgroup namespace, real-time tasks in cpu's way.
+fn layout_notes(l: &Layout, mounts: &[Mount]) -> Vec<String> {
+    let mut notes = vec![];
+    match l.version {
+        Version::Hybrid => {
+            if let Some(u) = &l.unified {
+                let have = read_trim(&u.join("cgroup.controllers")).unwrap_or_default();
+                notes.push(hybrid_note(u, &have));
+            }
+        }
+        Version::V2 => {
+            let p = cgroup::Parent::read(l, mounts);
+            if p.in_container() {
+                notes.push(tf(
+                    "pre.nested",
+                    &[
+                        ("path", &p.path.display()),
+                        ("root", &p.mount_root.display()),
+                        ("own", &p.own),
+                    ],
+                ));
+            }
+            if cgroup::missing_controllers(&p.subtree).contains(&"cpu") {
+                let rt = cgroup::realtime_outside_root();
+                if !rt.is_empty() {
+                    let list: Vec<String> = rt
+                        .iter()
+                        .take(5)
+                        .map(|(pid, name, cg)| format!("{pid} {name} ({cg})"))
+                        .collect();
+                    notes.push(tf("pre.rt_tasks", &[("list", &list.join(", "))]));
+                }
+            }
+        }
+        Version::V1 => {}
+    }
+    notes
+}
+
+/// The hybrid layout of this project's hosts: a cgroup2 mount beside the v1 hierarchies
+/// that holds none of the controllers hako needs (here only hugetlb).
+fn hybrid_note(unified: &Path, controllers: &str) -> String {
+    if controllers.trim().is_empty() {
+        tf("pre.hybrid_none", &[("path", &unified.display())])
+    } else {
+        tf(
+            "pre.hybrid",
+            &[("path", &unified.display()), ("list", &controllers.trim())],
+        )
+    }
 }
 
 /// What to do when the chosen rootfs source cannot work here.
@@ -93,6 +142,7 @@ impl Lesson for Preflight {
                         ("cpu", &l.cpu.display()),
                     ],
                 ));
+                did.extend(layout_notes(&l, &st.host_mounts));
                 st.layout = Some(l);
             }
             Err(missing) => did.push(tf("pre.layout_missing", &[("what", &missing)])),
@@ -142,25 +192,32 @@ impl Lesson for Preflight {
             },
             missing.is_empty(),
         );
+        // What to do about an unusual v2 layout, when one is in the way.
+        let mut cgroup_hint = None;
         match &st.layout {
             Some(l) => {
                 let (ok, seen) = if l.version == Version::V2 {
-                    let have = v2_controllers(&l.memory);
-                    let lack = cgroup::missing_controllers(&have);
-                    (
-                        lack.is_empty(),
-                        if lack.is_empty() {
-                            tf("pre.v2_ok", &[("path", &l.memory.display())])
-                        } else {
-                            tf(
-                                "pre.v2_lack",
-                                &[
-                                    ("list", &lack.join(" ")),
-                                    ("path", &l.memory.join("cgroup.controllers").display()),
-                                ],
-                            )
-                        },
-                    )
+                    let parent = cgroup::Parent::read(l, &st.host_mounts);
+                    match parent.obstacle() {
+                        None => (true, tf("pre.v2_ok", &[("path", &l.memory.display())])),
+                        Some(o) => {
+                            cgroup_hint = Some(parent.explain(&o));
+                            let seen = match &o {
+                                Obstacle::NotOffered { lack } => tf(
+                                    "pre.v2_lack",
+                                    &[
+                                        ("list", &lack.join(" ")),
+                                        ("path", &l.memory.join("cgroup.controllers").display()),
+                                    ],
+                                ),
+                                Obstacle::InternalProcesses { procs, .. } => tf(
+                                    "pre.v2_busy",
+                                    &[("n", procs), ("path", &l.memory.display())],
+                                ),
+                            };
+                            (false, seen)
+                        }
+                    }
                 } else {
                     (
                         l.memory.join("memory.limit_in_bytes").exists()
@@ -207,10 +264,26 @@ impl Lesson for Preflight {
         } else if nx {
             c.hint = tf("pre.hint_noexec", &[("path", &tmp.display())]);
         } else if st.layout.is_none() || !c.rows[2].ok {
-            c.hint = t("pre.hint_cgroup").to_string();
+            c.hint = cgroup_hint.unwrap_or_else(|| t("pre.hint_cgroup").to_string());
         } else if !src_ok {
             c.hint = source_hint(&st.opts.source);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hybrid_note_says_what_the_unified_hierarchy_holds() {
+        // This project's hosts: /sys/fs/cgroup/unified/cgroup.controllers reads "hugetlb".
+        let n = hybrid_note(Path::new("/sys/fs/cgroup/unified"), "hugetlb\n");
+        assert!(n.contains("/sys/fs/cgroup/unified"), "{n}");
+        assert!(n.contains("only hugetlb"), "{n}");
+        assert!(n.contains("v1"), "{n}");
+        let none = hybrid_note(Path::new("/sys/fs/cgroup/unified"), "");
+        assert!(none.contains("no controller"), "{none}");
     }
 }

@@ -3,7 +3,9 @@
 # there; tests/v2_guest.rs boots it and reads the markers). busybox sh, as PID 1's child.
 #
 # The guest is a plain cgroup v2 host: cgroup2 on /sys/fs/cgroup, its root subtree_control
-# empty, so hako has to enable +memory +cpu itself.
+# empty, so hako has to enable +memory +cpu itself. One boot runs: the walk with a script on
+# the shell's stdin; the walk with --demos; hako inside two containers' cgroup namespaces
+# (controllers not delegated, and a root with processes: EBUSY); then a look at what is left.
 # Markers: KEY=value lines, and NAME-BEGIN … NAME-END around captured output.
 # The harness keeps its own files in /run/walk so that /tmp holds only what hako makes.
 w=/run/walk
@@ -73,4 +75,68 @@ for p in /proc/[0-9]*; do
   esac
 done
 section HAKO-PROCS-AFTER "$w/procs"
+
+# 4. The walk again with the demonstrations (--demos): the limits lesson's OOM kill and CPU
+#    throttling, read back from memory.events and cpu.stat. Same boot: no second guest.
+echo "HAKO-DEMOS-START=$(uptime_s)"
+NO_COLOR=1 timeout 150 hako --auto --demos --lang en -- /bin/true >"$w/demos.out" 2>"$w/demos.err"
+status=$?
+echo "HAKO-DEMOS-END=$(uptime_s)"
+section HAKO-DEMOS-STDERR "$w/demos.err"
+echo "HAKO-DEMOS-EXIT=$status"
+ls -1A /sys/fs/cgroup >"$w/cgroup.ls"
+section DEMOS-CGROUP-LS-AFTER "$w/cgroup.ls"
+
+# 5. hako inside a container's cgroup namespace, two ways (util-linux unshare, passed in
+#    /extra: busybox's has no -C). A shell is moved into a cgroup, then `unshare -Cm`
+#    makes that cgroup the namespace's root and cgroup2 is mounted again, as a container
+#    runtime does. ND: the cgroup's parent delegates nothing (nd/inner under an nd with an
+#    empty subtree_control). BOX: controllers are offered, but the cgroup holds processes,
+#    so "no internal processes" makes enabling them fail with EBUSY.
+cat >"$w/ns.sh" <<'NS'
+# $1: the case's name; runs as the root of a new cgroup and mount namespace.
+w=/run/walk
+if umount /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup; then
+  echo "$1-REMOUNT=ok"
+else
+  echo "$1-REMOUNT=failed"
+fi
+echo "$1-MOUNTINFO=$(grep ' /sys/fs/cgroup ' /proc/self/mountinfo)"
+echo "$1-OWN=$(cat /proc/self/cgroup)"
+echo "$1-NESTED=$([ -e /sys/fs/cgroup/cgroup.type ] && echo yes || echo no)"
+echo "$1-CONTROLLERS=[$(cat /sys/fs/cgroup/cgroup.controllers)]"
+if [ "$1" = BOX ]; then
+  # What the kernel says, with no hako involved.
+  if echo "+memory +cpu" >/sys/fs/cgroup/cgroup.subtree_control 2>"$w/raw.err"; then
+    echo "BOX-RAW-ENABLE=ok"
+  else
+    echo "BOX-RAW-ENABLE=$(cat "$w/raw.err")"
+  fi
+fi
+NO_COLOR=1 timeout 60 hako --auto --lang en -- /bin/true >"$w/$1.out" 2>"$w/$1.err"
+echo "$1-HAKO-EXIT=$?"
+NS
+ns_case() { # NAME CGROUP
+  mkdir -p "/sys/fs/cgroup/$2"
+  /bin/sh -c 'echo $$ >"$1/cgroup.procs" && exec /extra/unshare -Cm /bin/sh "$2" "$3"' \
+    sh "/sys/fs/cgroup/$2" "$w/ns.sh" "$1"
+  section "$1-STDERR" "$w/$1.err"
+}
+if [ -x /extra/unshare ]; then
+  ns_case ND nd/inner
+  ns_case BOX box
+  # busybox timeout leaves a watcher that polls for up to a second after the command.
+  for d in nd/inner nd box; do
+    i=0
+    until rmdir "/sys/fs/cgroup/$d" 2>/dev/null || [ $i -ge 30 ]; do sleep 0.1; i=$((i + 1)); done
+  done
+else
+  echo "LAYOUTS=no /extra/unshare"
+fi
+
+# 6. What is left once every run is over.
+ls -1A /sys/fs/cgroup >"$w/cgroup.ls"
+section FINAL-CGROUP-LS "$w/cgroup.ls"
+ls -1A /tmp >"$w/tmp.ls"
+section FINAL-TMP "$w/tmp.ls"
 exit 0
