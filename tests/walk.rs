@@ -280,44 +280,19 @@ fn each_check_fails_when_its_stage_is_skipped() {
 #[test]
 fn sigterm_during_the_shell_ends_the_container_and_cleans_up() {
     require_root();
-    let mut c = hako();
-    c.args(["--auto", "--", "/bin/sleep", "100"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut stderr = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "hako ended early:\n{stderr}"
-        );
-        stderr.push_str(&line);
-        if line.contains("inside the container now") {
-            break;
-        }
-    }
+    let (mut child, said) = start_until(
+        &["--auto", "--", "/bin/sleep", "100"],
+        &[],
+        "inside the container now",
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
-    unsafe_kill(child.id() as i32, 15);
-    std::io::Read::read_to_string(&mut err, &mut stderr).unwrap();
+    signal(child.id(), "-15");
     let status = child.wait().unwrap();
     let r = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::new(),
-        stderr,
+        stderr: said,
     };
     assert_eq!(r.code, 143, "{}", r.stderr);
     r.assert_nothing_left();
-}
-
-fn unsafe_kill(pid: i32, sig: i32) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }

@@ -1,9 +1,9 @@
 //! Helpers for the tests that run the real binary against the real kernel, as root.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 pub const HAKO: &str = env!("CARGO_BIN_EXE_hako");
 
@@ -258,4 +258,43 @@ fn uuid_ish() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
+}
+
+/// Starts hako and reads its stderr until `marker` appears; returns the child and what
+/// it said so far.
+pub fn start_until(args: &[&str], env: &[(&str, &str)], marker: &str) -> (Child, String) {
+    let mut c = hako();
+    c.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "hako ended before {marker}:\n{said}"
+        );
+        said.push_str(&line);
+        if line.contains(marker) {
+            break;
+        }
+    }
+    // Keep draining stderr in the background so hako never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+    });
+    (child, said)
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
 }
