@@ -108,7 +108,7 @@ fn busybox_tree(dir: &Path) {
     let bb = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("busybox-static is needed (apt-get install busybox-static; tests/setup/sources.sh does)");
+        .expect("busybox-static is needed (apt-get install busybox-static; tests/run.sh does)");
     for d in ["bin", "etc", "tmp", "proc", "dev"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -263,7 +263,7 @@ impl Dockerd {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("dockerd is needed (apt-get install docker.io; tests/setup/sources.sh does)");
+            .expect("dockerd is needed (apt-get install docker.io; tests/run.sh does)");
         let mut d = Dockerd {
             child,
             dir,
