@@ -4,6 +4,7 @@ use crate::i18n::Lang;
 use crate::lessons::IDS;
 use crate::rootfs::Source;
 use crate::spec::{parse_cpu, parse_size, CpuSpec};
+use crate::walk::render::{ColorWhen, Format};
 use clap::{Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
@@ -21,6 +22,14 @@ Examples:
   hako script > walk.sh && sudo bash walk.sh
                                      the same walk as a shell script for this host
   LANG=ja_JP.UTF-8 hako show chroot  in Japanese
+
+For instructors:
+  sudo hako --from hostname          start the visible walk at hostname (the lessons
+                                     before it run silently to build its state)
+  sudo hako --from proc --to devnull show three lessons, then clean up and exit 0
+  sudo hako --pace 20                no questions, a 20-second pause after each lesson
+  sudo hako --format json 2>walk.jsonl
+                                     one JSON object per lesson (and per error) on stderr
 
 Exit status (as docker run):
   0-255  the command's own status, once every check has passed
@@ -91,9 +100,65 @@ pub struct Cli {
     #[arg(long)]
     pub demos: bool,
 
+    /// Colours on stderr: `auto` (when stderr is a terminal and NO_COLOR is not set),
+    /// `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub color: ColorWhen,
+
+    /// hako's own output on stderr: `text`, or `json` (one JSON object per line: one per
+    /// lesson, with its shell equivalent, what it did, its evidence and verdict; errors
+    /// as {"error", "exit"}). Implies --auto.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub format: Format,
+
+    /// Start the visible walk at this lesson: the lessons before it run silently to
+    /// build the state it needs (their checks still run, and stop the walk on failure).
+    #[arg(long, value_name = "ID", value_parser = clap::builder::PossibleValuesParser::new(IDS))]
+    pub from: Option<String>,
+
+    /// Stop the walk after this lesson, cleaning up (exit 0).
+    #[arg(long, value_name = "ID", value_parser = clap::builder::PossibleValuesParser::new(IDS))]
+    pub to: Option<String>,
+
+    /// --auto, with a pause of SECONDS after each lesson (for a live demo).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_pace)]
+    pub pace: Option<std::time::Duration>,
+
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+/// `--pace`: seconds, whole or not (`20`, `1.5`), at most an hour.
+fn parse_pace(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "{s:?} is not a pause in seconds: write a number from 0 to 3600, such as 20 or 1.5"
+        )),
+    }
+}
+
+impl Cli {
+    /// No questions: `--auto`, or what implies it (`--pace`, `--format json`).
+    pub fn auto(&self) -> bool {
+        self.auto || self.pace.is_some() || self.format == Format::Json
+    }
+}
+
+/// Whether the raw arguments ask for `--format json` (to write a usage error as JSON
+/// when clap could not parse the rest).
+pub fn wants_json(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +223,24 @@ mod tests {
     }
 
     #[test]
+    fn instructor_options() {
+        let c = Cli::try_parse_from(["hako", "--from", "hostname", "--to", "chroot"]).unwrap();
+        assert_eq!(c.from.as_deref(), Some("hostname"));
+        assert_eq!(c.to.as_deref(), Some("chroot"));
+        assert!(!c.auto());
+        let c = Cli::try_parse_from(["hako", "--pace", "1.5"]).unwrap();
+        assert_eq!(c.pace, Some(std::time::Duration::from_millis(1500)));
+        assert!(c.auto());
+        let c = Cli::try_parse_from(["hako", "--format", "json", "--color", "never"]).unwrap();
+        assert!(c.auto());
+        assert_eq!(c.color, ColorWhen::Never);
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(wants_json(&args(&["hako", "--format", "json", "--bad"])));
+        assert!(wants_json(&args(&["hako", "--format=json"])));
+        assert!(!wants_json(&args(&["hako", "--", "--format", "json"])[..2]));
+    }
+
+    #[test]
     fn command_after_double_dash() {
         let c = Cli::try_parse_from(["hako", "--auto", "--", "/bin/echo", "-n", "x"]).unwrap();
         assert_eq!(c.cmd, ["/bin/echo", "-n", "x"]);
@@ -177,6 +260,12 @@ mod tests {
             &["hako", "--rootfs", "oci:NOT/valid"],
             &["hako", "--lang", "xx"],
             &["hako", "show", "nosuchlesson"],
+            &["hako", "--from", "nosuchlesson"],
+            &["hako", "--to", "x"],
+            &["hako", "--pace", "-1"],
+            &["hako", "--pace", "soon"],
+            &["hako", "--color", "sometimes"],
+            &["hako", "--format", "xml"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

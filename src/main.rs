@@ -33,6 +33,18 @@ fn run() -> i32 {
     }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() && cli::wants_json(&std::env::args().collect::<Vec<_>>()) => {
+            let msg = console::strip_ansi_codes(&e.render().to_string())
+                .trim()
+                .to_string();
+            walk::render::init_with(
+                false,
+                walk::render::ColorWhen::Never,
+                walk::render::Format::Json,
+            );
+            walk::render::error_code(&msg, Kind::Usage.code());
+            return Kind::Usage.code();
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -82,7 +94,7 @@ fn run() -> i32 {
         }
         None => {}
     }
-    walk::render::init(cli.quiet && cli.auto);
+    walk::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
     sys::set_trace(cli.trace);
     sys::signals::install();
     // A panic unwinds through the walk, whose state removes what it made on the way
@@ -93,7 +105,7 @@ fn run() -> i32 {
     match std::panic::catch_unwind(|| start(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            walk::render::error(&e.msg);
+            walk::render::error_code(&e.msg, e.kind.code());
             e.kind.code()
         }
         Err(_) => Kind::Failed.code(),
@@ -101,18 +113,18 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
-    if cli.quiet && !cli.auto {
+    if cli.quiet && !cli.auto() {
         return Err(Error::usage(t("err.quiet_needs_auto")));
     }
     if !sys::is_root() {
         return Err(Error::failed(t("err.need_root")));
     }
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !cli.auto && !tty {
+    if !cli.auto() && !tty {
         walk::render::note(t("note.auto_no_tty"));
     }
     let opts = walk::Options {
-        interactive: !cli.auto && tty,
+        interactive: !cli.auto() && tty,
         memory: cli.memory,
         cpu: cli.cpu,
         keep: cli.keep,
@@ -120,6 +132,9 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         insecure: cli.insecure,
         cmd: cli.cmd,
         demos: cli.demos,
+        from: cli.from,
+        to: cli.to,
+        pace: cli.pace,
     };
     walk::run(opts)
 }
