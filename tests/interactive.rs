@@ -3,50 +3,46 @@
 
 mod common;
 use common::*;
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
 // ------------------------------------------------------------------ helpers
 
-/// What hako may leave on this machine: temp rootfs directories, cgroups named by a
-/// UUID, mounts under a hako rootfs. Compared before and after a run (the tests run
-/// one at a time), for runs whose UUID is not printed (--from, --format json).
-fn traces() -> BTreeSet<String> {
-    let mut s = BTreeSet::new();
-    let tmp = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
-    for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with("hako.") {
-            s.insert(format!("rootfs {tmp}/{n}"));
-        }
+/// Fails when anything of the run whose output is `out` is still on the machine: its
+/// temp rootfs, a mount under it, its cgroups. For runs whose `UUID=` line is not
+/// shown (--from, --format json): the run is found by its rootfs, `hako.<12 hex>`,
+/// named after the UUID, which the later lessons' shell equivalents show. (Other runs
+/// on the same machine are left out of it.)
+fn assert_run_left_nothing(out: &str) {
+    let at = out.find("/hako.").expect("the output names the rootfs");
+    let tag: String = out[at + 6..].chars().take(12).collect();
+    assert!(tag.chars().all(|c| c.is_ascii_hexdigit()), "{tag}");
+    let root = format!(
+        "{}/hako.{tag}",
+        &out[..at].rsplit(['"', ' ', '\n']).next().unwrap()
+    );
+    let mut left = vec![];
+    if Path::new(&root).exists() {
+        left.push(format!("rootfs {root}"));
     }
+    let prefix = format!("{}-{}", &tag[..8], &tag[8..]);
     for h in ["memory", "cpu", "pids", "unified", ""] {
         let d = Path::new("/sys/fs/cgroup").join(h);
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if is_uuid(&n) {
-                s.insert(format!("cgroup {}", e.path().display()));
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                left.push(format!("cgroup {}", e.path().display()));
             }
         }
     }
-    for l in std::fs::read_to_string("/proc/self/mountinfo")
+    if std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
-        .lines()
+        .contains(&format!("/hako.{tag}"))
     {
-        if l.contains("/hako.") {
-            s.insert(format!("mount {l}"));
-        }
+        left.push(format!("a mount under {root}"));
     }
-    s
-}
-
-fn assert_no_new_traces(before: &BTreeSet<String>, out: &str) {
-    let after = traces();
-    let new: Vec<&String> = after.difference(before).collect();
     assert!(
-        new.is_empty(),
-        "left behind: {new:?}\n--- output ---\n{out}"
+        left.is_empty(),
+        "left behind: {left:?}\n--- output ---\n{out}"
     );
 }
 
@@ -169,7 +165,6 @@ fn a_locale_that_is_not_utf8_gets_ascii_marks_and_rules() {
 #[test]
 fn from_hostname_starts_the_visible_walk_at_hostname() {
     require_root();
-    let before = traces();
     let r = run(&["--auto", "--from", "hostname"], "hostname; exit 5");
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert_eq!(
@@ -182,18 +177,17 @@ fn from_hostname_starts_the_visible_walk_at_hostname() {
     // The silent lessons built what hostname needs: a UTS namespace of its own.
     assert!(is_uuid(r.stdout.trim()), "{}", r.stdout);
     assert!(r.stderr.matches('✔').count() >= 4, "{}", r.stderr);
-    assert_no_new_traces(&before, &r.stderr);
+    assert_run_left_nothing(&r.stderr);
 }
 
 #[test]
 fn to_stops_the_walk_after_that_lesson_and_cleans_up() {
     require_root();
-    let before = traces();
     let r = run(&["--auto", "--from", "proc", "--to", "devnull"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(headers(&r.stderr), ["proc", "devpts", "devnull"]);
     assert!(r.stderr.contains("Cleaning up"), "{}", r.stderr);
-    assert_no_new_traces(&before, &r.stderr);
+    assert_run_left_nothing(&r.stderr);
 
     let r = run(&["--from", "devnull", "--to", "proc"], "");
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -203,7 +197,6 @@ fn to_stops_the_walk_after_that_lesson_and_cleans_up() {
 #[test]
 fn a_silent_lesson_that_fails_is_shown_and_stops_the_walk() {
     require_root();
-    let before = traces();
     let r = run_env(
         &["--auto", "--from", "hostname"],
         &[("HAKO_TEST_SKIP", "proc")],
@@ -217,7 +210,7 @@ fn a_silent_lesson_that_fails_is_shown_and_stops_the_walk() {
         "{}",
         r.stderr
     );
-    assert_no_new_traces(&before, &r.stderr);
+    assert_run_left_nothing(&r.stderr);
 }
 
 // ------------------------------------------------------------------ JSON
@@ -235,7 +228,6 @@ fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
 #[test]
 fn format_json_gives_one_object_per_lesson_and_stdout_stays_the_commands() {
     require_root();
-    let before = traces();
     let r = run(&["--format", "json"], "hostname; exit 3");
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(is_uuid(r.stdout.trim()), "stdout: {:?}", r.stdout);
@@ -259,13 +251,12 @@ fn format_json_gives_one_object_per_lesson_and_stdout_stays_the_commands() {
     }
     assert_eq!(objs.last().unwrap()["exit"], 3);
     assert!(!r.stderr.contains('\x1b'));
-    assert_no_new_traces(&before, &r.stderr);
+    assert_run_left_nothing(&r.stderr);
 }
 
 #[test]
 fn format_json_writes_errors_as_objects_too() {
     require_root();
-    let before = traces();
     let r = run_env(
         &["--format", "json", "--trace"],
         &[("HAKO_TEST_SKIP", "limits")],
@@ -280,7 +271,7 @@ fn format_json_writes_errors_as_objects_too() {
     let last = objs.last().unwrap();
     assert_eq!(last["exit"], 125, "{last}");
     assert!(last["error"].as_str().unwrap().contains("limits"));
-    assert_no_new_traces(&before, &r.stderr);
+    assert_run_left_nothing(&r.stderr);
 
     // A usage error, when the line asked for JSON.
     let r = run(&["--format", "json", "--memory", "ten"], "");
@@ -312,4 +303,163 @@ fn help_documents_the_exit_codes_and_the_instructor_options() {
     ] {
         assert!(r.stdout.contains(w), "--help lacks {w}:\n{}", r.stdout);
     }
+}
+
+// ------------------------------------------------------------------ a real terminal
+
+/// The screen waits for an answer: a menu (its last item at the bottom) or Enter.
+fn at_prompt(s: &str) -> bool {
+    let end = s.trim_end();
+    end.ends_with("Quit (clean up and exit)") || end.ends_with("continue…")
+}
+
+/// Presses Enter at each prompt, the way a learner would, until the screen shows
+/// `text`; each press waits for the screen to move on, so no key is typed ahead.
+fn enter_until(t: &Tmux, text: &str, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let s = t.screen();
+        if s.contains(text) {
+            return s;
+        }
+        if at_prompt(&s) {
+            t.keys(&["Enter"]);
+            while t.screen() == s {
+                assert!(std::time::Instant::now() < deadline, "stuck:\n{s}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the terminal never showed {text:?}:\n{s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Enter at every prompt until lesson `id` asks what to do.
+fn walk_to(t: &Tmux, id: &str) -> String {
+    let head = format!("({id})");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let s = enter_until(t, &head, 60);
+        let i = s.find(&head).unwrap();
+        if at_prompt(&s) && s[i..].contains("What now?") {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "never at {id}:\n{s}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn enter_at_every_prompt_reaches_a_shell_that_answers_and_its_status_is_hakos() {
+    require_root();
+    let t = Tmux::start("", 110, 40);
+    // "Explain more" on the way: the lesson's sections, then the same question again.
+    let s = walk_to(&t, "hostname");
+    assert!(!s.contains("What the kernel does"), "{s}");
+    t.keys(&["Down", "Enter"]);
+    let s = t.wait_for("Common mistakes", 10);
+    let more = s.rfind("Common mistakes").unwrap();
+    assert!(s[..more].contains("What the kernel does"), "{s}");
+    t.wait_for("What now?", 5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !at_prompt(&t.screen()) {
+        assert!(std::time::Instant::now() < deadline, "{}", t.screen());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Then Enter, and Enter, until the container's shell.
+    enter_until(&t, "inside the container now", 60);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.type_text("echo ANSWER=$((6*7)); hostname");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("ANSWER=42", 10);
+    assert!(
+        s.lines().any(|l| is_uuid(l.trim())),
+        "the shell's hostname is the UUID:\n{s}"
+    );
+    t.type_text("exit 7");
+    t.keys(&["Enter"]);
+    // The check of the shell, and the last lesson, still ask.
+    enter_until(&t, "EXIT=", 60);
+    let r = t.exit(10);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    let ticks = r.stderr.matches('✔').count();
+    assert!(ticks >= 10, "only {ticks} ✔ on the screen:\n{}", r.stderr);
+    assert!(!r.stderr.contains('✘'), "{}", r.stderr);
+    for id in ALL {
+        assert!(
+            r.stderr.contains(&format!("({id})")),
+            "no {id}:\n{}",
+            r.stderr
+        );
+    }
+    r.assert_no_panic();
+    r.assert_nothing_left();
+}
+
+/// Quit at lesson `id`: the walk cleans up what it made so far and exits 130.
+fn quit_at(id: &str) {
+    let t = Tmux::start("", 110, 40);
+    walk_to(&t, id);
+    // The last item is Quit, whatever comes before it.
+    t.keys(&["Up", "Enter"]);
+    let r = t.exit(20);
+    assert_eq!(r.code, 130, "quit at {id}:\n{}", r.stderr);
+    assert!(r.stderr.contains("Quit:"), "{}", r.stderr);
+    r.assert_no_panic();
+    r.assert_nothing_left();
+}
+
+#[test]
+fn quit_before_anything_exists_exits_130() {
+    require_root();
+    quit_at("preflight");
+}
+
+#[test]
+fn quit_once_the_agent_and_its_mounts_exist_cleans_up_and_exits_130() {
+    require_root();
+    quit_at("devpts");
+}
+
+#[test]
+fn quit_with_the_command_stopped_at_its_exec_cleans_up_and_exits_130() {
+    require_root();
+    quit_at("shell");
+}
+
+#[test]
+fn colours_in_a_terminal_unless_no_color_or_never() {
+    require_root();
+    for (env, args, coloured) in [
+        ("", "--to preflight", true),
+        ("NO_COLOR=1", "--to preflight", false),
+        ("", "--to preflight --color never", false),
+    ] {
+        let t = Tmux::start_env(env, args, 110, 40);
+        let s = walk_to(&t, "preflight");
+        assert!(s.contains("[1/12]"), "{s}");
+        let styled = t.screen_styled();
+        assert_eq!(
+            styled.contains("\x1b["),
+            coloured,
+            "{env} {args}:\n{styled:?}"
+        );
+        t.keys(&["Enter"]);
+        enter_until(&t, "EXIT=", 20);
+        assert_eq!(t.exit(5).code, 0);
+    }
+}
+
+#[test]
+fn pace_walks_a_terminal_without_a_key_pressed() {
+    require_root();
+    let t = Tmux::start("--pace 0.2 --to hostname", 110, 40);
+    let r = t.exit(60);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("What now?"), "{}", r.stderr);
+    assert!(r.stderr.contains("(hostname)"), "{}", r.stderr);
+    r.assert_nothing_left();
 }
