@@ -463,3 +463,116 @@ fn pace_walks_a_terminal_without_a_key_pressed() {
     assert!(r.stderr.contains("(hostname)"), "{}", r.stderr);
     r.assert_nothing_left();
 }
+
+// ------------------------------------------------------------------ look around
+
+/// Chooses "Look around" (the item before Quit), waits for its shell, runs `line`
+/// and `exit`, and waits until the walk asks again; returns the screen.
+fn look_around(t: &Tmux, line: &str, until: &str) -> String {
+    let count = |text: &str| t.screen().matches(text).count();
+    let (back, prompt, out) = (count("Back to the walk"), count("(hako: "), count(until));
+    t.keys(&["Up", "Up", "Enter"]);
+    wait_more(t, "(hako: ", prompt);
+    t.type_text(line);
+    t.keys(&["Enter"]);
+    wait_more(t, until, out + 1);
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.screen();
+        if s.matches("Back to the walk").count() > back && at_prompt(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no way back:\n{s}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Waits until `text` shows more than `seen` times (a new one, not an old one).
+fn wait_more(t: &Tmux, text: &str, seen: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.screen().matches(text).count() <= seen {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new {text:?}:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn value_after<'a>(s: &'a str, key: &str) -> &'a str {
+    s.lines()
+        .filter_map(|l| l.trim().strip_prefix(key))
+        .next_back()
+        .unwrap_or_else(|| panic!("no {key} line:\n{s}"))
+        .trim()
+}
+
+#[test]
+fn look_around_on_the_host_then_inside_the_namespaces_and_the_walk_goes_on() {
+    require_root();
+    let t = Tmux::start("", 110, 40);
+    let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+
+    // Before the namespaces: on the host, in the rootfs, the cgroup named.
+    walk_to(&t, "limits");
+    let s = look_around(
+        &t,
+        "echo HERE=$(pwd); echo ROOT=$ROOTFS; echo CG=$CGROUP; ls $CGROUP | grep -c '^memory' | sed s/^/FILES=/",
+        "FILES=",
+    );
+    let here = value_after(&s, "HERE=");
+    assert!(here.contains("/hako."), "{s}");
+    assert_eq!(here, value_after(&s, "ROOT="), "{s}");
+    assert!(value_after(&s, "CG=").starts_with("/sys/fs/cgroup/"), "{s}");
+    assert_ne!(value_after(&s, "FILES="), "0", "{s}");
+
+    // After the hostname lesson: inside the namespaces the agent made.
+    walk_to(&t, "chroot");
+    let s = look_around(
+        &t,
+        "echo NAME=$(hostname) UTS=$(readlink /proc/self/ns/uts) PID=$$",
+        "PID=",
+    );
+    let line = s.lines().rev().find(|l| l.starts_with("NAME=")).unwrap();
+    let name = line
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("NAME=");
+    assert!(is_uuid(name), "the hostname inside is the UUID: {line}");
+    assert_ne!(name, host_name.trim());
+    assert!(!line.contains(&*host_uts.to_string_lossy()), "{line}");
+    let pid: u32 = line.rsplit("PID=").next().unwrap().trim().parse().unwrap();
+    assert!(
+        pid < 10,
+        "the shell is in the container's PID namespace: {line}"
+    );
+    assert!(
+        s.contains("Back to the walk (the look-around shell exited with 0)"),
+        "{s}"
+    );
+
+    // After the chroot lesson: chrooted as the command will be.
+    walk_to(&t, "shell");
+    look_around(
+        &t,
+        "test -d \"$ROOTFS\" || echo CHROOTED=yes; echo PWD=$(pwd)",
+        "PWD=",
+    );
+
+    // The walk goes on to the container's own shell, whose status is hako's.
+    enter_until(&t, "inside the container now", 30);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.type_text("exit 4");
+    t.keys(&["Enter"]);
+    enter_until(&t, "EXIT=", 60);
+    let r = t.exit(10);
+    assert!(r.stderr.contains("CHROOTED=yes"), "{}", r.stderr);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    r.assert_no_panic();
+    r.assert_nothing_left();
+}

@@ -3,6 +3,7 @@
 //! exit path (the end, a failed check, quit, a signal, a panic).
 
 pub mod json;
+pub mod look;
 pub mod render;
 
 use crate::agent::Agent;
@@ -262,6 +263,7 @@ enum Choice {
     Run,
     RunAndSee,
     More,
+    Look,
     Quit,
 }
 
@@ -271,6 +273,7 @@ fn ask(prompt: &str, demo: bool) -> Result<Choice> {
         items.push((t("prompt.see"), Choice::RunAndSee));
     }
     items.push((t("prompt.more"), Choice::More));
+    items.push((t("prompt.look"), Choice::Look));
     items.push((t("prompt.quit"), Choice::Quit));
     let r = dialoguer::Select::new()
         .with_prompt(prompt)
@@ -385,6 +388,7 @@ fn step_in(
                         render::paragraph(body);
                     }
                 }
+                Choice::Look => look::shell(st),
                 Choice::Quit => return Err(Error::new(Kind::Interrupted, t("err.quit"))),
             }
         }
