@@ -161,6 +161,30 @@ pub fn wants_json(args: &[String]) -> bool {
             .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
+/// `hako completions SHELL`: the completion script, on stdout.
+pub fn completions(shell: clap_complete::Shell) -> i32 {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "hako", &mut std::io::stdout());
+    0
+}
+
+/// `hako manpage`: hako(1) in roff, on stdout.
+pub fn manpage() -> i32 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    if clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .is_err()
+    {
+        return 125;
+    }
+    use std::io::Write;
+    match std::io::stdout().write_all(&out) {
+        Ok(()) => 0,
+        Err(_) => 125,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the lessons, one line each (no root needed).
@@ -180,6 +204,17 @@ pub enum Command {
     /// Print the whole walk as one shell script for this host (no root needed to
     /// print it): save it to a file, then `sudo bash walk.sh`.
     Script,
+    /// Print a completion script for SHELL, generated from these options (hidden):
+    /// `hako completions bash > /etc/bash_completion.d/hako`.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, generated from these options (hidden):
+    /// `hako manpage > /usr/local/share/man/man1/hako.1`.
+    #[command(hide = true)]
+    Manpage,
     /// Times hako's extractor against GNU `tar -x` on the same tarball (for the
     /// benchmark; hidden).
     #[command(hide = true)]

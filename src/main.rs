@@ -57,7 +57,12 @@ fn run() -> i32 {
     i18n::set_lang(cli.lang.unwrap_or_else(i18n::Lang::from_env));
     if matches!(
         cli.command,
-        Some(cli::Command::List | cli::Command::Show { .. })
+        Some(
+            cli::Command::List
+                | cli::Command::Show { .. }
+                | cli::Command::Completions { .. }
+                | cli::Command::Manpage
+        )
     ) {
         // `hako list | head` ends quietly, as cat would.
         sys::signals::default_sigpipe();
@@ -66,6 +71,8 @@ fn run() -> i32 {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
+        Some(cli::Command::Completions { shell }) => return cli::completions(shell),
+        Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
             let plan = script::Plan {
                 source: cli.rootfs.clone(),

@@ -576,3 +576,73 @@ fn look_around_on_the_host_then_inside_the_namespaces_and_the_walk_goes_on() {
     r.assert_no_panic();
     r.assert_nothing_left();
 }
+
+#[test]
+fn completions_come_from_the_options_and_bash_can_load_them() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = run(&["completions", shell], "");
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for w in ["from", "pace", "format"] {
+            assert!(r.stdout.contains(w), "{shell} completions lack {w}");
+        }
+        // The lesson ids, where the shell completes values.
+        if ["bash", "zsh", "fish"].contains(&shell) {
+            assert!(r.stdout.contains("hostname"), "{shell}: no lesson ids");
+        }
+    }
+    // bash itself loads the script, and completing `hako --from h` offers hostname.
+    let script = run(&["completions", "bash"], "").stdout;
+    let probe = format!(
+        "{script}\nCOMP_WORDS=(hako --from h); COMP_CWORD=2; COMP_LINE='hako --from h'; \
+         COMP_POINT=${{#COMP_LINE}}; _hako hako h --from; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &probe])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hostname");
+    // Hidden: not in --help.
+    assert!(!run(&["--help"], "").stdout.contains("completions"));
+}
+
+#[test]
+fn the_man_page_comes_from_the_options_and_man_can_read_it() {
+    let r = run(&["manpage"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(".TH hako 1"), "{}", r.stdout);
+    for w in [
+        "\\-\\-from",
+        "\\-\\-pace",
+        "\\-\\-format",
+        "Exit status",
+        "143",
+    ] {
+        assert!(r.stdout.contains(w), "the man page lacks {w}");
+    }
+    let dir = tempdir("man");
+    let page = dir.join("hako.1");
+    std::fs::write(&page, &r.stdout).unwrap();
+    let out = Command::new("man")
+        .env("MANWIDTH", "100")
+        .env("LANG", "C.UTF-8")
+        .arg("-l")
+        .arg(&page)
+        .output()
+        .expect("man(1) is needed (tests/run.sh installs man-db)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("--pace") && text.contains("SYNOPSIS"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
