@@ -161,6 +161,79 @@ pub fn wants_json(args: &[String]) -> bool {
             .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
+/// `--lang` as the raw arguments give it (before `--`), to write `--help` and the
+/// usage errors in that language before clap has parsed anything.
+pub fn lang_from_args(args: &[String]) -> Option<Lang> {
+    let mut it = args.iter().skip(1).take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let v = if a == "--lang" {
+            it.next().map(String::as_str)
+        } else {
+            a.strip_prefix("--lang=")
+        };
+        match v {
+            Some("ja") => return Some(Lang::Ja),
+            Some("en") => return Some(Lang::En),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Parses the command line with the help in the run's language (set before). clap
+/// lets every text it shows from hako be replaced (about, each option's help, the
+/// subcommands, the examples, the headings through a template); its own words for
+/// `-h`/`-V` and its error messages stay English.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = localized(Cli::command(), crate::i18n::lang()).try_get_matches()?;
+    Cli::from_arg_matches(&m)
+}
+
+/// The command with its texts from the catalog of `lang` (English stays as written
+/// in the doc comments above, which also make the man page and completions).
+fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
+    if lang != Lang::Ja {
+        return cmd;
+    }
+    let t = |key: &str| crate::i18n::t_in(lang, key);
+    let mut cmd = cmd
+        .about(t("help.about"))
+        .long_about(t("help.long_about"))
+        .after_help(t("help.after"))
+        .help_template(t("help.template"));
+    for (id, text) in [
+        ("auto", t("help.auto")),
+        ("lang", t("help.lang")),
+        ("rootfs", t("help.rootfs")),
+        ("memory", t("help.memory")),
+        ("cpu", t("help.cpu")),
+        ("insecure", t("help.insecure")),
+        ("keep", t("help.keep")),
+        ("quiet", t("help.quiet")),
+        ("trace", t("help.trace")),
+        ("demos", t("help.demos")),
+        ("color", t("help.color")),
+        ("format", t("help.format")),
+        ("from", t("help.from")),
+        ("to", t("help.to")),
+        ("pace", t("help.pace")),
+        ("cmd", t("help.cmd")),
+    ] {
+        cmd = cmd.mut_arg(id, |a| a.help(text).long_help(None::<&str>));
+    }
+    for (id, text) in [
+        ("list", t("help.list")),
+        ("cleanup", t("help.cleanup")),
+        ("show", t("help.show")),
+        ("script", t("help.script")),
+    ] {
+        cmd = cmd.mut_subcommand(id, |s| s.about(text).long_about(None::<&str>));
+    }
+    cmd.mut_subcommand("cleanup", |s| s.mut_arg("kept", |a| a.help(t("help.kept"))))
+        .mut_subcommand("show", |s| s.mut_arg("id", |a| a.help(t("help.id"))))
+}
+
 /// `hako completions SHELL`: the completion script, on stdout.
 pub fn completions(shell: clap_complete::Shell) -> i32 {
     use clap::CommandFactory;
@@ -273,6 +346,43 @@ mod tests {
         assert!(wants_json(&args(&["hako", "--format", "json", "--bad"])));
         assert!(wants_json(&args(&["hako", "--format=json"])));
         assert!(!wants_json(&args(&["hako", "--", "--format", "json"])[..2]));
+    }
+
+    #[test]
+    fn lang_before_parsing() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            lang_from_args(&a(&["hako", "--lang", "ja", "-h"])),
+            Some(Lang::Ja)
+        );
+        assert_eq!(lang_from_args(&a(&["hako", "--lang=en"])), Some(Lang::En));
+        assert_eq!(
+            lang_from_args(&a(&["hako", "--", "x", "--lang", "ja"])),
+            None
+        );
+        assert_eq!(lang_from_args(&a(&["hako", "--lang"])), None);
+    }
+
+    #[test]
+    fn help_in_japanese_replaces_every_text_of_hako() {
+        let mut cmd = localized(Cli::command(), Lang::Ja);
+        cmd.build();
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("使い方"), "{help}");
+        for a in cmd.get_arguments() {
+            if let Some(h) = a.get_help() {
+                let h = h.to_string();
+                if !["help", "version"].contains(&a.get_id().as_str()) {
+                    assert!(!h.is_ascii(), "{}: {h}", a.get_id());
+                }
+            }
+        }
+        for s in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let about = s.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if s.get_name() != "help" {
+                assert!(!about.is_ascii(), "{}: {about}", s.get_name());
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,6 @@ mod spec;
 mod sys;
 mod walk;
 
-use clap::Parser;
 use error::{Error, Kind};
 use i18n::{t, tf};
 use std::io::IsTerminal;
@@ -31,9 +30,13 @@ fn run() -> i32 {
         let args: Vec<String> = std::env::args().skip(2).collect();
         return demos::main(&args);
     }
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    i18n::set_lang(cli::lang_from_args(&args).unwrap_or_else(i18n::Lang::from_env));
+    let cli = match cli::parse() {
         Ok(c) => c,
-        Err(e) if e.use_stderr() && cli::wants_json(&std::env::args().collect::<Vec<_>>()) => {
+        Err(e) if e.use_stderr() && cli::wants_json(&args) => {
             let msg = console::strip_ansi_codes(&e.render().to_string())
                 .trim()
                 .to_string();

@@ -646,3 +646,21 @@ fn the_man_page_comes_from_the_options_and_man_can_read_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn help_in_japanese_with_lang_ja_or_a_japanese_locale() {
+    let r = run(&["--lang", "ja", "--help"], "");
+    assert_eq!(r.code, 0);
+    for w in ["使い方", "終了ステータス", "講師の方へ", "--from", "143"] {
+        assert!(
+            r.stdout.contains(w),
+            "--lang ja --help lacks {w}:\n{}",
+            r.stdout
+        );
+    }
+    let r = run_env(&["-h"], &[("LANG", "ja_JP.UTF-8")], "");
+    assert!(r.stdout.contains("使い方"), "{}", r.stdout);
+    // The command after -- is not hako's: its --lang does not count.
+    let r = run(&["--help", "--", "x", "--lang", "ja"], "");
+    assert!(r.stdout.contains("Usage:"), "{}", r.stdout);
+}
