@@ -349,7 +349,7 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize, mode: Mode) -> 
             Err(_) if rec.verdict == "passed" => rec.verdict = "error",
             Err(_) => {}
         }
-        if !mode.silent || r.is_err() {
+        if (!mode.silent && !render::look().quiet) || r.is_err() {
             rec.emit();
         }
     }

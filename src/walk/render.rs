@@ -146,6 +146,10 @@ pub fn ascii(s: &str) -> std::borrow::Cow<'_, str> {
     if look().unicode || s.is_ascii() {
         return s.into();
     }
+    transliterate(s).into()
+}
+
+fn transliterate(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -168,7 +172,7 @@ pub fn ascii(s: &str) -> std::borrow::Cow<'_, str> {
             c => o.push(c),
         }
     }
-    o.into()
+    o
 }
 
 /// Wraps text to `width` display columns. Latin words break at spaces; Japanese may
@@ -404,7 +408,7 @@ pub fn trace_line(call: &str, man: &str) {
     };
     say!(
         "{}   {}",
-        paint(format!("  {arrow} {call}")).magenta(),
+        paint(format!("  {arrow} {}", ascii(call))).magenta(),
         paint(format!("man {man}")).dim()
     );
 }
@@ -412,6 +416,15 @@ pub fn trace_line(call: &str, man: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_fallbacks_keep_other_text() {
+        assert_eq!(
+            transliterate("── a → b … ✔ ✘ ──"),
+            "-- a -> b ... [ok] [FAIL] --"
+        );
+        assert_eq!(transliterate("箱 · x"), "箱 . x");
+    }
 
     #[test]
     fn wraps_latin_at_spaces() {
