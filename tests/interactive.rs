@@ -165,7 +165,10 @@ fn a_locale_that_is_not_utf8_gets_ascii_marks_and_rules() {
 #[test]
 fn from_hostname_starts_the_visible_walk_at_hostname() {
     require_root();
-    let r = run(&["--auto", "--from", "hostname"], "hostname; exit 5");
+    let r = run(
+        &["--auto", "--from", "hostname", "--trace"],
+        "hostname; exit 5",
+    );
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert_eq!(
         headers(&r.stderr),
@@ -177,6 +180,11 @@ fn from_hostname_starts_the_visible_walk_at_hostname() {
     // The silent lessons built what hostname needs: a UTS namespace of its own.
     assert!(is_uuid(r.stdout.trim()), "{}", r.stdout);
     assert!(r.stderr.matches('✔').count() >= 4, "{}", r.stderr);
+    // --trace is quiet in the silent lessons, hako's and the agent's, and back at
+    // hostname, where PID 1 (the agent's child) makes the call.
+    let head = r.stderr.find("(hostname)").unwrap();
+    assert!(!r.stderr[..head].contains('⟶'), "{}", r.stderr);
+    assert!(r.stderr.contains("⟶ sethostname("), "{}", r.stderr);
     assert_run_left_nothing(&r.stderr);
 }
 

@@ -460,6 +460,26 @@ fn pace(pause: std::time::Duration) -> Result<()> {
     }
 }
 
+/// `--trace` stays quiet in the lessons before `--from`, in hako and in the agent
+/// (which prints the calls it makes itself), and comes back at `--from`.
+fn quiet_trace(st: &mut State, quiet: bool) {
+    crate::sys::set_trace(!quiet);
+    if quiet {
+        return;
+    }
+    // PID 1 stopped at its exec serves no more requests; nothing is left to trace there.
+    if let Some(a) = st
+        .agent
+        .as_mut()
+        .filter(|a| !a.stopped && a.status.is_none())
+    {
+        let _ = a.call(
+            crate::agent::Request::Trace { on: true },
+            t("label.trace_on"),
+        );
+    }
+}
+
 /// The positions (0-based) of `--from` and `--to` in `ids`; a usage error when
 /// `--to` comes before `--from`.
 fn span(ids: &[&str], from: Option<&str>, to: Option<&str>) -> Result<(usize, usize)> {
@@ -538,7 +558,11 @@ pub fn run(opts: Options) -> Result<i32> {
     let mut st = State::new(opts);
     let n = lessons.len();
     let mut result = Ok(0);
+    let tracing = crate::sys::tracing();
     for (i, lesson) in lessons.iter().enumerate().take(to + 1) {
+        if from > 0 && i <= from && tracing {
+            quiet_trace(&mut st, i < from);
+        }
         let mode = Mode {
             silent: i < from,
             interactive: st.opts.interactive && i >= from,
