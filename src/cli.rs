@@ -4,6 +4,7 @@ use crate::i18n::Lang;
 use crate::lessons::IDS;
 use crate::rootfs::Source;
 use crate::spec::{parse_cpu, parse_size, CpuSpec};
+use crate::walk::render::{ColorWhen, Format};
 use clap::{Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
@@ -21,6 +22,14 @@ Examples:
   hako script > walk.sh && sudo bash walk.sh
                                      the same walk as a shell script for this host
   LANG=ja_JP.UTF-8 hako show chroot  in Japanese
+
+For instructors:
+  sudo hako --from hostname          start the visible walk at hostname (the lessons
+                                     before it run silently to build its state)
+  sudo hako --from proc --to devnull show three lessons, then clean up and exit 0
+  sudo hako --pace 20                no questions, a 20-second pause after each lesson
+  sudo hako --format json 2>walk.jsonl
+                                     one JSON object per lesson (and per error) on stderr
 
 Exit status (as docker run):
   0-255  the command's own status, once every check has passed
@@ -91,9 +100,162 @@ pub struct Cli {
     #[arg(long)]
     pub demos: bool,
 
+    /// Colours on stderr: `auto` (when stderr is a terminal and NO_COLOR is not set),
+    /// `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub color: ColorWhen,
+
+    /// hako's own output on stderr: `text`, or `json` (one JSON object per line: one per
+    /// lesson, with its shell equivalent, what it did, its evidence and verdict; errors
+    /// as {"error", "exit"}). Implies --auto.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub format: Format,
+
+    /// Start the visible walk at this lesson: the lessons before it run silently to
+    /// build the state it needs (their checks still run, and stop the walk on failure).
+    #[arg(long, value_name = "ID", value_parser = clap::builder::PossibleValuesParser::new(IDS))]
+    pub from: Option<String>,
+
+    /// Stop the walk after this lesson, cleaning up (exit 0).
+    #[arg(long, value_name = "ID", value_parser = clap::builder::PossibleValuesParser::new(IDS))]
+    pub to: Option<String>,
+
+    /// --auto, with a pause of SECONDS after each lesson (for a live demo).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_pace)]
+    pub pace: Option<std::time::Duration>,
+
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+/// `--pace`: seconds, whole or not (`20`, `1.5`), at most an hour.
+fn parse_pace(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "{s:?} is not a pause in seconds: write a number from 0 to 3600, such as 20 or 1.5"
+        )),
+    }
+}
+
+impl Cli {
+    /// No questions: `--auto`, or what implies it (`--pace`, `--format json`).
+    pub fn auto(&self) -> bool {
+        self.auto || self.pace.is_some() || self.format == Format::Json
+    }
+}
+
+/// Whether the raw arguments ask for `--format json` (to write a usage error as JSON
+/// when clap could not parse the rest).
+pub fn wants_json(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
+}
+
+/// `--lang` as the raw arguments give it (before `--`), to write `--help` and the
+/// usage errors in that language before clap has parsed anything.
+pub fn lang_from_args(args: &[String]) -> Option<Lang> {
+    let mut it = args.iter().skip(1).take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let v = if a == "--lang" {
+            it.next().map(String::as_str)
+        } else {
+            a.strip_prefix("--lang=")
+        };
+        match v {
+            Some("ja") => return Some(Lang::Ja),
+            Some("en") => return Some(Lang::En),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Parses the command line with the help in the run's language (set before). clap
+/// lets every text it shows from hako be replaced (about, each option's help, the
+/// subcommands, the examples, the headings through a template); its own words for
+/// `-h`/`-V` and its error messages stay English.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = localized(Cli::command(), crate::i18n::lang()).try_get_matches()?;
+    Cli::from_arg_matches(&m)
+}
+
+/// The command with its texts from the catalog of `lang` (English stays as written
+/// in the doc comments above, which also make the man page and completions).
+fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
+    if lang != Lang::Ja {
+        return cmd;
+    }
+    let t = |key: &str| crate::i18n::t_in(lang, key);
+    let mut cmd = cmd
+        .about(t("help.about"))
+        .long_about(t("help.long_about"))
+        .after_help(t("help.after"))
+        .help_template(t("help.template"));
+    for (id, text) in [
+        ("auto", t("help.auto")),
+        ("lang", t("help.lang")),
+        ("rootfs", t("help.rootfs")),
+        ("memory", t("help.memory")),
+        ("cpu", t("help.cpu")),
+        ("insecure", t("help.insecure")),
+        ("keep", t("help.keep")),
+        ("quiet", t("help.quiet")),
+        ("trace", t("help.trace")),
+        ("demos", t("help.demos")),
+        ("color", t("help.color")),
+        ("format", t("help.format")),
+        ("from", t("help.from")),
+        ("to", t("help.to")),
+        ("pace", t("help.pace")),
+        ("cmd", t("help.cmd")),
+    ] {
+        cmd = cmd.mut_arg(id, |a| a.help(text).long_help(None::<&str>));
+    }
+    for (id, text) in [
+        ("list", t("help.list")),
+        ("cleanup", t("help.cleanup")),
+        ("show", t("help.show")),
+        ("script", t("help.script")),
+    ] {
+        cmd = cmd.mut_subcommand(id, |s| s.about(text).long_about(None::<&str>));
+    }
+    cmd.mut_subcommand("cleanup", |s| s.mut_arg("kept", |a| a.help(t("help.kept"))))
+        .mut_subcommand("show", |s| s.mut_arg("id", |a| a.help(t("help.id"))))
+}
+
+/// `hako completions SHELL`: the completion script, on stdout.
+pub fn completions(shell: clap_complete::Shell) -> i32 {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "hako", &mut std::io::stdout());
+    0
+}
+
+/// `hako manpage`: hako(1) in roff, on stdout.
+pub fn manpage() -> i32 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    if clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .is_err()
+    {
+        return 125;
+    }
+    use std::io::Write;
+    match std::io::stdout().write_all(&out) {
+        Ok(()) => 0,
+        Err(_) => 125,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +277,17 @@ pub enum Command {
     /// Print the whole walk as one shell script for this host (no root needed to
     /// print it): save it to a file, then `sudo bash walk.sh`.
     Script,
+    /// Print a completion script for SHELL, generated from these options (hidden):
+    /// `hako completions bash > /etc/bash_completion.d/hako`.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, generated from these options (hidden):
+    /// `hako manpage > /usr/local/share/man/man1/hako.1`.
+    #[command(hide = true)]
+    Manpage,
     /// Times hako's extractor against GNU `tar -x` on the same tarball (for the
     /// benchmark; hidden).
     #[command(hide = true)]
@@ -158,6 +331,61 @@ mod tests {
     }
 
     #[test]
+    fn instructor_options() {
+        let c = Cli::try_parse_from(["hako", "--from", "hostname", "--to", "chroot"]).unwrap();
+        assert_eq!(c.from.as_deref(), Some("hostname"));
+        assert_eq!(c.to.as_deref(), Some("chroot"));
+        assert!(!c.auto());
+        let c = Cli::try_parse_from(["hako", "--pace", "1.5"]).unwrap();
+        assert_eq!(c.pace, Some(std::time::Duration::from_millis(1500)));
+        assert!(c.auto());
+        let c = Cli::try_parse_from(["hako", "--format", "json", "--color", "never"]).unwrap();
+        assert!(c.auto());
+        assert_eq!(c.color, ColorWhen::Never);
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(wants_json(&args(&["hako", "--format", "json", "--bad"])));
+        assert!(wants_json(&args(&["hako", "--format=json"])));
+        assert!(!wants_json(&args(&["hako", "--", "--format", "json"])[..2]));
+    }
+
+    #[test]
+    fn lang_before_parsing() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            lang_from_args(&a(&["hako", "--lang", "ja", "-h"])),
+            Some(Lang::Ja)
+        );
+        assert_eq!(lang_from_args(&a(&["hako", "--lang=en"])), Some(Lang::En));
+        assert_eq!(
+            lang_from_args(&a(&["hako", "--", "x", "--lang", "ja"])),
+            None
+        );
+        assert_eq!(lang_from_args(&a(&["hako", "--lang"])), None);
+    }
+
+    #[test]
+    fn help_in_japanese_replaces_every_text_of_hako() {
+        let mut cmd = localized(Cli::command(), Lang::Ja);
+        cmd.build();
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("使い方"), "{help}");
+        for a in cmd.get_arguments() {
+            if let Some(h) = a.get_help() {
+                let h = h.to_string();
+                if !["help", "version"].contains(&a.get_id().as_str()) {
+                    assert!(!h.is_ascii(), "{}: {h}", a.get_id());
+                }
+            }
+        }
+        for s in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let about = s.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if s.get_name() != "help" {
+                assert!(!about.is_ascii(), "{}: {about}", s.get_name());
+            }
+        }
+    }
+
+    #[test]
     fn command_after_double_dash() {
         let c = Cli::try_parse_from(["hako", "--auto", "--", "/bin/echo", "-n", "x"]).unwrap();
         assert_eq!(c.cmd, ["/bin/echo", "-n", "x"]);
@@ -177,6 +405,12 @@ mod tests {
             &["hako", "--rootfs", "oci:NOT/valid"],
             &["hako", "--lang", "xx"],
             &["hako", "show", "nosuchlesson"],
+            &["hako", "--from", "nosuchlesson"],
+            &["hako", "--to", "x"],
+            &["hako", "--pace", "-1"],
+            &["hako", "--pace", "soon"],
+            &["hako", "--color", "sometimes"],
+            &["hako", "--format", "xml"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

@@ -87,6 +87,16 @@ pub fn t(key: &str) -> &'static str {
         .unwrap_or_else(|| Box::leak(key.to_string().into_boxed_str()))
 }
 
+/// `t` in language `l`, whatever the run's (`--help` is built before the run's
+/// language is final).
+pub fn t_in(l: Lang, key: &str) -> &'static str {
+    catalog(l)
+        .get(key)
+        .or_else(|| catalog(Lang::En).get(key))
+        .map(String::as_str)
+        .unwrap_or_else(|| Box::leak(key.to_string().into_boxed_str()))
+}
+
 /// `t` with `{name}` placeholders filled in.
 pub fn tf(key: &str, args: &[(&str, &dyn Display)]) -> String {
     fill(t(key), args)

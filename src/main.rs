@@ -13,7 +13,6 @@ mod spec;
 mod sys;
 mod walk;
 
-use clap::Parser;
 use error::{Error, Kind};
 use i18n::{t, tf};
 use std::io::IsTerminal;
@@ -31,8 +30,24 @@ fn run() -> i32 {
         let args: Vec<String> = std::env::args().skip(2).collect();
         return demos::main(&args);
     }
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    i18n::set_lang(cli::lang_from_args(&args).unwrap_or_else(i18n::Lang::from_env));
+    let cli = match cli::parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() && cli::wants_json(&args) => {
+            let msg = console::strip_ansi_codes(&e.render().to_string())
+                .trim()
+                .to_string();
+            walk::render::init_with(
+                false,
+                walk::render::ColorWhen::Never,
+                walk::render::Format::Json,
+            );
+            walk::render::error_code(&msg, Kind::Usage.code());
+            return Kind::Usage.code();
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -45,7 +60,12 @@ fn run() -> i32 {
     i18n::set_lang(cli.lang.unwrap_or_else(i18n::Lang::from_env));
     if matches!(
         cli.command,
-        Some(cli::Command::List | cli::Command::Show { .. })
+        Some(
+            cli::Command::List
+                | cli::Command::Show { .. }
+                | cli::Command::Completions { .. }
+                | cli::Command::Manpage
+        )
     ) {
         // `hako list | head` ends quietly, as cat would.
         sys::signals::default_sigpipe();
@@ -54,6 +74,8 @@ fn run() -> i32 {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Show { id }) => return show(&id),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
+        Some(cli::Command::Completions { shell }) => return cli::completions(shell),
+        Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
             let plan = script::Plan {
                 source: cli.rootfs.clone(),
@@ -82,7 +104,7 @@ fn run() -> i32 {
         }
         None => {}
     }
-    walk::render::init(cli.quiet && cli.auto);
+    walk::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
     sys::set_trace(cli.trace);
     sys::signals::install();
     // A panic unwinds through the walk, whose state removes what it made on the way
@@ -93,7 +115,7 @@ fn run() -> i32 {
     match std::panic::catch_unwind(|| start(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            walk::render::error(&e.msg);
+            walk::render::error_code(&e.msg, e.kind.code());
             e.kind.code()
         }
         Err(_) => Kind::Failed.code(),
@@ -101,18 +123,18 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
-    if cli.quiet && !cli.auto {
+    if cli.quiet && !cli.auto() {
         return Err(Error::usage(t("err.quiet_needs_auto")));
     }
     if !sys::is_root() {
         return Err(Error::failed(t("err.need_root")));
     }
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !cli.auto && !tty {
+    if !cli.auto() && !tty {
         walk::render::note(t("note.auto_no_tty"));
     }
     let opts = walk::Options {
-        interactive: !cli.auto && tty,
+        interactive: !cli.auto() && tty,
         memory: cli.memory,
         cpu: cli.cpu,
         keep: cli.keep,
@@ -120,6 +142,9 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         insecure: cli.insecure,
         cmd: cli.cmd,
         demos: cli.demos,
+        from: cli.from,
+        to: cli.to,
+        pace: cli.pace,
     };
     walk::run(opts)
 }

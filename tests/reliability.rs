@@ -310,7 +310,8 @@ fn quit_at_a_prompt_cleans_up_and_exits_130() {
     require_root();
     let t = Tmux::start("", 110, 40);
     walk_to(&t, "namespaces");
-    t.keys(&["Down", "Down", "Enter"]);
+    // Quit is the last item (Up from the first wraps to it).
+    t.keys(&["Up", "Enter"]);
     let r = t.exit(20);
     assert_eq!(r.code, 130, "{}", r.stderr);
     assert!(r.stderr.contains("Quit:"), "{}", r.stderr);

@@ -80,6 +80,10 @@ pub enum Request {
     /// Demonstration, after `Chroot`: the classic escape, tried by a forked child
     /// that still holds CAP_SYS_CHROOT, then by one without it.
     EscapeDemo,
+    /// --trace on or off from now on (off while the lessons before --from run silently).
+    Trace {
+        on: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -170,6 +174,10 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
         }
         Request::Fork => unreachable!("handled by the loop"),
         Request::Getpid => Ok(Reply::Pid(std::process::id() as i32)),
+        Request::Trace { on } => {
+            sys::set_trace(on);
+            Ok(Reply::Done { created: vec![] })
+        }
         Request::MountProc { root } => {
             let created = made(ns::make_inside(&root, "proc", false))?;
             made(

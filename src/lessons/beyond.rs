@@ -284,6 +284,9 @@ mod tests {
             cmd: vec![],
             demos: false,
             insecure: false,
+            from: None,
+            to: None,
+            pace: None,
         };
         let mut st = State::new(opts);
         assert!(!Beyond.check(&mut st).passed());

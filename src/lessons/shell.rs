@@ -26,7 +26,7 @@ impl Lesson for Shell {
         if !a.stopped {
             return Err(Error::failed(t("err.not_stopped")));
         }
-        crate::walk::render::note(&console::style(t("shell.enter")).dim().to_string());
+        crate::walk::render::note(&crate::walk::render::dim(t("shell.enter")));
         crate::sys::ptrace::release(pid1)
             .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;

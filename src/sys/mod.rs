@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod demo;
 pub mod mountinfo;
 pub mod ns;
+pub mod nsenter;
 pub mod process;
 pub mod ptrace;
 pub mod signals;

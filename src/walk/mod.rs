@@ -2,6 +2,8 @@
 //! state that passes between them. Whatever the walk created is removed on every
 //! exit path (the end, a failed check, quit, a signal, a panic).
 
+pub mod json;
+pub mod look;
 pub mod render;
 
 use crate::agent::Agent;
@@ -27,6 +29,12 @@ pub struct Options {
     pub cmd: Vec<String>,
     /// `--demos`: run every lesson's demonstration after its check.
     pub demos: bool,
+    /// `--from ID`: the lessons before it run silently, to build the state it needs.
+    pub from: Option<String>,
+    /// `--to ID`: the walk stops after it, cleaning up.
+    pub to: Option<String>,
+    /// `--pace SECONDS`: a pause after each lesson of an `--auto` walk.
+    pub pace: Option<std::time::Duration>,
 }
 
 /// What passes from one lesson to the next.
@@ -265,6 +273,7 @@ enum Choice {
     Run,
     RunAndSee,
     More,
+    Look,
     Quit,
 }
 
@@ -274,6 +283,7 @@ fn ask(prompt: &str, demo: bool) -> Result<Choice> {
         items.push((t("prompt.see"), Choice::RunAndSee));
     }
     items.push((t("prompt.more"), Choice::More));
+    items.push((t("prompt.look"), Choice::Look));
     items.push((t("prompt.quit"), Choice::Quit));
     let r = dialoguer::Select::new()
         .with_prompt(prompt)
@@ -289,7 +299,10 @@ fn ask(prompt: &str, demo: bool) -> Result<Choice> {
 
 fn wait_enter() -> Result<()> {
     let term = console::Term::stderr();
-    let _ = term.write_str(&format!("{} ", console::style(t("prompt.continue")).dim()));
+    let _ = term.write_str(&format!(
+        "{} ",
+        render::dim(&render::ascii(t("prompt.continue")))
+    ));
     match term.read_line() {
         Ok(_) => Ok(()),
         Err(_) => Err(interrupted()),
@@ -313,13 +326,61 @@ fn check_signals() -> Result<()> {
     Ok(())
 }
 
-fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
+/// How a lesson is walked: shown and asked about, or run silently before `--from`.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// Before `--from`: nothing shown unless its check fails; no question, no demo.
+    silent: bool,
+    /// Ask before running, and wait for Enter after.
+    interactive: bool,
+    /// `--pace`: the pause after the lesson.
+    pace: Option<std::time::Duration>,
+}
+
+fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize, mode: Mode) -> Result<()> {
+    let prose = lessons::prose(lesson.id());
+    let mut rec = json::LessonRecord {
+        lesson: i,
+        of: n,
+        id: lesson.id().to_string(),
+        title: prose.title.clone(),
+        verdict: "passed",
+        ..Default::default()
+    };
+    render::set_silent(mode.silent);
+    let r = step_in(st, lesson, i, n, mode, &mut rec);
+    render::set_silent(false);
+    if render::json() {
+        match &r {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated) => {
+                rec.verdict = "stopped"
+            }
+            Err(_) if rec.verdict == "passed" => rec.verdict = "error",
+            Err(_) => {}
+        }
+        if (!mode.silent && !render::look().quiet) || r.is_err() {
+            rec.emit();
+        }
+    }
+    r
+}
+
+fn step_in(
+    st: &mut State,
+    lesson: &dyn Lesson,
+    i: usize,
+    n: usize,
+    mode: Mode,
+    rec: &mut json::LessonRecord,
+) -> Result<()> {
     let prose = lessons::prose(lesson.id());
     render::header(i, n, lesson.id(), &prose.title);
     render::paragraph(&prose.summary);
-    render::shell_block(t("label.shell"), &lesson.shell(st));
-    st.demo_now = st.opts.demos && lesson.has_demo();
-    if st.opts.interactive {
+    rec.shell = lesson.shell(st);
+    render::shell_block(t("label.shell"), &rec.shell);
+    st.demo_now = st.opts.demos && lesson.has_demo() && !mode.silent;
+    if mode.interactive {
         loop {
             render::blank();
             // A Ctrl-C typed while the text was printing arrived as a signal already.
@@ -333,10 +394,11 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
                 Choice::More => {
                     for (h, body) in &prose.sections {
                         render::blank();
-                        render::note(&console::style(h).bold().to_string());
+                        render::note(&render::bold(h));
                         render::paragraph(body);
                     }
                 }
+                Choice::Look => look::shell(st),
                 Choice::Quit => return Err(Error::new(Kind::Interrupted, t("err.quit"))),
             }
         }
@@ -352,11 +414,19 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
         lesson.run(st)?
     };
     render::did(t("label.did"), &did);
+    rec.did = did;
     check_signals()?;
     let check = lesson.check(st);
     let ok = check.passed();
+    if !ok && mode.silent {
+        // A lesson before --from failed: now it is shown, from its header.
+        render::set_silent(false);
+        render::header(i, n, lesson.id(), &prose.title);
+    }
     render::check(t("label.check"), &check, !ok);
+    rec.evidence(&check);
     if !ok {
+        rec.verdict = "failed";
         return Err(Error::failed(tf(
             "err.check_failed",
             &[("lesson", &lesson.id()), ("hint", &check.hint)],
@@ -367,50 +437,119 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
         let seen = lesson.demo(st);
         let ok = seen.passed();
         render::check(t("label.demo"), &seen, !ok);
+        rec.demo = Some(seen.rows.clone());
         st.demo_now = false;
         if !ok {
+            rec.verdict = "failed";
+            rec.hint = seen.hint.clone();
             return Err(Error::failed(tf(
                 "err.demo_failed",
                 &[("lesson", &lesson.id()), ("hint", &seen.hint)],
             )));
         }
     }
-    if st.opts.interactive {
+    if mode.interactive {
         check_signals()?;
         wait_enter()?;
+    } else if let Some(pause) = mode.pace {
+        pace(pause)?;
     }
     Ok(())
+}
+
+/// `--pace`: waits, and still answers Ctrl-C, SIGTERM and SIGHUP at once.
+fn pace(pause: std::time::Duration) -> Result<()> {
+    let end = std::time::Instant::now() + pause;
+    loop {
+        check_signals()?;
+        let now = std::time::Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(std::time::Duration::from_millis(100)));
+    }
+}
+
+/// `--trace` stays quiet in the lessons before `--from`, in hako and in the agent
+/// (which prints the calls it makes itself), and comes back at `--from`.
+fn quiet_trace(st: &mut State, quiet: bool) {
+    crate::sys::set_trace(!quiet);
+    if quiet {
+        return;
+    }
+    // PID 1 stopped at its exec serves no more requests; nothing is left to trace there.
+    if let Some(a) = st
+        .agent
+        .as_mut()
+        .filter(|a| !a.stopped && a.status.is_none())
+    {
+        let _ = a.call(
+            crate::agent::Request::Trace { on: true },
+            t("label.trace_on"),
+        );
+    }
+}
+
+/// The positions (0-based) of `--from` and `--to` in `ids`; a usage error when
+/// `--to` comes before `--from`.
+fn span(ids: &[&str], from: Option<&str>, to: Option<&str>) -> Result<(usize, usize)> {
+    let pos = |id: Option<&str>, default: usize| {
+        id.and_then(|id| ids.iter().position(|x| *x == id))
+            .unwrap_or(default)
+    };
+    let (a, b) = (pos(from, 0), pos(to, ids.len().saturating_sub(1)));
+    if a > b {
+        return Err(Error::usage(tf(
+            "err.from_after_to",
+            &[("from", &ids[a]), ("to", &ids[b])],
+        )));
+    }
+    Ok((a, b))
 }
 
 /// After the shell: the cgroup's counters (read before it is removed), and what this
 /// container did and did not isolate.
 fn summary(st: &State) {
-    render::blank();
-    render::note(&console::style(t("sum.title")).bold().to_string());
-    if let Some(cg) = &st.cgroup {
-        for (file, key, value) in cg.counters() {
+    let counters: Vec<(String, String)> = st
+        .cgroup
+        .as_ref()
+        .map(|cg| cg.counters())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(file, key, value)| {
             let name = if key.is_empty() {
                 file
             } else {
                 format!("{file} {key}")
             };
-            render::note(&format!("  {name:<34} {value}"));
-        }
-    }
-    render::blank();
+            (name, value)
+        })
+        .collect();
     let map = st
         .exec
         .as_ref()
         .map(|e| e.uid_map.clone())
         .unwrap_or_default();
-    for line in [
+    let lines = [
         t("sum.isolated").to_string(),
         t("sum.net").to_string(),
         tf("sum.no_userns", &[("map", &map)]),
         t("sum.chroot").to_string(),
         t("sum.not_confined").to_string(),
-    ] {
-        render::paragraph(&format!("• {line}"));
+    ];
+    if render::json() {
+        json::summary(&counters, &lines);
+        return;
+    }
+    render::blank();
+    render::note(&render::bold(t("sum.title")));
+    for (name, value) in &counters {
+        render::note(&format!("  {name:<34} {value}"));
+    }
+    render::blank();
+    let bullet = if render::look().unicode { "•" } else { "-" };
+    for line in lines {
+        render::paragraph(&format!("{bullet} {line}"));
     }
 }
 
@@ -423,12 +562,24 @@ pub fn run(opts: Options) -> Result<i32> {
             render::note(&format!("  {l}"));
         }
     }
-    let mut st = State::new(opts);
     let lessons = lessons::walk();
+    let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
+    let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
+    let mut st = State::new(opts);
     let n = lessons.len();
     let mut result = Ok(0);
-    for (i, lesson) in lessons.iter().enumerate() {
-        if let Err(e) = step(&mut st, *lesson, i + 1, n) {
+    let tracing = crate::sys::tracing();
+    for (i, lesson) in lessons.iter().enumerate().take(to + 1) {
+        if from > 0 && i <= from && tracing {
+            quiet_trace(&mut st, i < from);
+        }
+        let mode = Mode {
+            silent: i < from,
+            interactive: st.opts.interactive && i >= from,
+            // No pause after the last lesson shown.
+            pace: st.opts.pace.filter(|_| i >= from && i < to),
+        };
+        if let Err(e) = step(&mut st, *lesson, i + 1, n, mode) {
             result = Err(e);
             break;
         }
@@ -440,9 +591,16 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     let said = st.cleanup();
-    if !said.is_empty() {
+    if render::json() {
+        if !said.is_empty() {
+            json::cleanup(&said);
+        }
+        if let Ok(code) = result {
+            json::exit(code);
+        }
+    } else if !said.is_empty() {
         render::blank();
-        render::note(&console::style(t("label.cleanup")).dim().to_string());
+        render::note(&render::dim(t("label.cleanup")));
         for l in &said {
             render::note(&format!("  {l}"));
         }

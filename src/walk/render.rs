@@ -1,48 +1,178 @@
-//! How hako's own words look on stderr: decided once (colour, quiet, width), then
-//! used by the runner. Stdout is never written here: it belongs to the command.
+//! How hako's own words look on stderr: decided once (colour, quiet, width, text or
+//! JSON), then used by the runner. Stdout is never written here: it belongs to the command.
+//!
+//! Colour is decided once, as bat does: `--color always|never`, else `NO_COLOR`, else
+//! whether stderr is a terminal; every styled string goes through [`paint`], which
+//! applies that decision (console's own `style()` would look at stdout instead).
 
 use crate::lessons::Check;
-use console::{measure_text_width, style, Term};
+use console::{measure_text_width, Term};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use unicode_width::UnicodeWidthChar;
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// When stderr is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--format`: how hako writes its own words on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: wrapped text, aligned evidence, colours on a terminal.
+    Text,
+    /// For tools: one JSON object per line (one per lesson; errors as {"error", "exit"}).
+    Json,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Look {
     pub quiet: bool,
     pub width: usize,
     pub unicode: bool,
+    pub color: bool,
+    pub json: bool,
 }
 
+/// `eprintln!` that does not panic when stderr is gone (a closed pipe, a hung-up
+/// terminal): the walk must still reach its clean-up.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 static LOOK: OnceLock<Look> = OnceLock::new();
+/// Lessons before `--from` run silently (a failed check still shows).
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// The look, passed to the agent (a re-executed hako that never calls `init`).
+const LOOK_ENV: &str = "HAKO_LOOK";
 
 pub fn init(quiet: bool) {
+    init_with(quiet, ColorWhen::Auto, Format::Text);
+}
+
+/// Decides the look for the whole run. Call before any thread or child exists.
+pub fn init_with(quiet: bool, when: ColorWhen, format: Format) {
     let term = Term::stderr();
-    let color = term.is_term() && std::env::var_os("NO_COLOR").is_none();
+    let json = format == Format::Json;
+    let color = !json
+        && match when {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => term.is_term() && std::env::var_os("NO_COLOR").is_none(),
+        };
     console::set_colors_enabled_stderr(color);
+    console::set_colors_enabled(color);
     let width = term
         .size_checked()
         .map(|(_, w)| w as usize)
         .unwrap_or(100)
         .clamp(40, 110);
-    let _ = LOOK.set(Look {
+    let look = Look {
         quiet,
         width,
         unicode: crate::walk::utf8_locale(),
-    });
+        color,
+        json,
+    };
+    // The agent inherits the decision (it prints --trace lines of its own). Nothing
+    // else runs yet: setting the environment is safe here.
+    std::env::set_var(LOOK_ENV, format!("{}{}", u8::from(color), u8::from(json)));
+    let _ = LOOK.set(look);
 }
 
 pub fn look() -> Look {
-    *LOOK.get().unwrap_or(&Look {
-        quiet: false,
-        width: 100,
-        unicode: true,
+    *LOOK.get_or_init(|| {
+        let env = std::env::var(LOOK_ENV).unwrap_or_default();
+        Look {
+            quiet: false,
+            width: 100,
+            unicode: crate::walk::utf8_locale(),
+            color: env.starts_with('1'),
+            json: env.get(1..2) == Some("1"),
+        }
     })
 }
 
+pub fn json() -> bool {
+    look().json
+}
+
+/// Lessons before `--from`: nothing is shown unless a check fails.
+pub fn set_silent(on: bool) {
+    SILENT.store(on, Ordering::SeqCst);
+}
+
+pub fn silent() -> bool {
+    SILENT.load(Ordering::SeqCst)
+}
+
+/// `console::style`, with the colour decided once at `init`.
+pub fn paint<D>(d: D) -> console::StyledObject<D> {
+    console::style(d).force_styling(look().color)
+}
+
+pub fn dim(s: &str) -> String {
+    paint(s).dim().to_string()
+}
+
+pub fn bold(s: &str) -> String {
+    paint(s).bold().to_string()
+}
+
+/// One JSON object, one line, on stderr.
+pub fn emit(v: &serde_json::Value) {
+    say!("{v}");
+}
+
 fn out(s: &str) {
-    if !look().quiet {
-        eprintln!("{s}");
+    let l = look();
+    if !l.quiet && !l.json && !silent() {
+        say!("{}", ascii(s));
     }
+}
+
+/// When the locale is not UTF-8, the few symbols hako's own text uses, in ASCII
+/// (box-drawing rules, arrows, dots); other text is left as it is.
+pub fn ascii(s: &str) -> std::borrow::Cow<'_, str> {
+    if look().unicode || s.is_ascii() {
+        return s.into();
+    }
+    transliterate(s).into()
+}
+
+fn transliterate(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '─' | '━' | '—' | '–' => o.push('-'),
+            '│' => o.push('|'),
+            '·' | '•' => o.push('.'),
+            '…' => o.push_str("..."),
+            '→' | '⟶' => o.push_str("->"),
+            '←' => o.push_str("<-"),
+            '↓' => o.push('v'),
+            '×' => o.push('x'),
+            'µ' => o.push('u'),
+            '≠' => o.push_str("!="),
+            '≤' => o.push_str("<="),
+            '≥' => o.push_str(">="),
+            '✔' => o.push_str("[ok]"),
+            '✘' => o.push_str("[FAIL]"),
+            '“' | '”' => o.push('"'),
+            '‘' | '’' => o.push('\''),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 /// Wraps text to `width` display columns. Latin words break at spaces; Japanese may
@@ -111,7 +241,7 @@ pub fn header(i: usize, n: usize, id: &str, title: &str) {
     out("");
     let rule = if look().unicode { "─" } else { "-" };
     let head = format!("[{i}/{n}] {title}  ({id})");
-    out(&style(&head).bold().cyan().to_string());
+    out(&paint(&head).bold().cyan().to_string());
     out(&rule.repeat(measure_text_width(&head).min(look().width)));
 }
 
@@ -123,12 +253,12 @@ pub fn paragraph(text: &str) {
 
 pub fn shell_block(label: &str, text: &str) {
     out("");
-    out(&style(label).dim().to_string());
+    out(&dim(label));
     for l in text.lines() {
         let styled = if l.trim_start().starts_with('#') {
-            style(format!("  {l}")).dim().to_string()
+            paint(format!("  {l}")).dim().to_string()
         } else {
-            style(format!("  {l}")).yellow().to_string()
+            paint(format!("  {l}")).yellow().to_string()
         };
         out(&styled);
     }
@@ -139,7 +269,7 @@ pub fn did(label: &str, lines: &[String]) {
         return;
     }
     out("");
-    out(&style(label).dim().to_string());
+    out(&dim(label));
     for l in lines {
         out(&format!("  {l}"));
     }
@@ -153,21 +283,21 @@ fn mark(ok: bool) -> String {
     };
     let m = if look().unicode { u } else { a };
     if ok {
-        style(m).green().to_string()
+        paint(m).green().to_string()
     } else {
-        style(m).red().bold().to_string()
+        paint(m).red().bold().to_string()
     }
 }
 
 /// Evidence as aligned rows: mark, label, what was seen, what it was compared with.
 pub fn check(label: &str, c: &Check, force: bool) {
     let show = |s: &str| {
-        if force || !look().quiet {
-            eprintln!("{s}");
+        if !look().json && (force || (!look().quiet && !silent())) {
+            say!("{}", ascii(s));
         }
     };
     show("");
-    show(&style(label).dim().to_string());
+    show(&dim(label));
     let lw = c
         .rows
         .iter()
@@ -179,7 +309,7 @@ pub fn check(label: &str, c: &Check, force: bool) {
         let cmp = if r.compared.is_empty() {
             String::new()
         } else {
-            style(format!("  ({})", r.compared)).dim().to_string()
+            paint(format!("  ({})", r.compared)).dim().to_string()
         };
         show(&format!(
             "  {} {}{pad}  {}{cmp}",
@@ -191,10 +321,11 @@ pub fn check(label: &str, c: &Check, force: bool) {
 }
 
 /// A progress bar counting bytes, on stderr: hidden when stderr is not a terminal
-/// (indicatif's own rule) and with --quiet. `len` unknown: a spinner with the count.
+/// (indicatif's own rule, checked here too), with --quiet, in JSON and in silent
+/// lessons. `len` unknown: a spinner with the count.
 pub fn bytes_bar(len: Option<u64>, msg: String) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    if look().quiet {
+    if !bar_shown() {
         return ProgressBar::hidden();
     }
     let target = ProgressDrawTarget::stderr();
@@ -215,7 +346,20 @@ pub fn bytes_bar(len: Option<u64>, msg: String) -> indicatif::ProgressBar {
     bar
 }
 
+fn bar_shown() -> bool {
+    let l = look();
+    !l.quiet && !l.json && !silent() && Term::stderr().is_term()
+}
+
+/// A line of narration; in JSON, `{"note": …}` (unless silent or quiet).
 pub fn note(s: &str) {
+    let l = look();
+    if l.json {
+        if !l.quiet && !silent() {
+            emit(&serde_json::json!({ "note": console::strip_ansi_codes(s) }));
+        }
+        return;
+    }
     out(s);
 }
 
@@ -223,14 +367,26 @@ pub fn blank() {
     out("");
 }
 
-/// Errors are shown even with --quiet.
+/// Errors are shown even with --quiet (for hako's own failure, 125).
 pub fn error(s: &str) {
-    let prefix = style("hako:").red().bold().to_string();
-    for (i, l) in wrap(s, look().width.saturating_sub(6)).iter().enumerate() {
+    error_code(s, 125);
+}
+
+/// An error and the exit code it leads to; in JSON, `{"error": …, "exit": code}`.
+pub fn error_code(s: &str, code: i32) {
+    if look().json {
+        emit(&serde_json::json!({ "error": s, "exit": code }));
+        return;
+    }
+    let prefix = paint("hako:").red().bold().to_string();
+    for (i, l) in wrap(&ascii(s), look().width.saturating_sub(6))
+        .iter()
+        .enumerate()
+    {
         if i == 0 {
-            eprintln!("{prefix} {l}");
+            say!("{prefix} {l}");
         } else {
-            eprintln!("      {l}");
+            say!("      {l}");
         }
     }
 }
@@ -238,21 +394,37 @@ pub fn error(s: &str) {
 /// One traced system call, as strace would write it, and where to read about it.
 /// The agent prints these too (it inherits --trace), before `init` ever ran there.
 pub fn trace_line(call: &str, man: &str) {
+    if silent() {
+        return;
+    }
+    if look().json {
+        emit(&serde_json::json!({ "trace": call, "man": man }));
+        return;
+    }
     let arrow = if crate::walk::utf8_locale() {
         "⟶"
     } else {
         "->"
     };
-    eprintln!(
+    say!(
         "{}   {}",
-        style(format!("  {arrow} {call}")).magenta(),
-        style(format!("man {man}")).dim()
+        paint(format!("  {arrow} {}", ascii(call))).magenta(),
+        paint(format!("man {man}")).dim()
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_fallbacks_keep_other_text() {
+        assert_eq!(
+            transliterate("── a → b … ✔ ✘ ──"),
+            "-- a -> b ... [ok] [FAIL] --"
+        );
+        assert_eq!(transliterate("箱 · x"), "箱 . x");
+    }
 
     #[test]
     fn wraps_latin_at_spaces() {

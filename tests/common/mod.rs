@@ -146,10 +146,16 @@ impl Tmux {
     /// Starts `hako ARGS` in a new `cols`×`rows` window; the shell prints `EXIT=<code>`
     /// when hako ends.
     pub fn start(args: &str, cols: u16, rows: u16) -> Tmux {
+        Self::start_env("", args, cols, rows)
+    }
+
+    /// `start`, with more `NAME=value` words for env(1) before hako (e.g. `NO_COLOR=1`).
+    pub fn start_env(env: &str, args: &str, cols: u16, rows: u16) -> Tmux {
         let sock = format!("hako-test-{}-{}", std::process::id(), uuid_ish());
         let t = Tmux { sock };
-        let cmd =
-            format!("env LANG=C.UTF-8 TERM=xterm-256color {HAKO} {args}; echo EXIT=$?; sleep 600");
+        let cmd = format!(
+            "env LANG=C.UTF-8 TERM=xterm-256color {env} {HAKO} {args}; echo EXIT=$?; sleep 600"
+        );
         let ok = t
             .tmux(&[
                 "new-session",
@@ -198,6 +204,12 @@ impl Tmux {
                 .stdout,
         )
         .into_owned()
+    }
+
+    /// The visible screen with its colours and attributes as escape codes.
+    pub fn screen_styled(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-e", "-t", "0"]).stdout)
+            .into_owned()
     }
 
     /// Waits until the screen holds `text` (after `from`, if given); returns the screen.
