@@ -443,11 +443,19 @@ fn row_passed(line: &str) -> bool {
 /// The demonstration's row for counter `name` (e.g. `memory.events oom_kill`), as
 /// (before, after, row passed): `[ok] memory.events oom_kill   0 → 1  (…)`.
 fn counter_row(lines: &[String], name: &str) -> Result<(u64, u64, bool), String> {
+    // The arrow is `→`, or `->` where the locale is not UTF-8 (the guest's).
+    let arrow = |l: &str| {
+        l.find('→')
+            .map(|i| (i, '→'.len_utf8()))
+            .or(l.find("->").map(|i| (i, 2)))
+    };
     let line = lines
         .iter()
-        .find(|l| l.contains(name) && l.contains('→'))
+        .find(|l| l.contains(name) && arrow(l).is_some())
         .ok_or_else(|| format!("no `{name} A → B` row in the demonstration"))?;
-    let (before, after) = line.split_once(name).unwrap().1.split_once('→').unwrap();
+    let rest = line.split_once(name).unwrap().1;
+    let (i, n) = arrow(rest).ok_or_else(|| format!("no arrow after {name} in {line:?}"))?;
+    let (before, after) = (&rest[..i], &rest[i + n..]);
     let num = |s: Option<&str>| s.and_then(|v| v.parse::<u64>().ok());
     match (
         num(before.split_whitespace().last()),
@@ -474,7 +482,7 @@ fn check_demos(log: &GuestLog) -> Vec<Check> {
     let demo: Vec<String> = {
         let start = lines
             .iter()
-            .position(|l| l.contains("memory.events") && l.contains('→'))
+            .position(|l| l.contains("memory.events") && (l.contains('→') || l.contains("->")))
             .and_then(|i| {
                 lines[..i]
                     .iter()
