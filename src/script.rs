@@ -16,6 +16,8 @@ pub struct Plan {
     pub source: Source,
     pub memory: u64,
     pub cpu: CpuSpec,
+    /// `--harden`: the confining steps too.
+    pub harden: bool,
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -320,6 +322,7 @@ mod tests {
             source: Source::Host,
             memory: 10_000_000,
             cpu: CpuSpec::default(),
+            harden: false,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Options {
     pub cmd: Vec<String>,
     /// `--demos`: run every lesson's demonstration after its check.
     pub demos: bool,
+    /// `--harden`: the confining lessons too.
+    pub harden: bool,
 }
 
 /// What passes from one lesson to the next.
@@ -54,6 +56,8 @@ pub struct State {
         crate::sys::demo::EscapeOutcome,
         crate::sys::demo::EscapeOutcome,
     )>,
+    /// What the `--harden` lessons pass on to their checks.
+    pub hardened: lessons::HardenNotes,
 }
 
 impl State {
@@ -72,6 +76,7 @@ impl State {
             exec: None,
             demo_now: false,
             escape: None,
+            hardened: Default::default(),
         }
     }
 
@@ -393,13 +398,23 @@ fn summary(st: &State) {
         .as_ref()
         .map(|e| e.uid_map.clone())
         .unwrap_or_default();
-    for line in [
-        t("sum.isolated").to_string(),
-        t("sum.net").to_string(),
-        tf("sum.no_userns", &[("map", &map)]),
-        t("sum.chroot").to_string(),
-        t("sum.not_confined").to_string(),
-    ] {
+    let lines = if st.opts.harden {
+        vec![
+            t("sum.isolated").to_string(),
+            t("sum.net").to_string(),
+            tf("sum.userns", &[("map", &map)]),
+            t("sum.hardened").to_string(),
+        ]
+    } else {
+        vec![
+            t("sum.isolated").to_string(),
+            t("sum.net").to_string(),
+            tf("sum.no_userns", &[("map", &map)]),
+            t("sum.chroot").to_string(),
+            t("sum.not_confined").to_string(),
+        ]
+    };
+    for line in lines {
         render::paragraph(&format!("• {line}"));
     }
 }
@@ -414,7 +429,7 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     let mut st = State::new(opts);
-    let lessons = lessons::walk();
+    let lessons = lessons::walk_for(st.opts.harden);
     let n = lessons.len();
     let mut result = Ok(0);
     for (i, lesson) in lessons.iter().enumerate() {
