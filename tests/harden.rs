@@ -163,3 +163,45 @@ fn list_shows_the_confining_lessons_as_optional() {
         assert!(l.contains("--harden"), "{l}");
     }
 }
+
+/// `hako script --harden > walk.sh && sudo bash walk.sh`: the same measures as shell
+/// commands (seccomp excepted: it has no command-line equivalent).
+#[test]
+fn the_hardened_script_confines_the_shell_too() {
+    require_root();
+    let mut c = hako();
+    c.args(["script", "--harden"]);
+    let made = run_with(c, "");
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    for needle in [
+        "pivot_root . .",
+        "setpriv",
+        "--no-new-privs",
+        "uid_map",
+        "seccomp",
+    ] {
+        assert!(made.stdout.contains(needle), "no {needle:?} in the script");
+    }
+    let dir = std::env::temp_dir().join(format!("hako-hscript-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("walk.sh");
+    std::fs::write(&file, &made.stdout).unwrap();
+    let mut bash = std::process::Command::new("bash");
+    bash.arg(&file).env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    let r = run_with(bash, INSIDE);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    let o = &r.stdout;
+    assert_eq!(marker(o, "CapBnd"), SET);
+    assert_eq!(marker(o, "NoNewPrivs"), "1");
+    assert_eq!(marker(o, "UIDMAP"), "0 100000 65536");
+    assert_eq!(marker(o, "CGROUP").trim(), "/");
+    assert_eq!(marker(o, "TIMER_LIST"), "0");
+    let rootfs = r.rootfs().expect("the rootfs line");
+    assert!(marker(o, "ROOTMNT").ends_with(&format!(" {}", rootfs.display())));
+    assert_ne!(marker(o, "MOUNT"), "0");
+    r.assert_nothing_left();
+}
