@@ -84,15 +84,28 @@ impl Lesson for PivotRoot {
             .map(|m| m.mount_point.display().to_string())
             .collect();
         let want = st.rootfs_shown();
+        // `/` inside is the rootfs directory, as its filesystem names it: the whole path
+        // when /tmp is on the host's root filesystem, its tail when /tmp is a mount of its own.
         let slash = inside
             .iter()
-            .find(|m| m.mount_point == std::path::Path::new("/"))
-            .map(|m| format!("{} ({}:{})", m.root.display(), m.major, m.minor));
+            .find(|m| m.mount_point == std::path::Path::new("/"));
+        let ok = slash.is_some_and(|m| {
+            let r = m.root.display().to_string();
+            if r == "/" {
+                host_root
+                    .as_ref()
+                    .is_some_and(|h| (h.major, h.minor) != (m.major, m.minor))
+            } else {
+                want.ends_with(&r)
+            }
+        });
         c.row(
             t("pivot.row_slash"),
-            slash.clone().unwrap_or("-".into()),
+            slash
+                .map(|m| format!("{} ({}:{})", m.root.display(), m.major, m.minor))
+                .unwrap_or("-".into()),
             want.clone(),
-            slash.is_some_and(|s| s.starts_with(&format!("{want} ("))),
+            ok,
         );
         c.row(
             t("pivot.row_mounts"),
