@@ -13,6 +13,7 @@ Examples:
   sudo hako --auto                   the same, without questions
   sudo hako --auto --demos           and see each limit and escape happen for real
   sudo hako --auto --trace           print every system call, with its man page
+  sudo hako --auto --harden          and confine the shell as real runtimes do
   echo 'hostname; exit 3' | sudo hako --auto
                                      run a script in the finished container's shell
   sudo hako --memory 64M --cpu 50%   other limits than the article's
@@ -129,6 +130,11 @@ pub struct Cli {
     /// --auto, with a pause of SECONDS after each lesson (for a live demo).
     #[arg(long, value_name = "SECONDS", value_parser = parse_pace)]
     pub pace: Option<std::time::Duration>,
+    /// Go past the article and confine the shell the way real runtimes do, one lesson
+    /// per measure: a user namespace, pivot_root, a cgroup namespace, masked /proc
+    /// paths, a small capability set, no_new_privs and a seccomp filter.
+    #[arg(long, global = true)]
+    pub harden: bool,
 
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
@@ -213,6 +219,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("quiet", t("help.quiet")),
         ("trace", t("help.trace")),
         ("demos", t("help.demos")),
+        ("harden", t("help.harden")),
         ("color", t("help.color")),
         ("format", t("help.format")),
         ("from", t("help.from")),

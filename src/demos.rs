@@ -14,6 +14,9 @@ pub fn main(args: &[String]) -> i32 {
             period.parse().unwrap_or(1_000_000),
             quota.parse().unwrap_or(0),
         ),
+        [name, root, major, minor] if name == "mknod" => {
+            mknod(root, major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
+        }
         _ => {
             eprintln!(
                 "hako: __demo is hako's own helper for the limits demonstration; it is not meant to be run by hand."
@@ -79,6 +82,50 @@ fn spin(period_us: u64, quota_us: u64) -> i32 {
         aligned as u8
     );
     0
+}
+
+/// The article's root and the disk (`--harden`, the caps demonstration): as the host's
+/// root, chroot into the rootfs, mknod the host's root device, read its superblock's
+/// magic, unlink the node. Prints what it saw as one JSON line.
+fn mknod(root: &str, major: u64, minor: u64) -> i32 {
+    let seen = match nix::unistd::chroot(root).and_then(|_| nix::unistd::chdir("/")) {
+        Ok(()) => crate::sys::harden::mknod_and_read(major, minor),
+        Err(e) => crate::sys::harden::Seen {
+            errno: Some(e as i32),
+            n: 0,
+            text: "chroot".into(),
+        },
+    };
+    println!("{}", serde_json::to_string(&seen).unwrap_or_default());
+    0
+}
+
+/// Runs `hako __demo mknod` (see [`mknod`]) and returns what it saw.
+pub fn mknod_as_host_root(
+    root: &std::path::Path,
+    major: u32,
+    minor: u32,
+) -> Option<crate::sys::harden::Seen> {
+    let out = std::process::Command::new("/proc/self/exe")
+        .args(["__demo", "mknod"])
+        .arg(root)
+        .args([major.to_string(), minor.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    crate::sys::trace_as(
+        || {
+            format!(
+                "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__demo\", \"mknod\", \"{}\", \"{major}\", \"{minor}\"])",
+                root.display()
+            )
+        },
+        "2 execve",
+        &Ok::<(), nix::errno::Errno>(()),
+        |_| "0".into(),
+    );
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 /// The `key=value` lines of a demo's output: the last value of `key`.

@@ -81,6 +81,7 @@ fn run() -> i32 {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,
                 cpu: cli.cpu,
+                harden: cli.harden,
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -145,6 +146,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         from: cli.from,
         to: cli.to,
         pace: cli.pace,
+        harden: cli.harden,
     };
     walk::run(opts)
 }
@@ -168,10 +170,12 @@ fn cleanup(kept: bool) -> i32 {
 }
 
 fn list() -> i32 {
-    let runs: Vec<&str> = lessons::walk().iter().map(|l| l.id()).collect();
+    let runs: Vec<&str> = lessons::walk_for(true).iter().map(|l| l.id()).collect();
     for (i, id) in lessons::IDS.iter().enumerate() {
         let p = lessons::prose(id);
-        let later = if runs.contains(id) {
+        let later = if lessons::HARDEN.contains(id) {
+            t("list.harden")
+        } else if runs.contains(id) {
             ""
         } else {
             t("list.later")

@@ -16,6 +16,8 @@ pub struct Plan {
     pub source: Source,
     pub memory: u64,
     pub cpu: CpuSpec,
+    /// `--harden`: the confining steps too.
+    pub harden: bool,
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -100,6 +102,17 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
     if busybox.is_none() && plan.source == Source::Host {
         tools.push("ldd");
     }
+    if plan.harden {
+        tools.extend([
+            "nsenter",
+            "setpriv",
+            "pivot_root",
+            "umount",
+            "chown",
+            "ldd",
+            "readlink",
+        ]);
+    }
     s.push_str(&format!(
         "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
         tools.join(" "),
@@ -132,9 +145,11 @@ OWNED=
 ADDED=
 CGROUPS="{cgroups}"
 added() {{ ADDED="$1 $ADDED"; }}
+HOLDER=
 cleanup() {{
   status=$?
   trap - EXIT INT TERM HUP
+  [ -z "$HOLDER" ] || kill "$HOLDER" 2>/dev/null || true
   for d in $CGROUPS; do
     [ -d "$d" ] || continue
     for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -258,37 +273,41 @@ done
 "#,
     );
 
-    // namespaces … chroot: the inside, as one script run by unshare's child
-    s.push_str(&comment("namespaces", 5));
-    s.push_str(&comment("proc", 6));
-    s.push_str(&comment("devpts", 7));
-    s.push_str(&format!("# {}\n", t("devpts.sh_ours")));
-    s.push_str(&comment("devnull", 8));
-    s.push_str(&comment("hostname", 9));
-    s.push_str(&comment("chroot", 10));
-    s.push_str(
-        r#"INNER='
-set -e
-mount -t proc proc "$ROOTFS/proc"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
-[ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
-mount --bind /dev/null "$ROOTFS/dev/null"
-hostname "$UUID"
-exec capsh --chroot="$ROOTFS" --drop=cap_sys_chroot --shell=/bin/sh -- -c "exec $CMD"
-'
-export ROOTFS UUID CMD INNER
-"#,
-    );
-    s.push_str(&comment("shell", 11));
-    let procs: Vec<String> = l
-        .procs_files("$UUID")
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    s.push_str(&format!(
-        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec unshare -muinpf --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nset -e\n",
-        procs.join(" ")
-    ));
+    if plan.harden {
+        harden_steps(&mut s, l);
+    } else {
+        // namespaces … chroot: the inside, as one script run by unshare's child
+        s.push_str(&comment("namespaces", 5));
+        s.push_str(&comment("proc", 6));
+        s.push_str(&comment("devpts", 7));
+        s.push_str(&format!("# {}\n", t("devpts.sh_ours")));
+        s.push_str(&comment("devnull", 8));
+        s.push_str(&comment("hostname", 9));
+        s.push_str(&comment("chroot", 10));
+        s.push_str(
+            r#"INNER='
+    set -e
+    mount -t proc proc "$ROOTFS/proc"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
+    [ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
+    mount --bind /dev/null "$ROOTFS/dev/null"
+    hostname "$UUID"
+    exec capsh --chroot="$ROOTFS" --drop=cap_sys_chroot --shell=/bin/sh -- -c "exec $CMD"
+    '
+    export ROOTFS UUID CMD INNER
+    "#,
+        );
+        s.push_str(&comment("shell", 11));
+        let procs: Vec<String> = l
+            .procs_files("$UUID")
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        s.push_str(&format!(
+            "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec unshare -muinpf --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nset -e\n",
+            procs.join(" ")
+        ));
+    }
     s.push_str(&format!("\n{}", note("script.counted")));
     if l.version.is_v2() {
         s.push_str(&format!(
@@ -307,6 +326,105 @@ export ROOTFS UUID CMD INNER
     s
 }
 
+/// `--harden`: the same container, confined. The user namespace is made first by a
+/// waiting process, whose maps the script writes from the host; nsenter then enters it as
+/// uid 0 and unshares the rest, so that every other namespace belongs to it. The masks go
+/// on $ROOTFS/proc before pivot_root (the recursive bind carries them along); after
+/// pivot_root only the rootfs's files are left, so setpriv and umount are copied into
+/// $ROOTFS/.hako with their libraries. seccomp has no command-line equivalent.
+fn harden_steps(s: &mut String, l: &Layout) {
+    use crate::sys::harden::{map_line, MAP_OUTSIDE, MASKED, READ_ONLY};
+    let keep: Vec<String> = crate::lessons::beyond::names(crate::lessons::caps::kept())
+        .iter()
+        .map(|n| format!("+{}", n.to_lowercase()))
+        .collect();
+    s.push_str(&comment("userns", 5));
+    s.push_str(&format!(
+        r#"[ -n "$OWNED" ] || {{ say {refuse}; exit 1; }}
+mkdir -p "$ROOTFS/.hako"
+for t in setpriv umount; do
+  p=$(command -v "$t")
+  cp -L "$p" "$ROOTFS/.hako/$t"
+  for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
+    [ -e "$ROOTFS$lib" ] || cp --parents -L "$lib" "$ROOTFS"
+  done
+done
+chown -R {u}:{u} "$ROOTFS"
+unshare --user sleep infinity &
+HOLDER=$!
+while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do sleep 0.01; done
+echo '{map}' > /proc/$HOLDER/uid_map
+echo '{map}' > /proc/$HOLDER/gid_map
+"#,
+        refuse = quote(t("script.harden_owned")),
+        u = MAP_OUTSIDE,
+        map = map_line(),
+    ));
+    s.push_str(&comment("namespaces", 6));
+    s.push_str(&comment("proc", 7));
+    s.push_str(&comment("devpts", 8));
+    s.push_str(&comment("devnull", 9));
+    s.push_str(&comment("hostname", 10));
+    s.push_str(&format!("# {}\n", t("script.harden_no_chroot")));
+    s.push_str(&comment("pivot_root", 11));
+    s.push_str(&comment("cgroupns", 12));
+    s.push_str(&comment("masks", 13));
+    s.push_str(&comment("caps", 14));
+    s.push_str(&comment("nonewprivs", 15));
+    s.push_str(&comment("seccomp", 16));
+    s.push_str(&format!("# {}\n", t("seccomp.sh_none")));
+    let masked: Vec<&str> = MASKED
+        .iter()
+        .filter(|p| p.starts_with("/proc/"))
+        .map(|p| p.trim_start_matches("/proc/"))
+        .collect();
+    let ro: Vec<&str> = READ_ONLY
+        .iter()
+        .map(|p| p.trim_start_matches("/proc/"))
+        .collect();
+    s.push_str(&format!(
+        r#"INNER='
+set -e
+mount -t proc proc "$ROOTFS/proc"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
+[ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
+mount --bind /dev/null "$ROOTFS/dev/null"
+hostname "$UUID"
+for p in {masked}; do
+  if [ -d "$ROOTFS/proc/$p" ]; then mount -t tmpfs -o ro,size=0 tmpfs "$ROOTFS/proc/$p"
+  elif [ -e "$ROOTFS/proc/$p" ]; then mount --bind /dev/null "$ROOTFS/proc/$p"; fi
+done
+for p in {ro}; do
+  [ -e "$ROOTFS/proc/$p" ] || continue
+  mount --bind "$ROOTFS/proc/$p" "$ROOTFS/proc/$p"
+  mount -o remount,bind,ro "$ROOTFS/proc/$p"
+done
+mount --make-rslave /
+mount --rbind "$ROOTFS" "$ROOTFS"
+cd "$ROOTFS"
+pivot_root . .
+/.hako/umount -l .
+cd /
+exec /.hako/setpriv --bounding-set=-all,{keep} --inh-caps=-all --ambient-caps=-all --no-new-privs -- /bin/sh -c "exec $CMD"
+'
+export ROOTFS UUID CMD INNER HOLDER
+"#,
+        masked = masked.join(" "),
+        ro = ro.join(" "),
+        keep = keep.join(","),
+    ));
+    s.push_str(&comment("shell", 17));
+    let procs: Vec<String> = l
+        .procs_files("$UUID")
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    s.push_str(&format!(
+        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec nsenter --user --target \"$HOLDER\" --setuid 0 --setgid 0 unshare -muinpf --cgroup --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nkill \"$HOLDER\" 2>/dev/null; HOLDER=\nset -e\n",
+        procs.join(" ")
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +438,7 @@ mod tests {
             source: Source::Host,
             memory: 10_000_000,
             cpu: CpuSpec::default(),
+            harden: false,
         }
     }
 
@@ -344,6 +463,32 @@ mod tests {
             assert!(s.contains("--shell=/bin/sh"));
             assert!(!s.contains("mount --bind /dev/pts/ptmx"));
         }
+    }
+
+    #[test]
+    fn the_hardened_script_has_every_step_and_names_the_missing_one() {
+        let mut p = plan();
+        p.harden = true;
+        let s = render_for(&p, &cgroup::detect(&parse(HYBRID)).unwrap(), None);
+        for needle in [
+            "unshare --user",
+            "/uid_map",
+            "/gid_map",
+            "nsenter --user",
+            "unshare -muinpf --cgroup",
+            "pivot_root . .",
+            "/.hako/umount -l .",
+            "mount --bind /dev/null",
+            "remount,bind,ro",
+            "--no-new-privs",
+            "--bounding-set=-all,+chown",
+            "seccomp(2)",
+        ] {
+            assert!(s.contains(needle), "no {needle:?}");
+        }
+        assert!(!s.contains("capsh --chroot"));
+        let plain = render_for(&plan(), &cgroup::detect(&parse(HYBRID)).unwrap(), None);
+        assert!(!plain.contains("pivot_root"));
     }
 
     #[test]

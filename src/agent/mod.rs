@@ -84,6 +84,49 @@ pub enum Request {
     Trace {
         on: bool,
     },
+    /// `--harden`: one confining step (see `sys::harden`).
+    Harden(HardenStep),
+    /// `--harden`: look at something from inside, for a check (see `sys::harden`).
+    Probe(Probe),
+}
+
+/// The confining steps of `--harden`, in the order the walk asks for them.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum HardenStep {
+    /// unshare(CLONE_NEWUSER); the guide then writes the maps.
+    UnshareUser,
+    /// setresgid/setgroups/setresuid to 0 inside, once the maps are written.
+    BecomeRoot {
+        guide: i32,
+    },
+    /// Leave the chroot, then pivot_root into `root` and detach the old root.
+    PivotRoot {
+        root: PathBuf,
+    },
+    CgroupNs,
+    Masks,
+    Caps {
+        keep: u64,
+    },
+    NoNewPrivs,
+    Seccomp,
+}
+
+/// What a check looks at from inside.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Probe {
+    /// read(2) a whole file: how many bytes.
+    Read { path: String },
+    /// open(2) for writing, nothing written.
+    OpenWrite { path: String },
+    /// mount(2) of a tmpfs on /tmp, in a child (undone if it worked).
+    Mount,
+    /// unshare(CLONE_NEWUSER), in a child.
+    UnshareUser,
+    /// /proc/self/cgroup as PID 1 reads it.
+    Cgroup,
+    /// mknod of a block device and a read of its superblock, in a child.
+    Mknod { major: u64, minor: u64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,6 +171,10 @@ pub enum Reply {
         with_cap: Box<sys::demo::EscapeOutcome>,
         without: Box<sys::demo::EscapeOutcome>,
     },
+    /// What a probe saw.
+    Seen(sys::harden::Seen),
+    /// What the masks step did to each path.
+    Masked(Vec<(String, sys::harden::Masked)>),
 }
 
 // ---------------------------------------------------------------- agent side
@@ -326,8 +373,60 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
                 without: Box::new(without),
             })
         }
+        Request::Harden(step) => harden(step),
+        Request::Probe(p) => Ok(Reply::Seen(probe(p))),
     })();
     res.unwrap_or_else(|r| r)
+}
+
+fn harden(step: HardenStep) -> std::result::Result<Reply, Reply> {
+    use sys::harden as h;
+    let done = Reply::Done { created: vec![] };
+    match step {
+        HardenStep::UnshareUser => {
+            h::unshare_user().map_err(|e| failed(e, "unshare(CLONE_NEWUSER)"))?
+        }
+        HardenStep::BecomeRoot { guide } => {
+            h::become_root(guide).map_err(|e| failed(e, "setresuid(0, 0, 0)"))?
+        }
+        HardenStep::PivotRoot { root } => {
+            h::leave_chroot().map_err(|(at, e)| failed(e, at))?;
+            h::pivot_root(&root).map_err(|(at, e)| failed(e, at))?;
+        }
+        HardenStep::CgroupNs => {
+            h::unshare_cgroup().map_err(|e| failed(e, "unshare(CLONE_NEWCGROUP)"))?
+        }
+        HardenStep::Masks => {
+            return h::mask_paths()
+                .map(Reply::Masked)
+                .map_err(|(at, e)| failed(e, at))
+        }
+        HardenStep::Caps { keep } => h::cut_caps(keep).map_err(|e| failed(e, "capset"))?,
+        HardenStep::NoNewPrivs => {
+            h::no_new_privs().map_err(|e| failed(e, "prctl(PR_SET_NO_NEW_PRIVS)"))?
+        }
+        HardenStep::Seccomp => {
+            let prog = h::filter().map_err(|_| failed(Errno::EINVAL, "seccompiler"))?;
+            h::install_filter(&prog).map_err(|e| failed(e, "seccomp(SECCOMP_SET_MODE_FILTER)"))?
+        }
+    }
+    Ok(done)
+}
+
+fn probe(p: Probe) -> sys::harden::Seen {
+    use sys::harden as h;
+    match p {
+        Probe::Read { path } => h::read_len(&path),
+        Probe::OpenWrite { path } => h::open_write(&path),
+        Probe::Mount => h::try_mount(),
+        Probe::UnshareUser => h::try_unshare_user(),
+        Probe::Cgroup => h::Seen {
+            text: h::own_cgroup(),
+            ..Default::default()
+        },
+        Probe::Mknod { major, minor } => sys::demo::in_child(|| h::mknod_and_read(major, minor))
+            .unwrap_or_else(|e| h::Seen::of::<()>(Err(e), |_| 0)),
+    }
 }
 
 /// `hako __agent`: serve the guide until the exec, or until the guide goes away.

@@ -227,7 +227,11 @@ impl Lesson for Beyond {
         );
         c.row(
             t("beyond.row_root"),
-            tf("beyond.root_chroot", &[("root", &seen.root)]),
+            if st.opts.harden {
+                tf("beyond.root_pivot", &[("root", &seen.root)])
+            } else {
+                tf("beyond.root_chroot", &[("root", &seen.root)])
+            },
             reference("pivot_root(2)".into(), "pivot_root(2)".into()),
             !seen.root.is_empty(),
         );
@@ -287,6 +291,7 @@ mod tests {
             from: None,
             to: None,
             pace: None,
+            harden: false,
         };
         let mut st = State::new(opts);
         assert!(!Beyond.check(&mut st).passed());

@@ -102,6 +102,104 @@ pub fn look_at(pid: i32) -> ExecSeen {
     }
 }
 
+/// Sends the exec to PID 1 and stops the command right after it (ptrace), so that the
+/// host can look at it; records what it saw in `st.exec`.
+pub fn exec_and_stop(
+    st: &mut State,
+    path: &str,
+    argv: &[String],
+    did: &mut Vec<String>,
+) -> Result<()> {
+    let path = path.to_string();
+    let argv = argv.to_vec();
+    let uuid = st.uuid.clone();
+    let a = st.agent()?;
+    let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
+    ptrace::seize(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+    let env = vec![
+        ("PATH".to_string(), PATH_INSIDE.to_string()),
+        ("HOME".to_string(), "/root".to_string()),
+        ("HOSTNAME".to_string(), uuid),
+        ("TERM".to_string(), term),
+    ];
+    a.send(&Request::Exec {
+        path: path.clone(),
+        argv: argv.clone(),
+        env,
+    })?;
+    did.push("close_range(3, ~0U, 0)".into());
+    match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
+        AtExec::Stopped => {
+            crate::sys::trace(
+                || crate::sys::ns::exec_call(&path, &argv),
+                "2 execve",
+                &Ok::<(), nix::errno::Errno>(()),
+            );
+            a.stopped = true;
+            did.push(tf(
+                "chroot.did_exec",
+                &[("cmd", &argv.join(" ")), ("pid", &pid1)],
+            ));
+        }
+        AtExec::Ended => {
+            return Err(match a.recv()? {
+                Some(Reply::Failed { errno, .. }) => {
+                    let e = nix::errno::Errno::from_raw(errno);
+                    let kind = if e == nix::errno::Errno::ENOENT {
+                        Kind::NotFound
+                    } else {
+                        Kind::CannotExec
+                    };
+                    Error::new(
+                        kind,
+                        tf(
+                            "err.exec_failed",
+                            &[
+                                ("cmd", &path),
+                                ("errno", &e),
+                                ("why", &crate::sys::explain(e)),
+                            ],
+                        ),
+                    )
+                }
+                _ => a.died(),
+            });
+        }
+    }
+    st.exec = Some(look_at(pid1));
+    Ok(())
+}
+
+/// With `--harden` the exec comes later: PID 1 is looked at as it is now. Its root is the
+/// rootfs; CAP_SYS_CHROOT is gone from the bounding and inheritable sets (its effective
+/// set keeps it until the exec, which the pivot_root lesson uses).
+fn check_before_exec(st: &State, mut c: Check) -> Check {
+    let (Some(pid), Some(rootfs)) = (st.agent.as_ref().and_then(|a| a.pid1), st.rootfs.as_ref())
+    else {
+        c.row(t("chroot.row_root"), "-", t("err.no_agent"), false);
+        return c;
+    };
+    let want_root = rootfs.path.display().to_string();
+    let seen = look_at(pid);
+    c.row(
+        tf("chroot.row_root", &[("pid", &pid)]),
+        seen.root.clone(),
+        want_root.clone(),
+        seen.root == want_root,
+    );
+    for set in ["CapBnd", "CapInh"] {
+        let v = seen.caps(set);
+        c.row(
+            tf("chroot.row_cap", &[("set", &set)]),
+            seen.field(set).to_string(),
+            t("chroot.bit_clear"),
+            v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
+        );
+    }
+    c
+}
+
 impl Lesson for Chroot {
     fn id(&self) -> &'static str {
         "chroot"
@@ -126,10 +224,8 @@ impl Lesson for Chroot {
             "chroot.did_found",
             &[("cmd", &path), ("host", &host_cmd.display())],
         )];
-        let uuid = st.uuid.clone();
         let demo = st.demo_now;
         let a = st.agent()?;
-        let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
         a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
         did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
         did.push("prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT); capset(inheritable, ambient -= CAP_SYS_CHROOT)".into());
@@ -152,59 +248,13 @@ impl Lesson for Chroot {
         } else {
             None
         };
-        ptrace::seize(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
-        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
-        let env = vec![
-            ("PATH".to_string(), PATH_INSIDE.to_string()),
-            ("HOME".to_string(), "/root".to_string()),
-            ("HOSTNAME".to_string(), uuid),
-            ("TERM".to_string(), term),
-        ];
-        a.send(&Request::Exec {
-            path: path.clone(),
-            argv: argv.clone(),
-            env,
-        })?;
-        did.push("close_range(3, ~0U, 0)".into());
-        match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
-            AtExec::Stopped => {
-                crate::sys::trace(
-                    || crate::sys::ns::exec_call(&path, &argv),
-                    "2 execve",
-                    &Ok::<(), nix::errno::Errno>(()),
-                );
-                a.stopped = true;
-                did.push(tf(
-                    "chroot.did_exec",
-                    &[("cmd", &argv.join(" ")), ("pid", &pid1)],
-                ));
-            }
-            AtExec::Ended => {
-                return Err(match a.recv()? {
-                    Some(Reply::Failed { errno, .. }) => {
-                        let e = nix::errno::Errno::from_raw(errno);
-                        let kind = if e == nix::errno::Errno::ENOENT {
-                            Kind::NotFound
-                        } else {
-                            Kind::CannotExec
-                        };
-                        Error::new(
-                            kind,
-                            tf(
-                                "err.exec_failed",
-                                &[
-                                    ("cmd", &path),
-                                    ("errno", &e),
-                                    ("why", &crate::sys::explain(e)),
-                                ],
-                            ),
-                        )
-                    }
-                    _ => a.died(),
-                });
-            }
+        if st.opts.harden {
+            // --harden: the exec waits for the confining lessons; seccomp does it last.
+            st.escape = escape;
+            did.push(t("chroot.did_later").to_string());
+            return Ok(did);
         }
-        st.exec = Some(look_at(pid1));
+        exec_and_stop(st, &path, &argv, &mut did)?;
         if escape.is_some() {
             st.escape = escape;
         }
@@ -213,6 +263,9 @@ impl Lesson for Chroot {
 
     fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("chroot.hint"));
+        if st.opts.harden {
+            return check_before_exec(st, c);
+        }
         let (Some(seen), Some(rootfs)) = (st.exec.as_ref(), st.rootfs.as_ref()) else {
             c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
             return c;

@@ -110,12 +110,35 @@ impl Lesson for Devpts {
             .failed_at
             .as_ref()
             .is_some_and(|(at, e)| at.starts_with("/dev/pts/") && *e == libc::ENOENT);
+        // --harden: root inside a user namespace cannot even open the host's ptmx (mode
+        // 000, and no capability of its own reaches the host's inodes).
+        let refused = st.opts.harden
+            && article
+                .failed_at
+                .as_ref()
+                .is_some_and(|(at, e)| at == "/dev/ptmx" && *e == libc::EACCES);
         c.row(
             t("devpts.demo_article"),
             outcome(&article),
-            t("devpts.demo_want_fail"),
-            failed_open,
+            if refused {
+                t("devpts.demo_want_userns")
+            } else {
+                t("devpts.demo_want_fail")
+            },
+            failed_open || refused,
         );
+        if refused {
+            c.row(
+                t("devpts.demo_fixed"),
+                outcome(&fixed),
+                t("devpts.demo_want_open"),
+                fixed.failed_at.is_none()
+                    && fixed
+                        .slave_dev
+                        .is_some_and(|d| d == fixed.pts_dev && d != fixed.host_dev),
+            );
+            return c;
+        }
         c.row(
             tf("devpts.demo_in_host", &[("n", &n)]),
             if article.in_host {

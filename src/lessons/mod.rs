@@ -5,21 +5,40 @@
 //! evidence back from the kernel.
 
 pub mod beyond;
+pub mod caps;
 pub mod cgroup;
+pub mod cgroupns;
 pub mod chroot;
+mod confine;
 pub mod devnull;
 pub mod devpts;
 pub mod hostname;
 pub mod limits;
+pub mod masks;
 pub mod namespaces;
+pub mod nonewprivs;
+pub mod pivot_root;
 pub mod preflight;
 pub mod proc;
 pub mod rootfs;
+pub mod seccomp;
 pub mod shell;
+pub mod userns;
 
 use crate::error::Result;
 use crate::i18n::{lang, Lang};
 use crate::walk::State;
+
+/// What the `--harden` lessons pass on to their checks.
+#[derive(Debug, Default)]
+pub struct HardenNotes {
+    /// What the masks step did to each path.
+    pub masked: Vec<(String, crate::sys::harden::Masked)>,
+    /// unshare(CLONE_NEWUSER) tried before the filter (the seccomp demonstration).
+    pub unshare_before: Option<crate::sys::harden::Seen>,
+    /// The same call after the filter, before the exec (the seccomp check).
+    pub unshare_after: Option<crate::sys::harden::Seen>,
+}
 
 /// What a check read, where from, what it was compared with, and whether it holds.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -93,28 +112,57 @@ pub trait Lesson: Sync {
     }
 }
 
-/// The lessons the walk runs, in order.
-pub fn walk() -> Vec<&'static dyn Lesson> {
-    vec![
+/// The lessons only `--harden` runs (optional in `hako list`).
+pub const HARDEN: [&str; 7] = [
+    "userns",
+    "pivot_root",
+    "cgroupns",
+    "masks",
+    "caps",
+    "nonewprivs",
+    "seccomp",
+];
+
+/// The lessons the walk runs, in order: the article's, and with `harden` the confining
+/// ones where they must happen. The user namespace comes before every other namespace
+/// (they are then owned by it); the others come after the chroot, seccomp last.
+pub fn walk_for(harden: bool) -> Vec<&'static dyn Lesson> {
+    let all: Vec<&'static dyn Lesson> = vec![
         &preflight::Preflight,
         &rootfs::RootfsLesson,
         &cgroup::CgroupLesson,
         &limits::Limits,
+        &userns::Userns,
         &namespaces::Namespaces,
         &proc::Proc,
         &devpts::Devpts,
         &devnull::Devnull,
         &hostname::Hostname,
         &chroot::Chroot,
+        &pivot_root::PivotRoot,
+        &cgroupns::Cgroupns,
+        &masks::Masks,
+        &caps::Caps,
+        &nonewprivs::NoNewPrivs,
+        &seccomp::Seccomp,
         &shell::Shell,
         &beyond::Beyond,
-    ]
+    ];
+    all.into_iter()
+        .filter(|l| harden || !HARDEN.contains(&l.id()))
+        .collect()
+}
+
+/// The article's walk.
+#[cfg(test)]
+pub fn walk() -> Vec<&'static dyn Lesson> {
+    walk_for(false)
 }
 
 /// The lesson ids in order, and their prose in both languages, from one list.
 macro_rules! lesson_table {
     ($($id:literal),* $(,)?) => {
-        /// Every lesson id, in order.
+        /// Every lesson id, in the order of the walk with `--harden`.
         pub const IDS: &[&str] = &[$($id),*];
         /// (id, en, ja)
         const PROSE: &[(&str, &str, &str)] = &[
@@ -129,12 +177,19 @@ lesson_table!(
     "rootfs",
     "cgroup",
     "limits",
+    "userns",
     "namespaces",
     "proc",
     "devpts",
     "devnull",
     "hostname",
     "chroot",
+    "pivot_root",
+    "cgroupns",
+    "masks",
+    "caps",
+    "nonewprivs",
+    "seccomp",
     "shell",
     "beyond",
 );
@@ -266,7 +321,19 @@ mod tests {
     #[test]
     fn walk_follows_the_article_order() {
         let ids: Vec<&str> = walk().iter().map(|l| l.id()).collect();
-        assert_eq!(ids[..], IDS[..ids.len()]);
+        let article: Vec<&str> = IDS
+            .iter()
+            .copied()
+            .filter(|i| !HARDEN.contains(i))
+            .collect();
+        assert_eq!(ids, article);
+        let hard: Vec<&str> = walk_for(true).iter().map(|l| l.id()).collect();
+        assert_eq!(hard[..], IDS[..]);
+        // The user namespace before every other namespace; seccomp last before the shell.
+        let at = |id: &str| hard.iter().position(|i| *i == id).unwrap();
+        assert!(at("userns") < at("namespaces"));
+        assert_eq!(at("seccomp") + 1, at("shell"));
+        assert!(at("masks") < at("caps") && at("caps") < at("nonewprivs"));
     }
 
     #[test]

@@ -43,6 +43,41 @@ pub fn interfaces(net_dev: &str) -> Vec<String> {
         .collect()
 }
 
+/// Starts the agent and has it join the cgroup (what cgexec does); returns what it did.
+pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
+    let procs = st.layout()?.procs_files(&st.uuid);
+    st.cgroup()?;
+    let agent = Agent::spawn()?;
+    let apid = agent.pid();
+    st.agent = Some(agent);
+    if let Some(p) = crate::journal::Proc::of(apid) {
+        st.record(crate::journal::Item::Process(p))?;
+    }
+    let a = st.agent()?;
+    let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
+    a.call(
+        Request::Join {
+            procs: procs.clone(),
+        },
+        t("ns.step_join"),
+    )?;
+    did.push(tf(
+        "ns.did_join",
+        &[
+            ("pid", &apid),
+            (
+                "files",
+                &procs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ],
+    ));
+    Ok(did)
+}
+
 impl Lesson for Namespaces {
     fn id(&self) -> &'static str {
         "namespaces"
@@ -68,36 +103,13 @@ impl Lesson for Namespaces {
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
-        let procs = st.layout()?.procs_files(&st.uuid);
-        st.cgroup()?;
-        let agent = Agent::spawn()?;
-        let apid = agent.pid();
-        st.agent = Some(agent);
-        if let Some(p) = crate::journal::Proc::of(apid) {
-            st.record(crate::journal::Item::Process(p))?;
-        }
+        // With --harden the userns lesson started the agent already, in the cgroup.
+        let mut did = if st.agent.is_some() {
+            vec![]
+        } else {
+            spawn_and_join(st)?
+        };
         let a = st.agent()?;
-        let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
-        a.call(
-            Request::Join {
-                procs: procs.clone(),
-            },
-            t("ns.step_join"),
-        )?;
-        did.push(tf(
-            "ns.did_join",
-            &[
-                ("pid", &apid),
-                (
-                    "files",
-                    &procs
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-            ],
-        ));
         a.call(Request::Unshare, t("ns.step_unshare"))?;
         did.push(t("ns.did_unshare").to_string());
         did.push(t("ns.did_private").to_string());

@@ -4,6 +4,7 @@
 pub mod at;
 pub mod cgroup;
 pub mod demo;
+pub mod harden;
 pub mod mountinfo;
 pub mod ns;
 pub mod nsenter;

@@ -35,6 +35,8 @@ pub struct Options {
     pub to: Option<String>,
     /// `--pace SECONDS`: a pause after each lesson of an `--auto` walk.
     pub pace: Option<std::time::Duration>,
+    /// `--harden`: the confining lessons too.
+    pub harden: bool,
 }
 
 /// What passes from one lesson to the next.
@@ -62,6 +64,8 @@ pub struct State {
         crate::sys::demo::EscapeOutcome,
         crate::sys::demo::EscapeOutcome,
     )>,
+    /// What the `--harden` lessons pass on to their checks.
+    pub hardened: lessons::HardenNotes,
 }
 
 impl State {
@@ -80,6 +84,7 @@ impl State {
             exec: None,
             demo_now: false,
             escape: None,
+            hardened: Default::default(),
         }
     }
 
@@ -530,13 +535,22 @@ fn summary(st: &State) {
         .as_ref()
         .map(|e| e.uid_map.clone())
         .unwrap_or_default();
-    let lines = [
-        t("sum.isolated").to_string(),
-        t("sum.net").to_string(),
-        tf("sum.no_userns", &[("map", &map)]),
-        t("sum.chroot").to_string(),
-        t("sum.not_confined").to_string(),
-    ];
+    let lines = if st.opts.harden {
+        vec![
+            t("sum.isolated").to_string(),
+            t("sum.net").to_string(),
+            tf("sum.userns", &[("map", &map)]),
+            t("sum.hardened").to_string(),
+        ]
+    } else {
+        vec![
+            t("sum.isolated").to_string(),
+            t("sum.net").to_string(),
+            tf("sum.no_userns", &[("map", &map)]),
+            t("sum.chroot").to_string(),
+            t("sum.not_confined").to_string(),
+        ]
+    };
     if render::json() {
         json::summary(&counters, &lines);
         return;
@@ -562,7 +576,7 @@ pub fn run(opts: Options) -> Result<i32> {
             render::note(&format!("  {l}"));
         }
     }
-    let lessons = lessons::walk();
+    let lessons = lessons::walk_for(opts.harden);
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
     let mut st = State::new(opts);

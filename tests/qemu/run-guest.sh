@@ -20,6 +20,9 @@
 #   HAKO_GUEST_LOG     write the serial log to this file instead of stdout
 #   HAKO_GUEST_TIMEOUT seconds before a hung guest is killed (default 240)
 #   HAKO_GUEST_MEM     guest memory in MiB (default 512)
+#   HAKO_GUEST_TMPFS_ROOT=1  /init first copies itself to a tmpfs and switch_root(8)s into it,
+#                      as a real initramfs does: pivot_root(2) (hako --harden) refuses to work
+#                      when the root is the initramfs itself
 # Exit status: 0 when the end marker was seen (whatever the guest script returned: read
 # HAKO-GUEST-EXIT for that); 1 on a setup error; 3 when the guest never reached the end marker.
 # The serial log has its carriage returns removed. Timings go to stderr.
@@ -100,6 +103,7 @@ if ldd_out=$(ldd "$hako_bin" 2>/dev/null); then
 fi
 
 cp "$guest_script" "$root/guest.sh"
+[ "${HAKO_GUEST_TMPFS_ROOT:-}" != 1 ] || : > "$root/tmpfs-root"
 for f in "$@"; do cp -rL "$f" "$root/extra/"; done
 
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
@@ -112,6 +116,11 @@ cat > "$root/init" <<'INIT'
 #!/bin/sh
 # PID 1 of the test guest: prepare a plain cgroup v2 host, run /guest.sh, power off.
 export PATH=/usr/bin:/bin HOME=/root TERM=dumb
+if [ -e /tmpfs-root ]; then
+  mkdir /newroot && mount -t tmpfs -o mode=0755 tmpfs /newroot
+  for e in /*; do [ "$e" = /newroot ] || [ "$e" = /tmpfs-root ] || cp -a "$e" /newroot/; done
+  exec switch_root /newroot /init
+fi
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

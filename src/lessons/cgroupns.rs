@@ -1,0 +1,96 @@
+//! cgroupns (`--harden`): a cgroup namespace, made after the cgroup was joined, so that
+//! the container's cgroup is `/` to it.
+
+use super::confine::{pid1, probe, step};
+use super::{Check, Lesson};
+use crate::agent::{HardenStep, Probe};
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::sys::mountinfo;
+use crate::walk::State;
+
+pub struct Cgroupns;
+
+/// The paths of a /proc/PID/cgroup text (the third field of each line).
+pub fn paths(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .collect()
+}
+
+impl Lesson for Cgroupns {
+    fn id(&self) -> &'static str {
+        "cgroupns"
+    }
+
+    fn shell(&self, _st: &State) -> String {
+        format!(
+            "unshare --cgroup …    # {with}\ncat /proc/self/cgroup    # {see}",
+            with = t("cgroupns.sh_with"),
+            see = t("cgroupns.sh_see"),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let pid = pid1(st)?;
+        step(st, HardenStep::CgroupNs, t("cgroupns.step"))?;
+        Ok(vec![tf("cgroupns.did", &[("pid", &pid)])])
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("cgroupns.hint"));
+        let Ok(pid) = pid1(st) else {
+            c.row("/proc/self/cgroup", "-", t("err.no_agent"), false);
+            return c;
+        };
+        let inside = probe(st, Probe::Cgroup).map(|s| s.text).unwrap_or_default();
+        let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let ps = paths(&inside);
+        let mut shown: Vec<&str> = ps.clone();
+        shown.dedup();
+        c.row(
+            t("cgroupns.row_inside"),
+            shown.join(" "),
+            tf(
+                "cgroupns.want_root",
+                &[(
+                    "host",
+                    &paths(&host_view)
+                        .into_iter()
+                        .find(|p| *p != "/")
+                        .unwrap_or("-"),
+                )],
+            ),
+            !ps.is_empty() && ps.iter().all(|p| *p == "/"),
+        );
+        let ns = |p: &str| {
+            std::fs::read_link(format!("/proc/{p}/ns/cgroup"))
+                .map(|l| l.display().to_string())
+                .unwrap_or_default()
+        };
+        let (a, b) = (ns(&pid.to_string()), ns("self"));
+        c.row(
+            "ns/cgroup",
+            a.clone(),
+            tf("ns.host_is", &[("v", &b)]),
+            !a.is_empty() && a != b,
+        );
+        let fs: Vec<String> = mountinfo::read(Some(pid as u32))
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+            .map(|m| m.mount_point.display().to_string())
+            .collect();
+        c.row(
+            t("cgroupns.row_fs"),
+            if fs.is_empty() {
+                t("shell.none").to_string()
+            } else {
+                fs.join(" ")
+            },
+            t("shell.none"),
+            fs.is_empty(),
+        );
+        c
+    }
+}

@@ -1,0 +1,47 @@
+//! nonewprivs (`--harden`): prctl(PR_SET_NO_NEW_PRIVS, 1).
+
+use super::confine::{pid1, status, step};
+use super::{Check, Lesson};
+use crate::agent::HardenStep;
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::walk::State;
+
+pub struct NoNewPrivs;
+
+impl Lesson for NoNewPrivs {
+    fn id(&self) -> &'static str {
+        "nonewprivs"
+    }
+
+    fn shell(&self, _st: &State) -> String {
+        format!(
+            "setpriv --no-new-privs …    # {}\ngrep NoNewPrivs /proc/self/status",
+            t("nnp.sh")
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        step(st, HardenStep::NoNewPrivs, t("nnp.step"))?;
+        Ok(vec!["prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)".into()])
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("nnp.hint"));
+        let Ok(pid) = pid1(st) else {
+            c.row("NoNewPrivs", "-", t("err.no_agent"), false);
+            return c;
+        };
+        let v = status(pid, "NoNewPrivs");
+        c.row(
+            tf(
+                "harden.row_status",
+                &[("pid", &pid), ("field", &"NoNewPrivs")],
+            ),
+            if v.is_empty() { "-".into() } else { v.clone() },
+            "1",
+            v == "1",
+        );
+        c
+    }
+}

@@ -1,0 +1,151 @@
+//! pivot_root (`--harden`): the rootfs becomes the root of the mount namespace, and the
+//! host's root is unmounted from it, so that no chroot escape has anywhere to go.
+
+use super::confine::{pid1, step};
+use super::{Check, Lesson};
+use crate::agent::{HardenStep, Reply, Request};
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::sys::mountinfo;
+use crate::walk::State;
+use std::os::unix::fs::MetadataExt;
+
+pub struct PivotRoot;
+
+impl Lesson for PivotRoot {
+    fn id(&self) -> &'static str {
+        "pivot_root"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        let r = st.rootfs_shown();
+        format!(
+            "mount --rbind {r} {r}    # {point}\ncd {r}\npivot_root . .    # {stack}\nmount --make-rslave .\numount -l .    # {detach}\ncd /",
+            point = t("pivot.sh_point"),
+            stack = t("pivot.sh_stack"),
+            detach = t("pivot.sh_detach"),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let root = st.root()?;
+        step(
+            st,
+            HardenStep::PivotRoot { root: root.clone() },
+            t("pivot.step"),
+        )?;
+        Ok(vec![
+            t("pivot.did_leave").to_string(),
+            format!(
+                "mount(\"{r}\", \"{r}\", NULL, MS_BIND|MS_REC, NULL); chdir(\"{r}\")",
+                r = root.display()
+            ),
+            "pivot_root(\".\", \".\"); fchdir(old root)".into(),
+            "mount(NULL, \".\", NULL, MS_SLAVE|MS_REC, NULL); umount2(\".\", MNT_DETACH); chdir(\"/\")"
+                .into(),
+        ])
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("pivot.hint"));
+        let Ok(pid) = pid1(st) else {
+            c.row(t("pivot.row_host_root"), "-", t("err.no_agent"), false);
+            return c;
+        };
+        let host_root = st
+            .host_mounts
+            .iter()
+            .find(|m| m.mount_point == std::path::Path::new("/"))
+            .cloned();
+        let inside = mountinfo::read(Some(pid as u32)).unwrap_or_default();
+        if let Some(h) = &host_root {
+            let found = inside.iter().any(|m| {
+                (m.major, m.minor) == (h.major, h.minor) && m.root == std::path::Path::new("/")
+            });
+            c.row(
+                tf("pivot.row_host_root", &[("pid", &pid)]),
+                if found {
+                    t("proc.present").to_string()
+                } else {
+                    t("proc.absent").to_string()
+                },
+                tf(
+                    "pivot.want_absent",
+                    &[
+                        ("dev", &format!("{}:{}", h.major, h.minor)),
+                        ("fs", &h.fstype),
+                    ],
+                ),
+                !found && !inside.is_empty(),
+            );
+        }
+        let points: Vec<String> = inside
+            .iter()
+            .map(|m| m.mount_point.display().to_string())
+            .collect();
+        let want = st.rootfs_shown();
+        // `/` inside is the rootfs directory, as its filesystem names it: the whole path
+        // when /tmp is on the host's root filesystem, its tail when /tmp is a mount of its own.
+        let slash = inside
+            .iter()
+            .find(|m| m.mount_point == std::path::Path::new("/"));
+        let ok = slash.is_some_and(|m| {
+            let r = m.root.display().to_string();
+            if r == "/" {
+                host_root
+                    .as_ref()
+                    .is_some_and(|h| (h.major, h.minor) != (m.major, m.minor))
+            } else {
+                want.ends_with(&r)
+            }
+        });
+        c.row(
+            t("pivot.row_slash"),
+            slash
+                .map(|m| format!("{} ({}:{})", m.root.display(), m.major, m.minor))
+                .unwrap_or("-".into()),
+            want.clone(),
+            ok,
+        );
+        c.row(
+            t("pivot.row_mounts"),
+            points.join(" "),
+            t("pivot.want_own"),
+            true,
+        );
+        // The escape, tried again by a child of PID 1 that holds CAP_SYS_CHROOT.
+        let host = std::fs::metadata("/")
+            .map(|m| (m.dev(), m.ino()))
+            .unwrap_or((0, 0));
+        match st
+            .agent
+            .as_mut()
+            .map(|a| a.call(Request::EscapeDemo, t("chroot.demo_step")))
+        {
+            Some(Ok(Reply::Escape { with_cap, .. })) => {
+                let out = (with_cap.root_dev, with_cap.root_ino) == host;
+                c.row(
+                    tf(
+                        "chroot.demo_with",
+                        &[("cap", &with_cap.cap_eff), ("dir", &with_cap.dir)],
+                    ),
+                    match &with_cap.failed_at {
+                        None => tf(
+                            "chroot.demo_escaped",
+                            &[
+                                ("dev", &with_cap.root_dev),
+                                ("ino", &with_cap.root_ino),
+                                ("list", &with_cap.listing.join(" ")),
+                            ],
+                        ),
+                        Some((at, e)) => format!("{at}: {}", nix::errno::Errno::from_raw(*e)),
+                    },
+                    tf("pivot.want_stay", &[("dev", &host.0), ("ino", &host.1)]),
+                    !out,
+                );
+            }
+            _ => c.row(t("pivot.row_escape"), "-", t("chroot.demo_not_run"), false),
+        }
+        c
+    }
+}

@@ -1,0 +1,102 @@
+//! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
+
+use super::confine::{pid1, probe, status, step};
+use super::{Check, Lesson};
+use crate::agent::{HardenStep, Probe};
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::sys::harden::blocked;
+use crate::walk::State;
+
+pub struct Seccomp;
+
+impl Lesson for Seccomp {
+    fn id(&self) -> &'static str {
+        "seccomp"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        let names: Vec<&str> = blocked().iter().map(|(n, _)| *n).collect();
+        let lines: Vec<String> = crate::walk::render::wrap(&names.join(" "), 70)
+            .into_iter()
+            .map(|l| format!("#   {l}"))
+            .collect();
+        format!(
+            "# {none}\n# {list}\n{lines}\n#   unshare/clone + CLONE_NEWUSER; clone3 → ENOSYS\nexec {cmd}",
+            none = t("seccomp.sh_none"),
+            list = t("seccomp.sh_list"),
+            lines = lines.join("\n"),
+            cmd = super::chroot::argv(st).join(" "),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let root = st.root()?;
+        let argv = super::chroot::argv(st);
+        let path = super::chroot::resolve_command(&root, &argv[0])?;
+        let mut did = vec![];
+        if st.demo_now {
+            st.hardened.unshare_before = probe(st, Probe::UnshareUser);
+        }
+        step(st, HardenStep::Seccomp, t("seccomp.step"))?;
+        did.push(tf("seccomp.did", &[("n", &(blocked().len() + 3))]));
+        st.hardened.unshare_after = probe(st, Probe::UnshareUser);
+        super::chroot::exec_and_stop(st, &path, &argv, &mut did)?;
+        Ok(did)
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("seccomp.hint"));
+        let (pid, field) = match &st.exec {
+            Some(e) => (e.pid, e.field("Seccomp").to_string()),
+            None => match pid1(st) {
+                Ok(p) => (p, status(p, "Seccomp")),
+                Err(_) => {
+                    c.row("Seccomp", "-", t("err.no_agent"), false);
+                    return c;
+                }
+            },
+        };
+        c.row(
+            tf("seccomp.row_status", &[("pid", &pid)]),
+            if field.is_empty() {
+                "-".into()
+            } else {
+                field.clone()
+            },
+            t("seccomp.want_2"),
+            field == "2",
+        );
+        let after = st.hardened.unshare_after.clone();
+        c.row(
+            t("seccomp.row_probe"),
+            after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
+            t("caps.want_eperm"),
+            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+        );
+        c
+    }
+
+    fn has_demo(&self) -> bool {
+        true
+    }
+
+    fn demo(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("seccomp.demo_hint"));
+        let before = st.hardened.unshare_before.clone();
+        let after = st.hardened.unshare_after.clone();
+        c.row(
+            t("seccomp.demo_before"),
+            before.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
+            t("seccomp.demo_want_ok"),
+            before.is_some_and(|s| s.errno.is_none()),
+        );
+        c.row(
+            t("seccomp.demo_after"),
+            after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
+            t("caps.want_eperm"),
+            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+        );
+        c
+    }
+}

@@ -1,0 +1,132 @@
+//! userns (`--harden`): a user namespace first, before every other namespace, so that
+//! they are all owned by it. Root inside is uid 100000 outside.
+
+use super::confine::{status, step};
+use super::{Check, Lesson};
+use crate::agent::HardenStep;
+use crate::error::Result;
+use crate::i18n::{t, tf};
+use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
+use crate::walk::State;
+
+pub struct Userns;
+
+impl Lesson for Userns {
+    fn id(&self) -> &'static str {
+        "userns"
+    }
+
+    fn shell(&self, st: &State) -> String {
+        let r = st.rootfs_shown();
+        let last = MAP_OUTSIDE + MAP_COUNT - 1;
+        format!(
+            "chown -R {MAP_OUTSIDE}:{MAP_OUTSIDE} {r}    # {own}\n\
+             unshare --user --map-users={MAP_OUTSIDE},0,{MAP_COUNT} --map-groups={MAP_OUTSIDE},0,{MAP_COUNT} --setgroups allow …    # {tool}\n\
+             # {by_hand}\n\
+             echo '{map}' > /proc/$AGENT/uid_map\n\
+             echo '{map}' > /proc/$AGENT/gid_map\n\
+             # {inside} (ids {MAP_OUTSIDE}-{last} on the host)",
+            own = t("userns.sh_own"),
+            tool = t("userns.sh_tool"),
+            by_hand = t("userns.sh_by_hand"),
+            inside = t("userns.sh_inside"),
+            map = map_line(),
+        )
+    }
+
+    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        let mut did = vec![];
+        let root = st.root()?;
+        let owned = st.rootfs.as_ref().is_some_and(|r| r.owned);
+        if owned {
+            let n = crate::sys::harden::shift_owners(&root).map_err(|(p, e)| {
+                crate::sys::failure(&tf("userns.step_chown", &[("path", &p.display())]), e)
+            })?;
+            did.push(tf(
+                "userns.did_chown",
+                &[("n", &n), ("root", &root.display()), ("uid", &MAP_OUTSIDE)],
+            ));
+        } else {
+            // A directory hako does not own keeps its owners: make the mount points now,
+            // as the host's root, since root inside cannot write there.
+            st.record_added(&["proc", "dev", "dev/pts", "dev/null", "dev/ptmx"])?;
+            let mut made = vec![];
+            for (rel, file) in [("proc", false), ("dev/pts", false), ("dev/null", true)] {
+                made.extend(
+                    crate::sys::ns::make_inside(&root, rel, file).map_err(|(e, p)| {
+                        crate::sys::failure(&tf("do.mkdir", &[("path", &p.display())]), e)
+                    })?,
+                );
+            }
+            let ptmx = root.join("dev/ptmx");
+            if std::fs::symlink_metadata(&ptmx).is_err() {
+                crate::sys::symlink("pts/ptmx", &ptmx)
+                    .map_err(|e| crate::sys::failure(&ptmx.display().to_string(), e))?;
+                made.push(ptmx);
+            }
+            did.push(tf("userns.did_points", &[("n", &made.len())]));
+            if let Some(r) = st.rootfs.as_mut() {
+                r.added.extend(made);
+            }
+        }
+        did.extend(super::namespaces::spawn_and_join(st)?);
+        let agent = st.agent()?.pid();
+        step(st, HardenStep::UnshareUser, t("userns.step_unshare"))?;
+        did.push(tf("userns.did_unshare", &[("pid", &agent)]));
+        for file in ["uid_map", "gid_map"] {
+            let path = std::path::PathBuf::from(format!("/proc/{agent}/{file}"));
+            crate::sys::write_file(&path, &map_line())?;
+            did.push(format!("echo '{}' > {}", map_line(), path.display()));
+        }
+        let guide = std::process::id() as i32;
+        step(st, HardenStep::BecomeRoot { guide }, t("userns.step_root"))?;
+        did.push("setresgid(0, 0, 0); setgroups(0, NULL); setresuid(0, 0, 0)".into());
+        Ok(did)
+    }
+
+    fn check(&self, st: &mut State) -> Check {
+        let mut c = Check::new(t("userns.hint"));
+        let Some(agent) = st.agent.as_mut().and_then(|a| a.alive().then(|| a.pid())) else {
+            c.row("uid_map", "-", t("err.no_agent"), false);
+            return c;
+        };
+        let want = map_line();
+        for file in ["uid_map", "gid_map"] {
+            let seen = std::fs::read_to_string(format!("/proc/{agent}/{file}"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            c.row(
+                format!("/proc/{agent}/{file}"),
+                if seen.is_empty() {
+                    "-".into()
+                } else {
+                    seen.clone()
+                },
+                tf("userns.want_map", &[("map", &want)]),
+                seen == want,
+            );
+        }
+        let uid = status(agent, "Uid");
+        c.row(
+            tf("userns.row_uid", &[("pid", &agent)]),
+            uid.clone(),
+            tf("userns.want_uid", &[("uid", &MAP_OUTSIDE)]),
+            uid.split(' ').all(|u| u == MAP_OUTSIDE.to_string()) && !uid.is_empty(),
+        );
+        let ns = |p: &str| {
+            std::fs::read_link(format!("/proc/{p}/ns/user"))
+                .map(|l| l.display().to_string())
+                .unwrap_or_default()
+        };
+        let (inside, host) = (ns(&agent.to_string()), ns("self"));
+        c.row(
+            "ns/user",
+            inside.clone(),
+            tf("ns.host_is", &[("v", &host)]),
+            !inside.is_empty() && inside != host,
+        );
+        c
+    }
+}
