@@ -333,7 +333,7 @@ done
 /// pivot_root only the rootfs's files are left, so setpriv and umount are copied into
 /// $ROOTFS/.hako with their libraries. seccomp has no command-line equivalent.
 fn harden_steps(s: &mut String, l: &Layout) {
-    use crate::sys::harden::{map_line, MAP_OUTSIDE, MASKED, READ_ONLY};
+    use crate::sys::harden::{map_line, MAP_OUTSIDE};
     let keep: Vec<String> = crate::lessons::beyond::names(crate::lessons::caps::kept())
         .iter()
         .map(|n| format!("+{}", n.to_lowercase()))
@@ -373,15 +373,7 @@ echo '{map}' > /proc/$HOLDER/gid_map
     s.push_str(&comment("nonewprivs", 15));
     s.push_str(&comment("seccomp", 16));
     s.push_str(&format!("# {}\n", t("seccomp.sh_none")));
-    let masked: Vec<&str> = MASKED
-        .iter()
-        .filter(|p| p.starts_with("/proc/"))
-        .map(|p| p.trim_start_matches("/proc/"))
-        .collect();
-    let ro: Vec<&str> = READ_ONLY
-        .iter()
-        .map(|p| p.trim_start_matches("/proc/"))
-        .collect();
+    let (masked, ro) = crate::lessons::masks::proc_names();
     s.push_str(&format!(
         r#"INNER='
 set -e

@@ -309,34 +309,20 @@ impl Lesson for Chroot {
 
     /// The escape, as tried inside between the chroot and the exec (see `run`).
     fn demo(&self, st: &mut State) -> Check {
-        use std::os::unix::fs::MetadataExt;
         let mut c = Check::new(t("chroot.demo_hint"));
         let Some((with_cap, without)) = st.escape.take() else {
             c.row(t("chroot.demo_with"), "-", t("chroot.demo_not_run"), false);
             return c;
         };
-        let host = std::fs::metadata("/")
-            .map(|m| (m.dev(), m.ino()))
-            .unwrap_or((0, 0));
+        let host = host_root();
         let escaped =
             with_cap.failed_at.is_none() && (with_cap.root_dev, with_cap.root_ino) == host;
-        let listing = with_cap.listing.join(" ");
         c.row(
             tf(
                 "chroot.demo_with",
                 &[("cap", &with_cap.cap_eff), ("dir", &with_cap.dir)],
             ),
-            match &with_cap.failed_at {
-                None => tf(
-                    "chroot.demo_escaped",
-                    &[
-                        ("dev", &with_cap.root_dev),
-                        ("ino", &with_cap.root_ino),
-                        ("list", &listing),
-                    ],
-                ),
-                Some((at, e)) => format!("{at}: {}", nix::errno::Errno::from_raw(*e)),
-            },
+            escape_seen(&with_cap),
             tf(
                 "chroot.demo_host_root",
                 &[("dev", &host.0), ("ino", &host.1)],
@@ -352,20 +338,33 @@ impl Lesson for Chroot {
                 "chroot.demo_without",
                 &[("cap", &without.cap_eff), ("dir", &without.dir)],
             ),
-            match &without.failed_at {
-                Some((at, e)) => format!("{at} = -1 {}", nix::errno::Errno::from_raw(*e)),
-                None => tf(
-                    "chroot.demo_escaped",
-                    &[
-                        ("dev", &without.root_dev),
-                        ("ino", &without.root_ino),
-                        ("list", &without.listing.join(" ")),
-                    ],
-                ),
-            },
+            escape_seen(&without),
             t("chroot.demo_want_eperm"),
             eperm,
         );
         c
+    }
+}
+
+/// The device and inode of the host's `/`, which an escape reaches.
+pub fn host_root() -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/")
+        .map(|m| (m.dev(), m.ino()))
+        .unwrap_or((0, 0))
+}
+
+/// What an escape attempt saw: where it got out to, or the call that failed.
+pub fn escape_seen(o: &crate::sys::demo::EscapeOutcome) -> String {
+    match &o.failed_at {
+        None => tf(
+            "chroot.demo_escaped",
+            &[
+                ("dev", &o.root_dev),
+                ("ino", &o.root_ino),
+                ("list", &o.listing.join(" ")),
+            ],
+        ),
+        Some((at, e)) => format!("{at} = -1 {}", nix::errno::Errno::from_raw(*e)),
     }
 }

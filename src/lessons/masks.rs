@@ -22,15 +22,7 @@ impl Lesson for Masks {
     }
 
     fn shell(&self, _st: &State) -> String {
-        let files: Vec<&str> = MASKED
-            .iter()
-            .filter(|p| !p.starts_with("/sys"))
-            .map(|p| p.trim_start_matches("/proc/"))
-            .collect();
-        let ro: Vec<&str> = READ_ONLY
-            .iter()
-            .map(|p| p.trim_start_matches("/proc/"))
-            .collect();
+        let (files, ro) = proc_names();
         format!(
             "# {masked}\nfor p in {files}; do\n  if [ -d /proc/$p ]; then mount -t tmpfs -o ro,size=0 tmpfs /proc/$p\n  elif [ -e /proc/$p ]; then mount --bind /dev/null /proc/$p; fi\ndone\n# {ro_label}\nfor p in {ro}; do\n  [ -e /proc/$p ] && mount --bind /proc/$p /proc/$p && mount -o remount,bind,ro /proc/$p\ndone",
             masked = t("masks.sh_masked"),
@@ -116,4 +108,16 @@ impl Lesson for Masks {
         );
         c
     }
+}
+
+/// The masked and the read-only paths under /proc, as names relative to it (for the
+/// shell equivalent here and in `hako script --harden`).
+pub fn proc_names() -> (Vec<&'static str>, Vec<&'static str>) {
+    let under_proc = |list: &'static [&'static str]| {
+        list.iter()
+            .filter(|p| p.starts_with("/proc/"))
+            .map(|p| p.trim_start_matches("/proc/"))
+            .collect()
+    };
+    (under_proc(&MASKED), under_proc(&READ_ONLY))
 }

@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::mountinfo;
 use crate::walk::State;
-use std::os::unix::fs::MetadataExt;
 
 pub struct PivotRoot;
 
@@ -114,9 +113,7 @@ impl Lesson for PivotRoot {
             true,
         );
         // The escape, tried again by a child of PID 1 that holds CAP_SYS_CHROOT.
-        let host = std::fs::metadata("/")
-            .map(|m| (m.dev(), m.ino()))
-            .unwrap_or((0, 0));
+        let host = super::chroot::host_root();
         match st
             .agent
             .as_mut()
@@ -129,17 +126,7 @@ impl Lesson for PivotRoot {
                         "chroot.demo_with",
                         &[("cap", &with_cap.cap_eff), ("dir", &with_cap.dir)],
                     ),
-                    match &with_cap.failed_at {
-                        None => tf(
-                            "chroot.demo_escaped",
-                            &[
-                                ("dev", &with_cap.root_dev),
-                                ("ino", &with_cap.root_ino),
-                                ("list", &with_cap.listing.join(" ")),
-                            ],
-                        ),
-                        Some((at, e)) => format!("{at}: {}", nix::errno::Errno::from_raw(*e)),
-                    },
+                    super::chroot::escape_seen(&with_cap),
                     tf("pivot.want_stay", &[("dev", &host.0), ("ino", &host.1)]),
                     !out,
                 );
