@@ -321,3 +321,47 @@ fn unsafe_kill(pid: i32, sig: i32) {
         .success();
     assert!(ok);
 }
+
+/// `--auto --quiet`: nothing of hako's on success (stdout is the command's), only the
+/// error on failure; and nothing left behind either way (the rootfs goes to a private
+/// TMPDIR, the journal to a private directory: both must be empty afterwards).
+#[test]
+fn quiet_prints_nothing_but_errors() {
+    require_root();
+    let base = std::env::temp_dir().join(format!("hako-quiet-test.{}", std::process::id()));
+    let (tmp, journals) = (base.join("tmp"), base.join("journal"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&journals).unwrap();
+    let quiet = |args: &[&str]| {
+        let mut c = hako();
+        c.args(["--auto", "--quiet", "--"])
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .env("HAKO_JOURNAL_DIR", &journals);
+        let r = run_with(c, "");
+        let left: Vec<_> = [&tmp, &journals]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap().flatten().map(|e| e.path()))
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+        r.assert_no_panic();
+        r
+    };
+    let r = quiet(&["/bin/sh", "-c", "echo out; exit 3"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "", "--quiet printed on success");
+    let r = quiet(&["/bin/true"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = quiet(&["/no/such/cmd"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not exist in the rootfs"),
+        "{}",
+        r.stderr
+    );
+    for chatter in ["UUID=", "preflight", "✔", "[ok]"] {
+        assert!(!r.stderr.contains(chatter), "{chatter:?} in:\n{}", r.stderr);
+    }
+    std::fs::remove_dir_all(&base).unwrap();
+}

@@ -456,15 +456,6 @@ impl Agent {
         })
     }
 
-    /// The agent and PID 1, as the journal names them.
-    pub fn procs(&self) -> Vec<crate::journal::Proc> {
-        [Some(self.pid()), self.pid1]
-            .into_iter()
-            .flatten()
-            .filter_map(crate::journal::Proc::of)
-            .collect()
-    }
-
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

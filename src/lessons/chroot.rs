@@ -160,6 +160,7 @@ impl Lesson for Chroot {
             ("HOSTNAME".to_string(), uuid),
             ("TERM".to_string(), term),
         ];
+        let asked = std::time::Instant::now();
         a.send(&Request::Exec {
             path: path.clone(),
             argv: argv.clone(),
@@ -168,6 +169,7 @@ impl Lesson for Chroot {
         did.push("close_range(3, ~0U, 0)".into());
         match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
             AtExec::Stopped => {
+                crate::bench::figure("exec_us", crate::bench::us(asked));
                 crate::sys::trace(
                     || crate::sys::ns::exec_call(&path, &argv),
                     "2 execve",
@@ -205,6 +207,11 @@ impl Lesson for Chroot {
             }
         }
         st.exec = Some(look_at(pid1));
+        if crate::bench::on() {
+            if let Ok(cg) = st.cgroup() {
+                crate::bench::figure("charged_bytes", cg.memory_usage().unwrap_or(0));
+            }
+        }
         if escape.is_some() {
             st.escape = escape;
         }

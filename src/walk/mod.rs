@@ -136,13 +136,24 @@ impl State {
     /// Safe to call more than once.
     pub fn cleanup(&mut self) -> Vec<String> {
         let mut said = vec![];
+        self.journal.hold();
         if let Some(mut a) = self.agent.take() {
             if a.alive() {
                 a.kill();
                 said.push(t("clean.agent").to_string());
             }
-            for p in a.procs() {
-                self.journal.done(&Item::Process(p));
+            // Struck off by PID: once reaped, /proc no longer gives their start times.
+            let pids = [Some(a.pid()), a.pid1];
+            let ours: Vec<Item> = self
+                .journal
+                .journal
+                .items
+                .iter()
+                .filter(|i| matches!(i, Item::Process(p) if pids.contains(&Some(p.pid))))
+                .cloned()
+                .collect();
+            for i in ours {
+                self.journal.done(&i);
             }
         }
         if let Some(mut cg) = self.cgroup.take() {
@@ -198,6 +209,7 @@ impl State {
                 }
             }
         }
+        self.journal.release();
         said
     }
 }
@@ -336,6 +348,7 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
     if std::env::var("HAKO_TEST_PANIC").is_ok_and(|v| v == lesson.id()) {
         panic!("HAKO_TEST_PANIC={}", lesson.id());
     }
+    let t0 = std::time::Instant::now();
     let did = if std::env::var(SKIP_ENV).is_ok_and(|v| v.split(',').any(|s| s == lesson.id())) {
         vec![t("note.skipped").to_string()]
     } else {
@@ -344,6 +357,7 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize) -> Result<()> {
     render::did(t("label.did"), &did);
     check_signals()?;
     let check = lesson.check(st);
+    crate::bench::figure(&format!("lesson_us.{}", lesson.id()), crate::bench::us(t0));
     let ok = check.passed();
     render::check(t("label.check"), &check, !ok);
     if !ok {
@@ -406,6 +420,7 @@ fn summary(st: &State) {
 
 /// Walks every lesson; returns the exit code.
 pub fn run(opts: Options) -> Result<i32> {
+    let started = std::time::Instant::now();
     let found = journal::clean_orphans(false);
     if !found.is_empty() {
         render::note(t("cleanup.found"));
@@ -413,6 +428,7 @@ pub fn run(opts: Options) -> Result<i32> {
             render::note(&format!("  {l}"));
         }
     }
+    crate::bench::figure("orphans_us", crate::bench::us(started));
     let mut st = State::new(opts);
     let lessons = lessons::walk();
     let n = lessons.len();
@@ -429,7 +445,9 @@ pub fn run(opts: Options) -> Result<i32> {
             result = Ok(status);
         }
     }
+    let t0 = std::time::Instant::now();
     let said = st.cleanup();
+    crate::bench::figure("cleanup_us", crate::bench::us(t0));
     if !said.is_empty() {
         render::blank();
         render::note(&console::style(t("label.cleanup")).dim().to_string());
