@@ -1,9 +1,13 @@
 #!/bin/sh
 # The article's script (「仮想環境とコンテナを絶対に理解したい」), adapted to this host: the
 # benchmark's baseline. Same stages, same tools, nothing checked:
-#   a busybox rootfs in a fresh temp dir (instead of `docker export | tar -x`),
-#   cgcreate + the limits (the v2 files or the v1 ones, by detection),
-#   cgexec … unshare -muinpf, the mounts, hostname, capsh --chroot --drop=cap_sys_chroot,
+#   the rootfs hako builds by default, made the way its rootfs lesson shows (instead of
+#   `docker export | tar -x`): a fresh temp dir, the static busybox, one hard link per
+#   applet (`busybox --install`, run chrooted so that the links are made inside);
+#   cgcreate + the limits (the v2 files with cgset, or the v1 ones with echo, by detection);
+#   cgexec … unshare -muinpf, the mounts, hostname, capsh --chroot --drop=cap_sys_chroot
+#   (--shell=/bin/sh: busybox has no /bin/bash), with the devpts recipe that works (the
+#   article binds the host's ptmx; see the devpts lesson);
 #   then the clean-up the article leaves out (rootfs and cgroup removed).
 # Usage: sudo sh bench/article.sh [CMD]   (default: /bin/true)
 set -e
@@ -13,7 +17,7 @@ BUSYBOX=${BUSYBOX:-$(command -v busybox)}
 ROOTFS=$(mktemp -d)
 mkdir -p "$ROOTFS/bin"
 cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-chroot "$ROOTFS" /bin/busybox --install -s /bin
+chroot "$ROOTFS" /bin/busybox --install /bin
 
 UUID=$(cat /proc/sys/kernel/random/uuid)
 cgcreate -g cpu,memory:"$UUID"

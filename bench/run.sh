@@ -80,7 +80,7 @@ echo
 FLOOR=$WORK/floor
 mkdir -p "$FLOOR/bin"
 cp "$BUSYBOX" "$FLOOR/bin/busybox"
-chroot "$FLOOR" /bin/busybox --install -s /bin
+chroot "$FLOOR" /bin/busybox --install /bin
 
 median() { # JSON array of numbers on stdin -> the median
   jq 'sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end'

@@ -156,11 +156,12 @@ pub fn build(root: &Path) -> Result<Built> {
     if let Some(bb) = find_busybox() {
         c.copy_program(&bb, Path::new("/bin/busybox"))?;
         let applets = busybox_applets(&bb);
-        for a in &applets {
-            let link = root.join("bin").join(a);
-            if a != "busybox" && !link.exists() {
-                let _ = std::os::unix::fs::symlink("busybox", &link);
-            }
+        // One more name for the rootfs's own copy per applet (a hard link, as `busybox
+        // --install` makes): no new inode, unlike a symbolic link each. Never a link to
+        // the host's binary: root inside could then change it.
+        let bin = root.join("bin/busybox");
+        for a in applets.iter().filter(|a| *a != "busybox") {
+            let _ = std::fs::hard_link(&bin, root.join("bin").join(a));
         }
         return Ok(Built::Busybox {
             from: bb,
