@@ -1,7 +1,7 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # hako's benchmark: one command, as root, on the release build.
 #
-#   sudo sh bench/run.sh
+#   sudo bash bench/run.sh
 #
 # On this machine, in one run, it times with hyperfine (median of every run):
 #   start    hako --auto --quiet -- /bin/true   the whole walk, every check, default rootfs
@@ -17,18 +17,20 @@
 # the ratios to the baseline, and the goals of issue 8, met or not (exit 1 if not).
 #
 # Knobs (environment): ROUNDS (5), RUNS per round and command (10), WARMUP (3),
-# INSIDE (runs for hako's own figures, 30), TAR_FILES (files in the tarball, 6000),
+# INSIDE (runs for hako's own figures, 30), TAR_FILES (files in the tarball, 4000: about
+# 100 MB), X_RUNS (unpacking runs per round and extractor, 4),
 # HAKO (a hako binary to use instead of building target/release/hako).
-set -eu
+set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-3}
 INSIDE=${INSIDE:-30}
-TAR_FILES=${TAR_FILES:-6000}
+TAR_FILES=${TAR_FILES:-4000}
+X_RUNS=${X_RUNS:-4}
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || die "run it as root (sudo sh bench/run.sh): hako, the article's script and the floor all create namespaces, mounts and cgroups."
+[ "$(id -u)" = 0 ] || die "run it as root (sudo bash bench/run.sh): hako, the article's script and the floor all create namespaces, mounts and cgroups."
 cd "$(dirname "$0")/.."
 
 # --- what it needs, from Debian when missing
@@ -86,15 +88,24 @@ median() { # JSON array of numbers on stdin -> the median
   jq 'sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end'
 }
 
-# hyperfine in rounds; every run of every round kept: $1 = output JSON, then -n NAME CMD pairs
+# hyperfine in rounds, every run of every round kept; the order of the commands turns
+# by one each round (on a filesystem or a CPU shared with others, going first or last
+# matters): rounds OUT RUNS PREPARE NAME CMD [NAME CMD]...  (PREPARE may be "")
 rounds() {
-  out=$1; shift
-  i=1
-  while [ "$i" -le "$ROUNDS" ]; do
-    hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
-      --export-json "$WORK/round.$i.json" "$@" >/dev/null 2>"$WORK/hyperfine.err" \
-      || { cat "$WORK/hyperfine.err" >&2; die "hyperfine failed (round $i)"; }
-    i=$((i + 1))
+  local out=$1 runs=$2 prep=$3
+  shift 3
+  local -a pairs=("$@") args
+  local n=$(( $# / 2 )) i k j
+  for ((i = 0; i < ROUNDS; i++)); do
+    args=()
+    [ -z "$prep" ] || args+=(--prepare "$prep")
+    for ((k = 0; k < n; k++)); do
+      j=$(( (i + k) % n ))
+      args+=(-n "${pairs[2 * j]}" "${pairs[2 * j + 1]}")
+    done
+    hyperfine -N --style none --warmup "$WARMUP" --runs "$runs" \
+      --export-json "$WORK/round.$i.json" "${args[@]}" >/dev/null 2>"$WORK/hyperfine.err" \
+      || { cat "$WORK/hyperfine.err" >&2; die "hyperfine failed (round $((i + 1)))"; }
   done
   jq -s '[.[].results[]] | group_by(.command)
          | map({name: .[0].command, times: (map(.times) | add)})' "$WORK"/round.*.json >"$out"
@@ -106,11 +117,11 @@ med_of() { # $1 = rounds JSON, $2 = name -> median in seconds
 
 # --- 1. starting a container
 echo "1/3 start: $ROUNDS rounds x $RUNS runs of each (after $WARMUP warm-ups)..." >&2
-rounds "$WORK/start.json" \
-  -n hako "$HAKO --auto --quiet -- /bin/true" \
-  -n article "sh bench/article.sh /bin/true" \
-  -n unshare "unshare -muinpf chroot $FLOOR /bin/true" \
-  -n bwrap "bwrap --unshare-all --ro-bind $FLOOR / /bin/true"
+rounds "$WORK/start.json" "$RUNS" "" \
+  hako "$HAKO --auto --quiet -- /bin/true" \
+  article "sh bench/article.sh /bin/true" \
+  unshare "unshare -muinpf chroot $FLOOR /bin/true" \
+  bwrap "bwrap --unshare-all --ro-bind $FLOOR / /bin/true"
 t_hako=$(med_of "$WORK/start.json" hako)
 t_article=$(med_of "$WORK/start.json" article)
 t_unshare=$(med_of "$WORK/start.json" unshare)
@@ -150,7 +161,7 @@ awk -v n="$TAR_FILES" -v root="$TREE/usr/share" 'BEGIN {
   srand(8); chunk = ""; for (i = 0; i < 1024; i++) chunk = chunk sprintf("%c", 97 + i % 26);
   for (f = 0; f < n; f++) {
     r = rand();
-    kib = (r < 0.70) ? 1 + int(rand() * 8) : (r < 0.97) ? 8 + int(rand() * 56) : 256 + int(rand() * 1792);
+    kib = (r < 0.70) ? 1 + int(rand() * 8) : (r < 0.99) ? 8 + int(rand() * 56) : 256 + int(rand() * 1792);
     path = sprintf("%s/pkg%02d/file%05d", root, f % 100, f);
     s = ""; for (k = 0; k < kib; k++) s = s chunk;
     printf "%s", s > path; close(path)
@@ -162,10 +173,10 @@ tar_bytes=$(stat -c %s "$TARBALL")
 tar_entries=$(tar -tf "$TARBALL" | wc -l)
 rm -rf "$TREE"
 OUT=$WORK/out
-echo "3/3 unpack: $(numfmt --to=iec "$tar_bytes")B, $tar_entries entries; $ROUNDS rounds x $RUNS runs..." >&2
-rounds "$WORK/unpack.json" --prepare "sh -c 'rm -rf $OUT && mkdir $OUT'" \
-  -n hako "$HAKO bench-extract $TARBALL --into $OUT" \
-  -n tar "tar -xf $TARBALL -C $OUT --numeric-owner"
+echo "3/3 unpack: $(numfmt --to=iec "$tar_bytes")B, $tar_entries entries; $ROUNDS rounds x $X_RUNS runs..." >&2
+rounds "$WORK/unpack.json" "$X_RUNS" "sh -c 'rm -rf $OUT && mkdir $OUT'" \
+  hako "$HAKO bench-extract $TARBALL --into $OUT" \
+  tar "tar -xf $TARBALL -C $OUT --numeric-owner"
 rm -rf "$OUT"
 x_hako=$(med_of "$WORK/unpack.json" hako)
 x_tar=$(med_of "$WORK/unpack.json" tar)
