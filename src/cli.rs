@@ -298,7 +298,13 @@ pub enum Command {
     /// Times hako's extractor against GNU `tar -x` on the same tarball (for the
     /// benchmark; hidden).
     #[command(hide = true)]
-    BenchExtract { tarball: std::path::PathBuf },
+    BenchExtract {
+        tarball: std::path::PathBuf,
+        /// Only unpack, with hako's extractor, into this existing empty directory
+        /// (for `bench/run.sh`, which times it beside `tar -x`).
+        #[arg(long, value_name = "DIR")]
+        into: Option<std::path::PathBuf>,
+    },
 }
 
 #[cfg(test)]

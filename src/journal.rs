@@ -74,6 +74,10 @@ pub struct Journal {
 pub struct Entry {
     path: PathBuf,
     pub journal: Journal,
+    /// Strike-offs wait in memory until [`Entry::release`] (the end of a clean-up):
+    /// undoing an item twice is harmless, so a clean-up that dies half-way only leaves
+    /// items a later one finds already gone. One write instead of one per item.
+    held: bool,
 }
 
 impl Entry {
@@ -84,6 +88,19 @@ impl Entry {
                 owner: Proc::me(),
                 items: vec![],
             },
+            held: false,
+        }
+    }
+
+    /// Holds the strike-offs of [`Entry::done`] in memory (see `held`).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Writes what was held.
+    pub fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            let _ = self.save();
         }
     }
 
@@ -122,7 +139,9 @@ impl Entry {
     /// Strikes an item off once it is undone.
     pub fn done(&mut self, item: &Item) {
         self.journal.items.retain(|i| i != item);
-        let _ = self.save();
+        if !self.held {
+            let _ = self.save();
+        }
     }
 
     pub fn set_kept(&mut self, path: &Path) {

@@ -1,6 +1,7 @@
 //! hako (箱): build a Linux container by hand, one lesson at a time, for real.
 
 mod agent;
+mod bench;
 mod cli;
 mod demos;
 mod error;
@@ -94,8 +95,8 @@ fn run() -> i32 {
                 }
             };
         }
-        Some(cli::Command::BenchExtract { tarball }) => {
-            return match rootfs::tarball::bench(&tarball) {
+        Some(cli::Command::BenchExtract { tarball, into }) => {
+            return match rootfs::tarball::bench(&tarball, into.as_deref()) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("hako: {}", e.msg);

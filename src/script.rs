@@ -212,7 +212,7 @@ trap 'exit 143' TERM HUP
             s.push_str("echo 'root:x:0:0:root:/root:/bin/sh' > \"$ROOTFS/etc/passwd\"\necho 'root:x:0:' > \"$ROOTFS/etc/group\"\n");
             match bb {
                 Some(bb) => s.push_str(&format!(
-                    "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln -s busybox \"$ROOTFS/bin/$a\"\ndone\n",
+                    "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln \"$ROOTFS/bin/busybox\" \"$ROOTFS/bin/$a\"\ndone\n",
                     quote(&bb.display().to_string())
                 )),
                 None => {

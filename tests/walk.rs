@@ -7,7 +7,9 @@ use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-/// Printed from inside the container, one `KEY=value` a line.
+/// Printed from inside the container, one `KEY=value` a line. The allocation runs with
+/// the highest OOM score, so that the cgroup's OOM killer takes it and not the shell
+/// (PID 1: its death would end the container before the script is through).
 const INSIDE: &str = r#"
 echo "HOSTNAME=$(hostname)"
 echo "PID=$$"
@@ -16,7 +18,7 @@ while read -r k v; do case $k in Cap*) echo "${k%:}=$v";; esac; done < /proc/sel
 while read -r src mp rest; do echo "MOUNT=$mp"; done < /proc/self/mounts
 while read -r l; do case $l in *:*) echo "IF=${l%%:*}";; esac; done < /proc/net/dev
 chroot / true 2>/dev/null; echo "CHROOT=$?"
-yes | dd bs=50M count=1 iflag=fullblock of=/dev/null 2>/dev/null; echo "ALLOC=$?"
+yes | (echo 1000 > /proc/self/oom_score_adj; exec dd bs=50M count=1 iflag=fullblock of=/dev/null 2>/dev/null); echo "ALLOC=$?"
 echo READY=1
 "#;
 
@@ -295,4 +297,48 @@ fn sigterm_during_the_shell_ends_the_container_and_cleans_up() {
     };
     assert_eq!(r.code, 143, "{}", r.stderr);
     r.assert_nothing_left();
+}
+
+/// `--auto --quiet`: nothing of hako's on success (stdout is the command's), only the
+/// error on failure; and nothing left behind either way (the rootfs goes to a private
+/// TMPDIR, the journal to a private directory: both must be empty afterwards).
+#[test]
+fn quiet_prints_nothing_but_errors() {
+    require_root();
+    let base = std::env::temp_dir().join(format!("hako-quiet-test.{}", std::process::id()));
+    let (tmp, journals) = (base.join("tmp"), base.join("journal"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&journals).unwrap();
+    let quiet = |args: &[&str]| {
+        let mut c = hako();
+        c.args(["--auto", "--quiet", "--"])
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .env("HAKO_JOURNAL_DIR", &journals);
+        let r = run_with(c, "");
+        let left: Vec<_> = [&tmp, &journals]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap().flatten().map(|e| e.path()))
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+        r.assert_no_panic();
+        r
+    };
+    let r = quiet(&["/bin/sh", "-c", "echo out; exit 3"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "", "--quiet printed on success");
+    let r = quiet(&["/bin/true"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = quiet(&["/no/such/cmd"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not exist in the rootfs"),
+        "{}",
+        r.stderr
+    );
+    for chatter in ["UUID=", "preflight", "✔", "[ok]"] {
+        assert!(!r.stderr.contains(chatter), "{chatter:?} in:\n{}", r.stderr);
+    }
+    std::fs::remove_dir_all(&base).unwrap();
 }

@@ -123,6 +123,7 @@ pub fn exec_and_stop(
         ("HOSTNAME".to_string(), uuid),
         ("TERM".to_string(), term),
     ];
+    let asked = std::time::Instant::now();
     a.send(&Request::Exec {
         path: path.clone(),
         argv: argv.clone(),
@@ -131,6 +132,7 @@ pub fn exec_and_stop(
     did.push("close_range(3, ~0U, 0)".into());
     match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
         AtExec::Stopped => {
+            crate::bench::figure("exec_us", crate::bench::us(asked));
             crate::sys::trace(
                 || crate::sys::ns::exec_call(&path, &argv),
                 "2 execve",
@@ -168,6 +170,11 @@ pub fn exec_and_stop(
         }
     }
     st.exec = Some(look_at(pid1));
+    if crate::bench::on() {
+        if let Ok(cg) = st.cgroup() {
+            crate::bench::figure("charged_bytes", cg.memory_usage().unwrap_or(0));
+        }
+    }
     Ok(())
 }
 

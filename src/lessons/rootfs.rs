@@ -37,7 +37,7 @@ impl Lesson for RootfsLesson {
             Source::Oci(r) => oci_shell(r),
             Source::Host => match host::find_busybox() {
                 Some(bb) => format!(
-                    "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\ncp {} $ROOTFS/bin/busybox\nfor a in $($ROOTFS/bin/busybox --list); do ln -s busybox $ROOTFS/bin/$a; done\n{article}",
+                    "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\ncp {} $ROOTFS/bin/busybox\nfor a in $($ROOTFS/bin/busybox --list); do ln $ROOTFS/bin/busybox $ROOTFS/bin/$a; done\n{article}",
                     bb.display()
                 ),
                 None => format!(

@@ -156,11 +156,12 @@ pub fn build(root: &Path) -> Result<Built> {
     if let Some(bb) = find_busybox() {
         c.copy_program(&bb, Path::new("/bin/busybox"))?;
         let applets = busybox_applets(&bb);
-        for a in &applets {
-            let link = root.join("bin").join(a);
-            if a != "busybox" && !link.exists() {
-                let _ = std::os::unix::fs::symlink("busybox", &link);
-            }
+        // One more name for the rootfs's own copy per applet (a hard link, as `busybox
+        // --install` makes): no new inode, unlike a symbolic link each. Never a link to
+        // the host's binary: root inside could then change it.
+        let bin = root.join("bin/busybox");
+        for a in applets.iter().filter(|a| *a != "busybox") {
+            let _ = std::fs::hard_link(&bin, root.join("bin").join(a));
         }
         return Ok(Built::Busybox {
             from: bb,
@@ -184,8 +185,35 @@ pub fn build(root: &Path) -> Result<Built> {
     })
 }
 
-/// The applets a busybox binary offers (`busybox --list`), or a basic set if it won't say.
+/// The applet names as busybox keeps them in its own binary: `applet_names`, one
+/// NUL-terminated string per applet, sorted (busybox finds applets by binary search),
+/// ending with an empty string. `busybox --list` prints exactly this table; reading it
+/// spares a process. The table is found by its first entries, `[` and `[[` (the test
+/// applets); `None` when they are not there or what follows does not look like the table.
+pub fn applets_in_binary(bin: &[u8]) -> Option<Vec<String>> {
+    const START: &[u8] = b"\0[\0[[\0";
+    let at = bin.windows(START.len()).position(|w| w == START)? + 1;
+    let mut names: Vec<String> = vec![];
+    for raw in bin[at..].split(|b| *b == 0) {
+        if raw.is_empty() {
+            break;
+        }
+        let ok = raw.len() <= 64 && raw.iter().all(|b| b.is_ascii_graphic() && *b != b'/');
+        let name = std::str::from_utf8(raw).ok().filter(|_| ok)?;
+        if names.last().is_some_and(|prev| prev.as_str() >= name) {
+            return None;
+        }
+        names.push(name.to_string());
+    }
+    (names.len() >= 10 && names.iter().any(|n| n == "sh")).then_some(names)
+}
+
+/// The applets a busybox binary offers (read from the binary, else `busybox --list`),
+/// or a basic set if it won't say.
 fn busybox_applets(bb: &Path) -> Vec<String> {
+    if let Some(names) = std::fs::read(bb).ok().and_then(|b| applets_in_binary(&b)) {
+        return names;
+    }
     let listed = std::process::Command::new(bb)
         .arg("--list")
         .stderr(std::process::Stdio::null())
@@ -298,6 +326,43 @@ pub fn inside_to_host(root: &Path, path: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_applet_table() {
+        let mut bin = b"\x7fELF junk\0sh\0".to_vec();
+        let names = [
+            "[", "[[", "ash", "cat", "hostname", "ls", "mount", "ps", "sh", "true",
+        ];
+        bin.push(0);
+        for n in names {
+            bin.extend_from_slice(n.as_bytes());
+            bin.push(0);
+        }
+        bin.extend_from_slice(b"\0more\0");
+        assert_eq!(applets_in_binary(&bin).unwrap(), names);
+        // Out of order, or no table at all: not trusted (busybox --list decides).
+        let unsorted = b"x\0[\0[[\0ash\0sh\0cat\0hostname\0ls\0mount\0ps\0true\0yes\0\0";
+        assert_eq!(applets_in_binary(unsorted), None);
+        assert_eq!(applets_in_binary(b"\x7fELF no table\0"), None);
+    }
+
+    /// The table read from the host's busybox is what `busybox --list` prints.
+    #[test]
+    fn the_applet_table_is_busybox_list() {
+        let bb = which("busybox").expect("busybox on PATH (tests/setup installs busybox-static)");
+        let listed = std::process::Command::new(&bb)
+            .arg("--list")
+            .output()
+            .unwrap();
+        let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            applets_in_binary(&std::fs::read(&bb).unwrap()),
+            Some(listed)
+        );
+    }
 
     #[test]
     fn resolves_paths_inside_a_root() {

@@ -84,8 +84,13 @@ pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
 /// `hako bench-extract TARBALL`: unpacks the tarball with hako's extractor and with
 /// GNU `tar -x` (as root: owners kept, like hako) into fresh directories, and prints
 /// both times and their ratio on stdout: `hako 0.412 s  tar 0.530 s  ratio 0.78`.
-pub fn bench(tarball: &Path) -> Result<()> {
+/// With `into`, only unpacks with hako's extractor into that directory (`bench/run.sh`
+/// times it beside `tar -x` with hyperfine).
+pub fn bench(tarball: &Path, into: Option<&Path>) -> Result<()> {
     use std::time::Instant;
+    if let Some(dir) = into {
+        return fill(dir, tarball).map(|_| ());
+    }
     let a = super::temp_path(&uuid::Uuid::new_v4().to_string());
     super::create_temp(&a)?;
     let t0 = Instant::now();

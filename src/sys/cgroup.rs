@@ -348,6 +348,16 @@ impl Cgroup {
         remove_dirs(&mut self.created)
     }
 
+    /// The memory charged to the cgroup now (v2 `memory.current`, v1 `memory.usage_in_bytes`).
+    pub fn memory_usage(&self) -> Option<u64> {
+        let f = if self.layout.version.is_v2() {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        super::read_trim(&self.memory_dir().join(f))?.parse().ok()
+    }
+
     /// The counters a closing summary shows: (file, key, value).
     pub fn counters(&self) -> Vec<(String, String, String)> {
         let mut out = vec![];

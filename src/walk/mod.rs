@@ -149,6 +149,7 @@ impl State {
     /// Safe to call more than once.
     pub fn cleanup(&mut self) -> Vec<String> {
         let mut said = vec![];
+        self.journal.hold();
         if let Some(mut a) = self.agent.take() {
             if a.alive() {
                 a.kill();
@@ -221,6 +222,7 @@ impl State {
                 }
             }
         }
+        self.journal.release();
         said
     }
 }
@@ -413,6 +415,7 @@ fn step_in(
     if std::env::var("HAKO_TEST_PANIC").is_ok_and(|v| v == lesson.id()) {
         panic!("HAKO_TEST_PANIC={}", lesson.id());
     }
+    let t0 = std::time::Instant::now();
     let did = if std::env::var(SKIP_ENV).is_ok_and(|v| v.split(',').any(|s| s == lesson.id())) {
         vec![t("note.skipped").to_string()]
     } else {
@@ -422,6 +425,7 @@ fn step_in(
     rec.did = did;
     check_signals()?;
     let check = lesson.check(st);
+    crate::bench::figure(&format!("lesson_us.{}", lesson.id()), crate::bench::us(t0));
     let ok = check.passed();
     if !ok && mode.silent {
         // A lesson before --from failed: now it is shown, from its header.
@@ -569,6 +573,7 @@ fn summary(st: &State) {
 
 /// Walks every lesson; returns the exit code.
 pub fn run(opts: Options) -> Result<i32> {
+    let started = std::time::Instant::now();
     let found = journal::clean_orphans(false);
     if !found.is_empty() {
         render::note(t("cleanup.found"));
@@ -576,6 +581,7 @@ pub fn run(opts: Options) -> Result<i32> {
             render::note(&format!("  {l}"));
         }
     }
+    crate::bench::figure("orphans_us", crate::bench::us(started));
     let lessons = lessons::walk_for(opts.harden);
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
@@ -604,7 +610,9 @@ pub fn run(opts: Options) -> Result<i32> {
             result = Ok(status);
         }
     }
+    let t0 = std::time::Instant::now();
     let said = st.cleanup();
+    crate::bench::figure("cleanup_us", crate::bench::us(t0));
     if render::json() {
         if !said.is_empty() {
             json::cleanup(&said);

@@ -46,7 +46,7 @@ else
   zero=/.hako-test-zero
   if mknod "$zero" c 1 5; then echo "IN-DEVZERO=made"; else echo "IN-DEVZERO=mknod-failed"; fi
 fi
-dd if="$zero" of=/dev/null bs=50M count=1
+(echo 1000 > /proc/self/oom_score_adj; exec dd if="$zero" of=/dev/null bs=50M count=1)
 echo "IN-ALLOC=$?"
 exit 7
 INNER
