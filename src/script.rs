@@ -83,10 +83,6 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
     s.push_str(&note("script.cmd"));
     s.push_str("set -eu\n\n");
     s.push_str("CMD=${CMD:-/bin/sh}\n");
-    s.push_str(&format!(
-        "MEMORY={}\nCPU_QUOTA={}\nCPU_PERIOD={}\n",
-        plan.memory, plan.cpu.quota_us, plan.cpu.period_us
-    ));
     s.push_str("say() { printf '%s\\n' \"$*\" >&2; }\n");
 
     // preflight
@@ -246,20 +242,17 @@ trap 'exit 143' TERM HUP
         s.push_str(&format!("mkdir {d}\n"));
     }
 
-    // limits
+    // limits: the same plan the limits lesson applies (this host's files), the swap
+    // limit only where the kernel has the file.
     s.push_str(&comment("limits", 4));
-    if l.version.is_v2() {
-        s.push_str(&format!(
-            "echo $MEMORY > {m}/$UUID/memory.max\n[ ! -e {m}/$UUID/memory.swap.max ] || echo 0 > {m}/$UUID/memory.swap.max\necho \"$CPU_QUOTA $CPU_PERIOD\" > {c}/$UUID/cpu.max\n",
-            m = mem_dir,
-            c = cpu_dir
-        ));
-    } else {
-        s.push_str(&format!(
-            "echo $MEMORY > {m}/$UUID/memory.limit_in_bytes\n[ ! -e {m}/$UUID/memory.memsw.limit_in_bytes ] || echo $MEMORY > {m}/$UUID/memory.memsw.limit_in_bytes\necho $CPU_PERIOD > {c}/$UUID/cpu.cfs_period_us\necho $CPU_QUOTA > {c}/$UUID/cpu.cfs_quota_us\n",
-            m = mem_dir,
-            c = cpu_dir
-        ));
+    let swap = l.swap_file("$UUID");
+    for op in l.limit_plan("$UUID", plan.memory, plan.cpu, true) {
+        match &op {
+            crate::sys::cgroup::Op::Write { path, .. } if *path == swap => {
+                s.push_str(&format!("[ ! -e {} ] || {}\n", path.display(), op.shell()))
+            }
+            _ => s.push_str(&format!("{}\n", op.shell())),
+        }
     }
 
     // the mount points, made from the host so that the clean-up knows them
