@@ -7,9 +7,10 @@ use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-/// Printed from inside the container, one `KEY=value` a line. The allocation runs with
-/// the highest OOM score, so that the cgroup's OOM killer takes it and not the shell
-/// (PID 1: its death would end the container before the script is through).
+/// Printed from inside the container, one `KEY=value` a line. The allocation runs in a
+/// subshell with the highest OOM score (inherited by `yes` and `dd`), so that the cgroup's
+/// OOM killer takes its processes, never the shell (PID 1: its death would end the
+/// container before the script is through).
 const INSIDE: &str = r#"
 echo "HOSTNAME=$(hostname)"
 echo "PID=$$"
@@ -18,7 +19,7 @@ while read -r k v; do case $k in Cap*) echo "${k%:}=$v";; esac; done < /proc/sel
 while read -r src mp rest; do echo "MOUNT=$mp"; done < /proc/self/mounts
 while read -r l; do case $l in *:*) echo "IF=${l%%:*}";; esac; done < /proc/net/dev
 chroot / true 2>/dev/null; echo "CHROOT=$?"
-yes | (echo 1000 > /proc/self/oom_score_adj; exec dd bs=50M count=1 iflag=fullblock of=/dev/null 2>/dev/null); echo "ALLOC=$?"
+(echo 1000 > /proc/self/oom_score_adj; yes | dd bs=50M count=1 iflag=fullblock of=/dev/null 2>/dev/null); echo "ALLOC=$?"
 echo READY=1
 "#;
 
