@@ -349,7 +349,7 @@ fn cpu_demo(st: &State, l: &Layout, c: &mut Check) {
             name.clone(),
             format!("{b} → {a}"),
             t("limits.demo_periods"),
-            true,
+            a > b,
         );
     }
 }

@@ -106,11 +106,17 @@ impl Lesson for PivotRoot {
             want.clone(),
             ok,
         );
+        // Only the container's own mounts: its root and what hako mounted under /proc
+        // and /dev (a host mount such as /sys/fs/cgroup or /tmp here would be a leak).
+        let own = !points.is_empty()
+            && points.iter().all(|p| {
+                p == "/" || p.starts_with("/proc") || p.starts_with("/dev") || p.starts_with("/sys")
+            });
         c.row(
             t("pivot.row_mounts"),
             points.join(" "),
             t("pivot.want_own"),
-            true,
+            own,
         );
         // The escape, tried again by a child of PID 1 that holds CAP_SYS_CHROOT.
         let host = super::chroot::host_root();
