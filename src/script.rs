@@ -291,14 +291,10 @@ done
     "#,
         );
         s.push_str(&comment("shell", 11));
-        let procs: Vec<String> = l
-            .procs_files("$UUID")
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        s.push_str(&format!(
-            "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec unshare -muinpf --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nset -e\n",
-            procs.join(" ")
+        s.push_str(&join_then_exec(
+            l,
+            "unshare -muinpf --propagation private /bin/sh -c \"$INNER\"",
+            "",
         ));
     }
     s.push_str(&format!("\n{}", note("script.counted")));
@@ -399,15 +395,25 @@ export ROOTFS UUID CMD INNER HOLDER
         keep = keep.join(","),
     ));
     s.push_str(&comment("shell", 17));
+    s.push_str(&join_then_exec(
+        l,
+        "nsenter --user --target \"$HOLDER\" --setuid 0 --setgid 0 unshare -muinpf --cgroup --propagation private /bin/sh -c \"$INNER\"",
+        "kill \"$HOLDER\" 2>/dev/null; HOLDER=\n",
+    ));
+}
+
+/// The shell step: a shell writes its PID into the cgroup (what cgexec does), then
+/// execs `exec` (inside single quotes); `after` runs once it has ended.
+fn join_then_exec(l: &Layout, exec: &str, after: &str) -> String {
     let procs: Vec<String> = l
         .procs_files("$UUID")
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    s.push_str(&format!(
-        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec nsenter --user --target \"$HOLDER\" --setuid 0 --setgid 0 unshare -muinpf --cgroup --propagation private /bin/sh -c \"$INNER\"' sh {}\nstatus=$?\nkill \"$HOLDER\" 2>/dev/null; HOLDER=\nset -e\n",
+    format!(
+        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec {exec}' sh {}\nstatus=$?\n{after}set -e\n",
         procs.join(" ")
-    ));
+    )
 }
 
 #[cfg(test)]

@@ -177,6 +177,12 @@ fn kept_rootfs() -> PathBuf {
     r.rootfs().unwrap()
 }
 
+/// The walk to `/bin/true` on a `dir:` rootfs.
+fn walk_dir(root: &Path) -> Run {
+    let arg = format!("dir:{}", root.display());
+    run(&["--auto", "--rootfs", &arg, "--", "/bin/true"], "")
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut v = vec![];
     let mut stack = vec![dir.to_path_buf()];
@@ -201,16 +207,7 @@ fn a_dir_rootfs_gets_back_what_hako_added() {
         std::fs::remove_dir_all(root.join(d)).unwrap();
     }
     let before = listing(&root);
-    let r = run(
-        &[
-            "--auto",
-            "--rootfs",
-            &format!("dir:{}", root.display()),
-            "--",
-            "/bin/true",
-        ],
-        "",
-    );
+    let r = walk_dir(&root);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("removed what hako added"), "{}", r.stderr);
     assert_eq!(listing(&root), before, "the dir: rootfs changed");
@@ -230,16 +227,7 @@ fn a_rootfs_whose_dev_and_proc_lead_to_the_host_changes_nothing_outside() {
         let _ = std::fs::remove_dir_all(root.join(name));
         let _ = std::fs::remove_file(root.join(name));
         std::os::unix::fs::symlink(target, root.join(name)).unwrap();
-        let r = run(
-            &[
-                "--auto",
-                "--rootfs",
-                &format!("dir:{}", root.display()),
-                "--",
-                "/bin/true",
-            ],
-            "",
-        );
+        let r = walk_dir(&root);
         assert_eq!(r.code, 125, "{name} -> {target}: {}", r.stderr);
         assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
         r.assert_no_panic();
