@@ -9,6 +9,7 @@ mod i18n;
 mod journal;
 mod lessons;
 mod rootfs;
+mod sanitize;
 mod script;
 mod spec;
 mod sys;
