@@ -22,11 +22,16 @@ impl Lesson for Seccomp {
             .map(|l| format!("#   {l}"))
             .collect();
         format!(
-            "# {none}\n# {list}\n{lines}\n#   unshare/clone + CLONE_NEWUSER; clone3 → ENOSYS\nexec {cmd}",
+            "# {none}\n# {list}\n{lines}\n#   unshare/clone + CLONE_NEWUSER; clone3 → ENOSYS\n#   personality(x) unless x is {pers}\nexec {cmd}",
             none = t("seccomp.sh_none"),
             list = t("seccomp.sh_list"),
             lines = lines.join("\n"),
             cmd = super::chroot::argv(st).join(" "),
+            pers = crate::sys::harden::PERSONALITY_ALLOWED
+                .iter()
+                .map(|v| format!("{v:#x}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 
@@ -39,7 +44,7 @@ impl Lesson for Seccomp {
             st.hardened.unshare_before = probe(st, Probe::UnshareUser);
         }
         step(st, HardenStep::Seccomp, t("seccomp.step"))?;
-        did.push(tf("seccomp.did", &[("n", &(blocked().len() + 3))]));
+        did.push(tf("seccomp.did", &[("n", &(blocked().len() + 4))]));
         st.hardened.unshare_after = probe(st, Probe::UnshareUser);
         super::chroot::exec_and_stop(st, &path, &argv, &mut did)?;
         Ok(did)
