@@ -209,13 +209,15 @@ impl Response {
         s
     }
 
-    /// The daemon's `{"message": …}`, or the body as it is.
+    /// The daemon's `{"message": …}`, or the body as it is; cleaned and cut short, since it
+    /// may carry what a registry said (see crate::sanitize).
     pub fn message(self) -> String {
         let t = self.text();
-        serde_json::from_str::<serde_json::Value>(&t)
+        let m = serde_json::from_str::<serde_json::Value>(&t)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| t.trim().to_string())
+            .unwrap_or_else(|| t.trim().to_string());
+        crate::sanitize::clean_truncated(m.as_bytes(), 300)
     }
 }
 
@@ -322,9 +324,13 @@ fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
         let Ok(line) = line else { break };
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
             if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                err = Some(e.to_string());
+                err = Some(crate::sanitize::clean_truncated(e.as_bytes(), 300));
             } else if let Some(s) = v.get("status").and_then(|s| s.as_str()) {
-                bar.set_message(format!("{image}: {s}"));
+                bar.set_message(format!(
+                    "{}: {}",
+                    crate::sanitize::clean(&image),
+                    crate::sanitize::clean_truncated(s.as_bytes(), 80)
+                ));
                 bar.tick();
             }
         }

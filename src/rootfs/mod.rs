@@ -42,10 +42,12 @@ impl FromStr for Source {
                     Ok(Source::Dir(std::fs::canonicalize(&path).unwrap_or(path)))
                 }
                 Ok(_) => Err(format!(
-                    "'{p}' is not a directory; give a directory that holds a root filesystem"
+                    "'{}' is not a directory; give a directory that holds a root filesystem",
+                    crate::sanitize::clean(p)
                 )),
                 Err(e) => Err(format!(
-                    "the directory '{p}' cannot be used ({e}); create it, or use --rootfs host"
+                    "the directory '{}' cannot be used ({e}); create it, or use --rootfs host",
+                    crate::sanitize::clean(p)
                 )),
             };
         }
@@ -59,10 +61,12 @@ impl FromStr for Source {
                     Ok(Source::Tar(std::fs::canonicalize(&path).unwrap_or(path)))
                 }
                 Ok(_) => Err(format!(
-                    "'{p}' is not a file; give a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)"
+                    "'{}' is not a file; give a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)",
+                    crate::sanitize::clean(p)
                 )),
                 Err(e) => Err(format!(
-                    "the tarball '{p}' cannot be used ({e}); check the path, or use --rootfs host"
+                    "the tarball '{}' cannot be used ({e}); check the path, or use --rootfs host",
+                    crate::sanitize::clean(p)
                 )),
             };
         }
@@ -70,9 +74,13 @@ impl FromStr for Source {
             return Ok(Source::Docker(docker::ARTICLE_IMAGE.into()));
         }
         if let Some(img) = s.strip_prefix("docker:") {
-            if img.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if img
+                .chars()
+                .any(|c| c.is_whitespace() || crate::sanitize::is_unsafe(c))
+            {
                 return Err(format!(
-                    "'{img}' is not an image name; give one as docker shows it, e.g. docker:bash or docker:debian:12"
+                    "'{}' is not an image name; give one as docker shows it, e.g. docker:bash or docker:debian:12",
+                    crate::sanitize::clean(img)
                 ));
             }
             return Ok(Source::Docker(img.into()));
@@ -81,7 +89,8 @@ impl FromStr for Source {
             return oci::Reference::parse(r).map(Source::Oci);
         }
         Err(format!(
-            "'{s}' is not a rootfs source; use host (the default), dir:PATH, tar:PATH, docker:IMAGE or oci:IMAGE"
+            "'{}' is not a rootfs source; use host (the default), dir:PATH, tar:PATH, docker:IMAGE or oci:IMAGE",
+            crate::sanitize::clean(s)
         ))
     }
 }
@@ -90,10 +99,10 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Host => "host".into(),
-            Source::Dir(p) => format!("dir:{}", p.display()),
-            Source::Tar(p) => format!("tar:{}", p.display()),
-            Source::Docker(i) => format!("docker:{i}"),
-            Source::Oci(r) => format!("oci:{r}"),
+            Source::Dir(p) => format!("dir:{}", crate::sanitize::clean_path(p)),
+            Source::Tar(p) => format!("tar:{}", crate::sanitize::clean_path(p)),
+            Source::Docker(i) => format!("docker:{}", crate::sanitize::clean(i)),
+            Source::Oci(r) => format!("oci:{}", crate::sanitize::clean(&r.to_string())),
         }
     }
 }
