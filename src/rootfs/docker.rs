@@ -328,7 +328,7 @@ fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
             } else if let Some(s) = v.get("status").and_then(|s| s.as_str()) {
                 bar.set_message(format!(
                     "{}: {}",
-                    crate::sanitize::clean(&image),
+                    crate::sanitize::clean(image),
                     crate::sanitize::clean_truncated(s.as_bytes(), 80)
                 ));
                 bar.tick();
