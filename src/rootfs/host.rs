@@ -746,6 +746,119 @@ mod tests {
         );
     }
 
+    fn scratch() -> PathBuf {
+        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::create_temp(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn reads_shebangs_and_globs() {
+        assert_eq!(
+            shebang(b"#!/bin/busybox sh\necho"),
+            Some("/bin/busybox".into())
+        );
+        assert_eq!(shebang(b"#! /bin/sh"), Some("/bin/sh".into()));
+        assert_eq!(shebang(b"\x7fELF"), None);
+        assert!(glob_match("*.conf", "libc.conf"));
+        assert!(glob_match("x86*gnu.conf", "x86_64-linux-gnu.conf"));
+        assert!(!glob_match("*.conf", "libc.conf.bak"));
+        assert!(!glob_match("a*b*c", "ab"));
+        assert!(glob_match("plain", "plain"));
+    }
+
+    /// The host's own shell copied with its loader and libraries (as the host source
+    /// does) is found runnable with everything inside; without libc, libc is missing.
+    #[test]
+    fn inspects_a_dynamic_shell_without_running_it() {
+        let d = scratch();
+        let sh = which("sh").unwrap();
+        let real = std::fs::canonicalize(&sh).unwrap();
+        let mut c = Copier {
+            root: &d,
+            done: HashSet::new(),
+            libraries: vec![],
+        };
+        c.copy_program(&real, Path::new("/bin/sh")).unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(i.runs, "{i:?}");
+        assert!(i.seen.contains("ELF"), "{i:?}");
+        if !i.deps.is_empty() {
+            assert!(i.deps.iter().all(|(_, ok)| *ok), "{i:?}");
+            assert!(i.deps.iter().any(|(n, _)| n.starts_with("libc.")), "{i:?}");
+            // Take libc away: the check names it.
+            let libc = lddtree::DependencyAnalyzer::new(PathBuf::from("/"))
+                .analyze(&real)
+                .unwrap()
+                .libraries
+                .values()
+                .find(|l| l.name.starts_with("libc."))
+                .map(|l| l.path.clone())
+                .unwrap();
+            std::fs::remove_file(d.join(libc.strip_prefix("/").unwrap())).unwrap();
+            let i = inspect(&d, "/bin/sh").unwrap();
+            assert!(
+                i.deps.iter().any(|(n, ok)| n.starts_with("libc.") && !ok),
+                "{i:?}"
+            );
+        }
+        crate::rootfs::remove_tree(&d).unwrap();
+    }
+
+    /// Links are followed as the kernel would with the rootfs as `/` (absolute ones
+    /// inside it, `..` clamped); a FIFO is named, never opened; a script's interpreter
+    /// is looked at in turn.
+    #[test]
+    fn inspects_what_an_untrusted_rootfs_has_at_bin_sh() {
+        let d = scratch();
+        std::fs::create_dir_all(d.join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();
+        let bb = which("busybox").expect("busybox (busybox-static)");
+        std::fs::copy(&bb, d.join("usr/bin/busybox")).unwrap();
+        let check = |target: Option<&str>| {
+            let _ = std::fs::remove_file(d.join("usr/bin/sh"));
+            if let Some(t) = target {
+                std::os::unix::fs::symlink(t, d.join("usr/bin/sh")).unwrap();
+            }
+            inspect(&d, "/bin/sh").unwrap()
+        };
+        // An absolute link resolves inside the rootfs, not on the host.
+        let i = check(Some("/bin/busybox"));
+        assert!(i.runs && i.deps.is_empty(), "{i:?}");
+        // `..` stops at the rootfs's /: the host's /bin/busybox is not reached.
+        let i = check(Some("../../../../../../../../../usr/bin/nothing"));
+        assert!(!i.runs && i.seen.contains("ENOENT"), "{i:?}");
+        // /proc/self/exe is the rootfs's own /proc (empty here), not the host's.
+        std::fs::create_dir_all(d.join("proc")).unwrap();
+        assert!(!check(Some("/proc/self/exe")).runs);
+        // A FIFO: named at once, not opened (an open would wait for a writer).
+        let _ = check(None);
+        nix::unistd::mkfifo(
+            &d.join("usr/bin/sh"),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(!i.runs && i.seen.contains("FIFO"), "{i:?}");
+        std::fs::remove_file(d.join("usr/bin/sh")).unwrap();
+        // A script whose interpreter is busybox.
+        std::fs::write(d.join("usr/bin/sh"), "#!/bin/busybox sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(i.runs && i.seen.contains("/bin/busybox"), "{i:?}");
+        // Not executable; not a program at all.
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(!i.runs && i.seen.contains("0644"), "{i:?}");
+        std::fs::write(d.join("usr/bin/sh"), "just text").unwrap();
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert!(!inspect(&d, "/bin/sh").unwrap().runs);
+        crate::rootfs::remove_tree(&d).unwrap();
+    }
+
     #[test]
     fn resolves_paths_inside_a_root() {
         let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
