@@ -129,7 +129,7 @@ impl Lesson for RootfsLesson {
             tf("rootfs.row_shell", &[("shell", &r.shell)]),
             found
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|p| crate::sanitize::clean_path(p))
                 .unwrap_or_else(|| t("rootfs.missing").to_string()),
             t("rootfs.inside"),
             found.is_some(),
