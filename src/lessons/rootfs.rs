@@ -143,6 +143,12 @@ impl Lesson for RootfsLesson {
         // root (a hostile /bin/sh could write through /proc/1/root). The check reads what
         // execve(2) and the loader would read instead, each file opened through
         // openat2(RESOLVE_IN_ROOT), as they would find it chrooted.
+        // Why not run it unprivileged instead (a user namespace mapping 0 to an id no one
+        // has, no capabilities, no_new_privs, new namespaces)? That proves a little more
+        // (the kernel itself loads the interpreter), but it still runs the image's code,
+        // and the mapped id must be able to reach the rootfs, which a `dir:` rootfs (its
+        // modes are its owner's) may not allow. Reading the headers cannot be made to
+        // run anything, and is the same for every source.
         let found = match host::inspect(&r.path, &r.shell) {
             Ok(i) => i,
             Err(e) => {
