@@ -298,6 +298,8 @@ fn machine_name(m: u16) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ElfInfo {
     bits: u8,
+    /// ET_EXEC or ET_DYN: something execve(2) or the loader can map.
+    loadable: bool,
     machine: u16,
     interp: Option<String>,
     needed: Vec<String>,
@@ -335,6 +337,10 @@ fn parse_elf(bytes: &[u8]) -> Option<ElfInfo> {
     let interp = elf.interpreter.map(str::to_string);
     Some(ElfInfo {
         bits: if elf.is_64 { 64 } else { 32 },
+        loadable: matches!(
+            elf.header.e_type,
+            goblin::elf::header::ET_EXEC | goblin::elf::header::ET_DYN
+        ),
         machine: elf.header.e_machine,
         musl: interp.as_deref().is_some_and(|i| i.contains("ld-musl")),
         interp,
@@ -377,8 +383,8 @@ fn read_in_root(root: &DirFd, path: &str, need_exec: bool) -> Content {
         return Content::Script(i);
     }
     match parse_elf(&bytes) {
-        Some(info) => Content::Elf(info, mode),
-        None => Content::NotElf,
+        Some(info) if info.loadable => Content::Elf(info, mode),
+        _ => Content::NotElf,
     }
 }
 
