@@ -287,18 +287,33 @@ fn the_hardened_walk_passes_on_a_rootfs_without_tmp() {
     std::fs::remove_dir_all(&tree).unwrap();
     let tmp = s.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let src = format!("tar:{}", tar.display());
-    let (code, err) = hako_in(
-        &tmp,
-        &["--rootfs", &src, "--harden", "--", "/bin/true"],
-        Duration::from_secs(240),
-    );
-    assert!(!err.contains('✘'), "{err}");
-    let row = err
-        .lines()
-        .find(|l| l.contains("mount(2) inside"))
-        .unwrap_or_else(|| panic!("no mount row:\n{err}"));
-    assert!(row.contains('✔') && row.contains("EPERM"), "{row}");
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(left_in(&tmp, &[]), Vec::<String>::new(), "{err}");
+    // A `dir:` rootfs too: its owner is not mapped, so root inside may not make a
+    // directory in its / (the probe then mounts on /proc); nothing is left in it.
+    let dir = s.path().join("dir");
+    busybox_tree(&dir, false);
+    std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+    let before = left_in(&dir, &[]);
+    for src in [
+        format!("tar:{}", tar.display()),
+        format!("dir:{}", dir.display()),
+    ] {
+        let (code, err) = hako_in(
+            &tmp,
+            &["--rootfs", &src, "--harden", "--", "/bin/true"],
+            Duration::from_secs(240),
+        );
+        assert!(!err.contains('✘'), "{src}\n{err}");
+        let row = err
+            .lines()
+            .find(|l| l.contains("mount(2) inside"))
+            .unwrap_or_else(|| panic!("no mount row:\n{err}"));
+        assert!(row.contains('✔') && row.contains("EPERM"), "{row}");
+        assert_eq!(code, 0, "{src}\n{err}");
+        assert_eq!(left_in(&tmp, &[]), Vec::<String>::new(), "{err}");
+    }
+    let mut after = left_in(&dir, &[]);
+    let mut before = before;
+    after.sort();
+    before.sort();
+    assert_eq!(after, before, "the dir: rootfs changed");
 }
