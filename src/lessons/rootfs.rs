@@ -1,11 +1,11 @@
-//! rootfs: `ROOTFS=$(mktemp -d)`, filled from the source; checked by running its
-//! shell with the rootfs as `/`.
+//! rootfs: `ROOTFS=$(mktemp -d)`, filled from the source; checked by reading its shell,
+//! the shell's ELF interpreter and libraries as the kernel would find them with the
+//! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
-use crate::sys::process::run_chrooted;
 use crate::walk::State;
 
 pub struct RootfsLesson;
@@ -129,7 +129,7 @@ impl Lesson for RootfsLesson {
             tf("rootfs.row_shell", &[("shell", &r.shell)]),
             found
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|p| crate::sanitize::clean_path(p))
                 .unwrap_or_else(|| t("rootfs.missing").to_string()),
             t("rootfs.inside"),
             found.is_some(),
@@ -138,45 +138,67 @@ impl Lesson for RootfsLesson {
             c.hint = tf("rootfs.hint_no_sh", &[("root", &r.path.display())]);
             return c;
         }
-        match host::resolve_inside(&r.path, &r.shell) {
-            Ok(deps) => {
-                let missing: Vec<&str> = deps
-                    .iter()
-                    .filter(|(_, ok)| !ok)
-                    .map(|(n, _)| n.as_str())
-                    .collect();
-                let seen = if deps.is_empty() {
-                    t("rootfs.static").to_string()
-                } else {
-                    deps.iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                c.row(
-                    t("rootfs.row_deps"),
-                    seen,
-                    if missing.is_empty() {
-                        t("rootfs.deps_inside").to_string()
-                    } else {
-                        tf("rootfs.deps_missing", &[("list", &missing.join(" "))])
-                    },
-                    missing.is_empty(),
-                );
+        // Nothing from the rootfs runs here: its programs are the image's, and until the
+        // later lessons confine them they would run with every capability of the host's
+        // root (a hostile /bin/sh could write through /proc/1/root). The check reads what
+        // execve(2) and the loader would read instead, each file opened through
+        // openat2(RESOLVE_IN_ROOT), as they would find it chrooted.
+        // Why not run it unprivileged instead (a user namespace mapping 0 to an id no one
+        // has, no capabilities, no_new_privs, new namespaces)? That proves a little more
+        // (the kernel itself loads the interpreter), but it still runs the image's code,
+        // and the mapped id must be able to reach the rootfs, which a `dir:` rootfs (its
+        // modes are its owner's) may not allow. Reading the headers cannot be made to
+        // run anything, and is the same for every source.
+        let found = match host::inspect(&r.path, &r.shell) {
+            Ok(i) => i,
+            Err(e) => {
+                c.row(t("rootfs.row_deps"), e.msg, t("rootfs.deps_inside"), false);
+                return c;
             }
-            Err(e) => c.row(t("rootfs.row_deps"), e.msg, t("rootfs.deps_inside"), false),
-        }
-        let r42 = run_chrooted(&r.path, &[&r.shell, "-c", "exit 42"]);
-        let (seen, ok) = match r42 {
-            Ok(s) => (
-                s.code()
-                    .map(|c| format!("exit {c}"))
-                    .unwrap_or_else(|| format!("{s}")),
-                s.code() == Some(42),
-            ),
-            Err(e) => (format!("execve: {e}"), false),
         };
-        c.row(t("rootfs.row_run"), seen, "exit 42", ok);
+        let want = tf(
+            "rootfs.exec_want",
+            &[(
+                "arch",
+                &host::host_machine()
+                    .map(|m| goblin::elf::header::machine_to_str(m).trim_start_matches("EM_"))
+                    .unwrap_or("?")
+                    .to_lowercase(),
+            )],
+        );
+        c.row(
+            tf("rootfs.row_exec", &[("shell", &r.shell)]),
+            found.seen.clone(),
+            want,
+            found.runs,
+        );
+        if !found.runs {
+            return c;
+        }
+        let deps = &found.deps;
+        let missing: Vec<&str> = deps
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let seen = if deps.is_empty() {
+            t("rootfs.static").to_string()
+        } else {
+            deps.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        c.row(
+            t("rootfs.row_deps"),
+            seen,
+            if missing.is_empty() {
+                t("rootfs.deps_inside").to_string()
+            } else {
+                tf("rootfs.deps_missing", &[("list", &missing.join(" "))])
+            },
+            missing.is_empty(),
+        );
         c
     }
 }

@@ -238,42 +238,430 @@ fn busybox_applets(bb: &Path) -> Vec<String> {
     }
 }
 
-/// What the loader needs to run `prog` (a path inside `root`) with `root` as `/`:
-/// the interpreter and each library, and whether it is there inside.
-pub fn resolve_inside(root: &Path, prog: &str) -> Result<Vec<(String, bool)>> {
-    let host_path = inside_to_host(root, prog).ok_or_else(|| {
-        Error::failed(tf(
-            "err.not_in_rootfs",
-            &[("prog", &prog), ("root", &root.display())],
-        ))
-    })?;
-    // The loader's built-in search path (Debian's ld.so knows the multiarch
-    // directories even without an ld.so.conf), taken inside the rootfs.
-    let builtin: Vec<PathBuf> = MULTIARCH
-        .iter()
-        .flat_map(|t| [format!("lib/{t}"), format!("usr/lib/{t}")])
-        .chain(["lib64".to_string(), "usr/lib64".to_string()])
-        .map(|d| root.join(d))
+// ------------------------------------------------------------ untrusted rootfs
+
+/// The most bytes of one file of an untrusted rootfs read to parse its ELF headers
+/// (the largest shell or C library is a few MB; a sparse 2 GiB "shell" is refused).
+pub const MAX_ELF_BYTES: u64 = 128 << 20;
+
+/// At most this many files (programs, interpreters, libraries) looked at per check.
+const MAX_OBJECTS: usize = 256;
+
+/// A `#!` script's interpreter may itself be a script, up to this depth (as the
+/// kernel's binfmt_script allows a few levels).
+const MAX_SCRIPT_DEPTH: usize = 4;
+
+/// What the rootfs check found, without running anything from the rootfs: the image's
+/// programs are untrusted, and before the later lessons confine them they would run
+/// with every capability of the host's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// What execve(2) would find at the path, in words (already sanitised).
+    pub seen: String,
+    /// An executable ELF program for this machine (or a script whose interpreter is).
+    pub runs: bool,
+    /// The ELF interpreter and every library (transitively), each with whether it was
+    /// found inside the rootfs. Names are sanitised.
+    pub deps: Vec<(String, bool)>,
+}
+
+/// The ELF machine (`e_machine`) of the machine hako was built for; `None` when hako
+/// does not know it (then any machine is accepted).
+pub fn host_machine() -> Option<u16> {
+    use goblin::elf::header::*;
+    if cfg!(target_arch = "x86_64") {
+        Some(EM_X86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(EM_AARCH64)
+    } else if cfg!(target_arch = "x86") {
+        Some(EM_386)
+    } else if cfg!(target_arch = "arm") {
+        Some(EM_ARM)
+    } else if cfg!(target_arch = "riscv64") {
+        Some(EM_RISCV)
+    } else if cfg!(target_arch = "powerpc64") {
+        Some(EM_PPC64)
+    } else if cfg!(target_arch = "s390x") {
+        Some(EM_S390)
+    } else {
+        None
+    }
+}
+
+fn machine_name(m: u16) -> String {
+    goblin::elf::header::machine_to_str(m)
+        .trim_start_matches("EM_")
+        .to_lowercase()
+}
+
+/// The headers of one ELF file that the loader reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ElfInfo {
+    bits: u8,
+    /// ET_EXEC or ET_DYN: something execve(2) or the loader can map.
+    loadable: bool,
+    machine: u16,
+    interp: Option<String>,
+    needed: Vec<String>,
+    rpath: Vec<String>,
+    runpath: Vec<String>,
+    musl: bool,
+}
+
+/// What one path holds, read through [`DirFd::open_in_root`].
+#[derive(Debug)]
+enum Content {
+    Missing(Errno),
+    NotRegular(u32),
+    NotExecutable(u32),
+    TooLarge(u64),
+    Script(String),
+    Elf(ElfInfo, u32),
+    NotElf,
+}
+
+use crate::sys::at::{DirFd, InRoot};
+use nix::errno::Errno;
+
+/// PT_INTERP, DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF file's bytes (goblin parses;
+/// nothing is mapped or run). `None` when the bytes are not ELF.
+fn parse_elf(bytes: &[u8]) -> Option<ElfInfo> {
+    let elf = goblin::elf::Elf::parse(bytes).ok()?;
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let interp = elf.interpreter.map(str::to_string);
+    Some(ElfInfo {
+        bits: if elf.is_64 { 64 } else { 32 },
+        loadable: matches!(
+            elf.header.e_type,
+            goblin::elf::header::ET_EXEC | goblin::elf::header::ET_DYN
+        ),
+        machine: elf.header.e_machine,
+        musl: interp.as_deref().is_some_and(|i| i.contains("ld-musl")),
+        interp,
+        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+        rpath: split(&elf.rpaths),
+        runpath: split(&elf.runpaths),
+    })
+}
+
+/// The `#!` line's interpreter, if the bytes start with one.
+fn shebang(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(b"#!")?;
+    let line = rest.split(|b| *b == b'\n').next()?;
+    let line = &line[..line.len().min(256)];
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace().next().map(str::to_string)
+}
+
+/// Reads what `path` holds inside the rootfs: only a regular file is opened, and only
+/// its first [`MAX_ELF_BYTES`].
+fn read_in_root(root: &DirFd, path: &str, need_exec: bool) -> Content {
+    use std::io::Read;
+    let (f, st) = match root.open_in_root(path) {
+        Ok(InRoot::File(f, st)) => (f, st),
+        Ok(InRoot::Other(mode)) => return Content::NotRegular(mode),
+        Err(e) => return Content::Missing(e),
+    };
+    let mode = st.st_mode & 0o7777;
+    if need_exec && mode & 0o111 == 0 {
+        return Content::NotExecutable(mode);
+    }
+    if st.st_size as u64 > MAX_ELF_BYTES {
+        return Content::TooLarge(st.st_size as u64);
+    }
+    let mut bytes = vec![];
+    if let Err(e) = f.take(MAX_ELF_BYTES).read_to_end(&mut bytes) {
+        return Content::Missing(crate::sys::io_errno(&e));
+    }
+    if let Some(i) = shebang(&bytes) {
+        return Content::Script(i);
+    }
+    match parse_elf(&bytes) {
+        Some(info) if info.loadable => Content::Elf(info, mode),
+        _ => Content::NotElf,
+    }
+}
+
+/// The directories the loader searches after DT_RPATH/DT_RUNPATH: /etc/ld.so.conf
+/// (with its `include`s) for glibc, /etc/ld-musl-ARCH.path for musl, then the built-in
+/// defaults (Debian's loader knows the multiarch directories even without a config).
+fn search_dirs(root: &DirFd, musl: bool, machine: u16) -> Vec<String> {
+    let mut dirs = vec![];
+    if musl {
+        let arch = match machine_name(machine).as_str() {
+            "x86_64" => "x86_64",
+            "aarch64" => "aarch64",
+            "386" => "i386",
+            "arm" => "armhf",
+            m => m,
+        }
+        .to_string();
+        let conf = read_small(root, &format!("/etc/ld-musl-{arch}.path"));
+        dirs.extend(
+            conf.split(|c: char| c == ':' || c.is_whitespace())
+                .filter(|d| d.starts_with('/'))
+                .map(str::to_string),
+        );
+        dirs.extend(["/lib", "/usr/local/lib", "/usr/lib"].map(String::from));
+        return dirs;
+    }
+    ld_so_conf(root, "/etc/ld.so.conf", 0, &mut dirs);
+    for t in MULTIARCH {
+        dirs.push(format!("/lib/{t}"));
+        dirs.push(format!("/usr/lib/{t}"));
+    }
+    dirs.extend(["/lib64", "/usr/lib64", "/lib", "/usr/lib"].map(String::from));
+    dirs
+}
+
+/// A small text file of the rootfs (at most 64 KiB), or "" if it is not there or not a
+/// regular file.
+fn read_small(root: &DirFd, path: &str) -> String {
+    use std::io::Read;
+    let Ok(InRoot::File(f, _)) = root.open_in_root(path) else {
+        return String::new();
+    };
+    let mut b = vec![];
+    let _ = f.take(64 << 10).read_to_end(&mut b);
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// The directories one ld.so.conf names, following `include` (a `*` in the last
+/// component is matched against that directory's names, in order).
+fn ld_so_conf(root: &DirFd, path: &str, depth: usize, dirs: &mut Vec<String>) {
+    if depth > 4 {
+        return;
+    }
+    for line in read_small(root, path).lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pat) = line.strip_prefix("include") {
+            let pat = pat.trim();
+            let pat = if pat.starts_with('/') {
+                pat.to_string()
+            } else {
+                format!("/etc/{pat}")
+            };
+            for f in glob_in_root(root, &pat) {
+                ld_so_conf(root, &f, depth + 1, dirs);
+            }
+        } else if !line.is_empty() && !line.starts_with("hwcap") {
+            dirs.extend(
+                line.split(|c: char| c == ':' || c == ',' || c.is_whitespace())
+                    .filter(|d| d.starts_with('/'))
+                    .map(str::to_string),
+            );
+        }
+    }
+}
+
+/// The paths a pattern with `*`s in its last component names inside the rootfs, sorted.
+fn glob_in_root(root: &DirFd, pat: &str) -> Vec<String> {
+    let (dir, last) = pat.rsplit_once('/').unwrap_or(("", pat));
+    if !last.contains('*') {
+        return vec![pat.to_string()];
+    }
+    let Ok(d) = root.dir_in_root(if dir.is_empty() { "/" } else { dir }) else {
+        return vec![];
+    };
+    let mut out: Vec<String> = d
+        .names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| String::from_utf8(n).ok())
+        .filter(|n| glob_match(last, n))
+        .map(|n| format!("{dir}/{n}"))
         .collect();
-    let tree = lddtree::DependencyAnalyzer::new(root.to_path_buf())
-        .library_paths(builtin)
-        .analyze(&host_path)
-        .map_err(|e| {
-            Error::failed(tf(
-                "err.elf",
-                &[("path", &host_path.display()), ("why", &e)],
-            ))
-        })?;
+    out.sort();
+    out.truncate(256);
+    out
+}
+
+/// `*` matches any run of characters (the only wildcard ld.so.conf files use).
+fn glob_match(pat: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pat.split('*').collect();
+    if parts.len() == 1 {
+        return pat == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Inspects `prog` (a path inside `root`) as execve(2) and the loader would find it
+/// with `root` as `/`, without running anything: every file is opened through
+/// openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), only regular files are read (a FIFO
+/// or device at the path cannot make hako wait), and only their headers are parsed.
+pub fn inspect(root: &Path, prog: &str) -> Result<Inspected> {
+    let dir = DirFd::open(root).map_err(|e| {
+        crate::sys::failure(&format!("open {}", crate::sanitize::clean_path(root)), e)
+    })?;
+    Ok(inspect_in(&dir, prog))
+}
+
+fn inspect_in(root: &DirFd, prog: &str) -> Inspected {
+    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
+    let mut path = prog.to_string();
+    let mut chain: Vec<String> = vec![];
+    for _ in 0..=MAX_SCRIPT_DEPTH {
+        let said = |s: String, chain: &[String]| -> String {
+            chain.iter().rev().fold(s, |acc, i| {
+                tf("rootfs.kind_script", &[("interp", i), ("then", &acc)])
+            })
+        };
+        let no = |s: String, chain: &[String]| Inspected {
+            seen: said(s, chain),
+            runs: false,
+            deps: vec![],
+        };
+        match read_in_root(root, &path, true) {
+            Content::Missing(e) => return no(tf("rootfs.kind_missing", &[("errno", &e)]), &chain),
+            Content::NotRegular(mode) => {
+                return no(
+                    tf("rootfs.kind_not_regular", &[("kind", &kind_word(mode))]),
+                    &chain,
+                )
+            }
+            Content::NotExecutable(mode) => {
+                return no(
+                    tf("rootfs.kind_not_exec", &[("mode", &format!("{mode:04o}"))]),
+                    &chain,
+                )
+            }
+            Content::TooLarge(n) => {
+                return no(
+                    tf(
+                        "rootfs.kind_too_large",
+                        &[("size", &n), ("max", &MAX_ELF_BYTES)],
+                    ),
+                    &chain,
+                )
+            }
+            Content::NotElf => return no(tf("rootfs.kind_not_elf", &[]), &chain),
+            Content::Script(i) => {
+                chain.push(clean(&i));
+                path = i;
+            }
+            Content::Elf(info, mode) => {
+                if host_machine().is_some_and(|m| m != info.machine) {
+                    return no(
+                        tf(
+                            "rootfs.kind_machine",
+                            &[("machine", &machine_name(info.machine))],
+                        ),
+                        &chain,
+                    );
+                }
+                let seen = tf(
+                    "rootfs.kind_elf",
+                    &[
+                        ("bits", &info.bits),
+                        ("machine", &machine_name(info.machine)),
+                        ("mode", &format!("{mode:04o}")),
+                    ],
+                );
+                return Inspected {
+                    seen: said(seen, &chain),
+                    runs: true,
+                    deps: loader_needs(root, &path, &info),
+                };
+            }
+        }
+    }
+    Inspected {
+        seen: tf("rootfs.kind_not_elf", &[]),
+        runs: false,
+        deps: vec![],
+    }
+}
+
+fn kind_word(mode: u32) -> &'static str {
+    crate::sys::at::kind_word(mode)
+}
+
+/// The interpreter and the libraries (transitively) the loader would look for, each
+/// with whether it is inside the rootfs, as an ELF file of the program's class and
+/// machine (a 32-bit library in a 64-bit search path is skipped, as the loader does).
+fn loader_needs(root: &DirFd, prog: &str, info: &ElfInfo) -> Vec<(String, bool)> {
+    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
     let mut out = vec![];
-    if let Some(i) = &tree.interpreter {
-        out.push((i.clone(), inside_to_host(root, i).is_some()));
+    if let Some(i) = &info.interp {
+        let ok = matches!(read_in_root(root, i, false), Content::Elf(ref e, _) if e.machine == info.machine);
+        out.push((clean(i), ok));
     }
-    let mut libs: Vec<_> = tree.libraries.values().collect();
-    libs.sort_by(|a, b| a.name.cmp(&b.name));
-    for l in libs {
-        out.push((l.name.clone(), l.found() && l.path.starts_with(root)));
+    let defaults = search_dirs(root, info.musl, info.machine);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut libs: Vec<(String, bool)> = vec![];
+    // (name, the object that needs it, its directory, rpath, runpath)
+    let mut todo: Vec<(String, String, Vec<String>, Vec<String>)> = info
+        .needed
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                prog.to_string(),
+                info.rpath.clone(),
+                info.runpath.clone(),
+            )
+        })
+        .collect();
+    let mut looked = 0usize;
+    while let Some((name, from, rpath, runpath)) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        looked += 1;
+        if looked > MAX_OBJECTS {
+            break;
+        }
+        let origin = from.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let origin = if origin.is_empty() { "/" } else { origin };
+        let expand = |d: &String| d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin);
+        let candidates: Vec<String> = if name.contains('/') {
+            vec![name.clone()]
+        } else {
+            // DT_RPATH is searched only when there is no DT_RUNPATH (ld.so(8)).
+            let first: Vec<String> = if runpath.is_empty() { rpath } else { runpath };
+            first
+                .iter()
+                .map(expand)
+                .chain(defaults.iter().cloned())
+                .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+                .collect()
+        };
+        let mut found = None;
+        for c in candidates {
+            if let Content::Elf(e, _) = read_in_root(root, &c, false) {
+                if e.machine == info.machine && e.bits == info.bits {
+                    found = Some((c, e));
+                    break;
+                }
+            }
+        }
+        libs.push((clean(&name), found.is_some()));
+        if let Some((path, e)) = found {
+            for n in &e.needed {
+                todo.push((n.clone(), path.clone(), e.rpath.clone(), e.runpath.clone()));
+            }
+        }
     }
-    Ok(out)
+    libs.sort();
+    out.extend(libs);
+    out
 }
 
 /// Resolves a path as the kernel would with `root` as `/`: symlinks (absolute ones
@@ -362,6 +750,119 @@ mod tests {
             applets_in_binary(&std::fs::read(&bb).unwrap()),
             Some(listed)
         );
+    }
+
+    fn scratch() -> PathBuf {
+        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::create_temp(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn reads_shebangs_and_globs() {
+        assert_eq!(
+            shebang(b"#!/bin/busybox sh\necho"),
+            Some("/bin/busybox".into())
+        );
+        assert_eq!(shebang(b"#! /bin/sh"), Some("/bin/sh".into()));
+        assert_eq!(shebang(b"\x7fELF"), None);
+        assert!(glob_match("*.conf", "libc.conf"));
+        assert!(glob_match("x86*gnu.conf", "x86_64-linux-gnu.conf"));
+        assert!(!glob_match("*.conf", "libc.conf.bak"));
+        assert!(!glob_match("a*b*c", "ab"));
+        assert!(glob_match("plain", "plain"));
+    }
+
+    /// The host's own shell copied with its loader and libraries (as the host source
+    /// does) is found runnable with everything inside; without libc, libc is missing.
+    #[test]
+    fn inspects_a_dynamic_shell_without_running_it() {
+        let d = scratch();
+        let sh = which("sh").unwrap();
+        let real = std::fs::canonicalize(&sh).unwrap();
+        let mut c = Copier {
+            root: &d,
+            done: HashSet::new(),
+            libraries: vec![],
+        };
+        c.copy_program(&real, Path::new("/bin/sh")).unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(i.runs, "{i:?}");
+        assert!(i.seen.contains("ELF"), "{i:?}");
+        if !i.deps.is_empty() {
+            assert!(i.deps.iter().all(|(_, ok)| *ok), "{i:?}");
+            assert!(i.deps.iter().any(|(n, _)| n.starts_with("libc.")), "{i:?}");
+            // Take libc away: the check names it.
+            let libc = lddtree::DependencyAnalyzer::new(PathBuf::from("/"))
+                .analyze(&real)
+                .unwrap()
+                .libraries
+                .values()
+                .find(|l| l.name.starts_with("libc."))
+                .map(|l| l.path.clone())
+                .unwrap();
+            std::fs::remove_file(d.join(libc.strip_prefix("/").unwrap())).unwrap();
+            let i = inspect(&d, "/bin/sh").unwrap();
+            assert!(
+                i.deps.iter().any(|(n, ok)| n.starts_with("libc.") && !ok),
+                "{i:?}"
+            );
+        }
+        crate::rootfs::remove_tree(&d).unwrap();
+    }
+
+    /// Links are followed as the kernel would with the rootfs as `/` (absolute ones
+    /// inside it, `..` clamped); a FIFO is named, never opened; a script's interpreter
+    /// is looked at in turn.
+    #[test]
+    fn inspects_what_an_untrusted_rootfs_has_at_bin_sh() {
+        let d = scratch();
+        std::fs::create_dir_all(d.join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();
+        let bb = which("busybox").expect("busybox (busybox-static)");
+        std::fs::copy(&bb, d.join("usr/bin/busybox")).unwrap();
+        let check = |target: Option<&str>| {
+            let _ = std::fs::remove_file(d.join("usr/bin/sh"));
+            if let Some(t) = target {
+                std::os::unix::fs::symlink(t, d.join("usr/bin/sh")).unwrap();
+            }
+            inspect(&d, "/bin/sh").unwrap()
+        };
+        // An absolute link resolves inside the rootfs, not on the host.
+        let i = check(Some("/bin/busybox"));
+        assert!(i.runs && i.deps.is_empty(), "{i:?}");
+        // `..` stops at the rootfs's /: the host's /bin/busybox is not reached.
+        let i = check(Some("../../../../../../../../../usr/bin/nothing"));
+        assert!(!i.runs && i.seen.contains("ENOENT"), "{i:?}");
+        // /proc/self/exe is the rootfs's own /proc (empty here), not the host's.
+        std::fs::create_dir_all(d.join("proc")).unwrap();
+        assert!(!check(Some("/proc/self/exe")).runs);
+        // A FIFO: named at once, not opened (an open would wait for a writer).
+        let _ = check(None);
+        nix::unistd::mkfifo(
+            &d.join("usr/bin/sh"),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(!i.runs && i.seen.contains("FIFO"), "{i:?}");
+        std::fs::remove_file(d.join("usr/bin/sh")).unwrap();
+        // A script whose interpreter is busybox.
+        std::fs::write(d.join("usr/bin/sh"), "#!/bin/busybox sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(i.runs && i.seen.contains("/bin/busybox"), "{i:?}");
+        // Not executable; not a program at all.
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let i = inspect(&d, "/bin/sh").unwrap();
+        assert!(!i.runs && i.seen.contains("0644"), "{i:?}");
+        std::fs::write(d.join("usr/bin/sh"), "just text").unwrap();
+        std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert!(!inspect(&d, "/bin/sh").unwrap().runs);
+        crate::rootfs::remove_tree(&d).unwrap();
     }
 
     #[test]

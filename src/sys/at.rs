@@ -202,3 +202,80 @@ pub fn umask() -> u32 {
     nix::sys::stat::umask(old);
     old.bits()
 }
+
+/// What a path inside an untrusted rootfs names, looked up by the kernel with the
+/// rootfs as `/` (see [`DirFd::open_in_root`]).
+#[derive(Debug)]
+pub enum InRoot {
+    /// A regular file, open for reading, and its `fstat`.
+    File(File, FileStat),
+    /// Something else (a directory, FIFO, socket, device): its `st_mode`. Never opened
+    /// for reading: opening a FIFO waits for a writer, a device may do anything.
+    Other(u32),
+}
+
+/// `S_IFMT` of a mode as a word: what a file is when it is not a regular file.
+pub fn kind_word(st_mode: u32) -> &'static str {
+    match st_mode & libc::S_IFMT {
+        libc::S_IFREG => "regular file",
+        libc::S_IFDIR => "directory",
+        libc::S_IFIFO => "FIFO",
+        libc::S_IFSOCK => "socket",
+        libc::S_IFCHR => "character device",
+        libc::S_IFBLK => "block device",
+        libc::S_IFLNK => "symbolic link",
+        _ => "unknown file type",
+    }
+}
+
+impl DirFd {
+    /// openat2(2) of `path` with this directory as `/` (`RESOLVE_IN_ROOT`: absolute
+    /// links and `..` stay inside, as after chroot; `RESOLVE_NO_MAGICLINKS`: no
+    /// /proc-style jumps) and `flags`. EAGAIN (a rename raced the lookup) is retried.
+    fn openat2_in_root(&self, path: &str, flags: OFlag) -> R<OwnedFd> {
+        use nix::fcntl::{OpenHow, ResolveFlag};
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let rel = path.trim_start_matches('/');
+        let rel = if rel.is_empty() { "." } else { rel };
+        let mut tries = 0;
+        loop {
+            match nix::fcntl::openat2(self.fd(), rel, how) {
+                Err(Errno::EAGAIN) if tries < 16 => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// A file of an untrusted rootfs, for reading: looked up as `O_PATH` (which opens
+    /// nothing: no FIFO wait, no device driver), `fstat`ed, and only if it is a regular
+    /// file reopened `O_RDONLY|O_NONBLOCK|O_NOCTTY` through `/proc/self/fd/N` (the same
+    /// inode, whatever the rootfs's owner renames meanwhile).
+    pub fn open_in_root(&self, path: &str) -> R<InRoot> {
+        let o = self.openat2_in_root(path, OFlag::O_PATH)?;
+        let st = nix::sys::stat::fstat(o.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Ok(InRoot::Other(st.st_mode));
+        }
+        use std::os::fd::AsRawFd;
+        let again = format!("/proc/self/fd/{}", o.as_raw_fd());
+        let f = nix::fcntl::open(
+            again.as_str(),
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st2 = nix::sys::stat::fstat(f.as_fd())?;
+        if (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(Errno::ESTALE);
+        }
+        Ok(InRoot::File(File::from(f), st))
+    }
+
+    /// A directory of an untrusted rootfs, resolved as in [`DirFd::open_in_root`]
+    /// (`O_DIRECTORY`: anything else is ENOTDIR, never opened).
+    pub fn dir_in_root(&self, path: &str) -> R<DirFd> {
+        self.openat2_in_root(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map(DirFd)
+    }
+}

@@ -605,23 +605,38 @@ pub fn open_write(path: &str) -> Seen {
     Seen::of(r, |_| 0)
 }
 
-/// In a child: mount a tmpfs on /tmp (undone at once if it worked).
+/// In a child: mount a tmpfs on a directory the probe makes itself (undone at once if
+/// it worked, and the directory removed), so that the answer does not depend on what
+/// the rootfs holds: mount(2) looks the target up before it checks CAP_SYS_ADMIN, so a
+/// missing /tmp would read ENOENT. When root inside may not create a directory in `/`
+/// (a `dir:` rootfs whose owner is not mapped), the target is `/proc`, which the proc
+/// lesson mounted: a tmpfs that got on it would be detached at once, uncovering proc.
 pub fn try_mount() -> Seen {
     super::demo::in_child(|| {
+        let own = format!("/.hako-mnt-{}", std::process::id());
+        let made = nix::unistd::mkdir(
+            own.as_str(),
+            nix::sys::stat::Mode::from_bits_truncate(0o700),
+        );
+        trace(|| format!("mkdir(\"{own}\", 0700)"), "2 mkdir", &made);
+        let target = if made.is_ok() { own.as_str() } else { "/proc" };
         let r = nix::mount::mount(
             Some("tmpfs"),
-            "/tmp",
+            target,
             Some("tmpfs"),
             MsFlags::empty(),
             None::<&str>,
         );
         trace(
-            || "mount(\"tmpfs\", \"/tmp\", \"tmpfs\", 0, NULL)".into(),
+            || format!("mount(\"tmpfs\", \"{target}\", \"tmpfs\", 0, NULL)"),
             "2 mount",
             &r,
         );
         if r.is_ok() {
-            let _ = nix::mount::umount2("/tmp", nix::mount::MntFlags::MNT_DETACH);
+            let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if made.is_ok() {
+            let _ = std::fs::remove_dir(&own);
         }
         Seen::of(r, |_| 0)
     })

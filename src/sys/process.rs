@@ -1,47 +1,14 @@
-//! Starting processes in ways std cannot on its own: chrooted, for the rootfs check.
+//! Starting processes in ways std cannot on its own: the agent.
+//!
+//! (The rootfs check no longer runs the image's /bin/sh chrooted: in a plain chroot it
+//! had every capability of the host's root and no namespace, so a hostile shell could
+//! write through /proc/1/root. It reads the shell's ELF headers instead: see
+//! `rootfs::host::inspect`.)
 #![allow(unsafe_code)]
 
 use nix::errno::Errno;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-
-/// Runs `argv` with `root` as its root directory (chroot(2) + chdir("/") in the child,
-/// between fork and exec), with stdio on /dev/null. The proof that a rootfs works:
-/// the kernel resolves the program, its interpreter and libraries inside it.
-pub fn run_chrooted(root: &Path, argv: &[&str]) -> Result<ExitStatus, Errno> {
-    let shown = root.display().to_string();
-    let root = root.to_path_buf();
-    let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..])
-        .env_clear()
-        .env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec the closure only makes two syscalls (chroot,
-    // chdir) and allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::chroot(&root)?;
-            nix::unistd::chdir("/")?;
-            Ok(())
-        });
-    }
-    let r = cmd.status().map_err(|e| super::io_errno(&e));
-    super::trace_as(
-        || {
-            format!(
-                "fork() + chroot(\"{}\") + chdir(\"/\") + execve(\"{}\", {:?}) + wait4()",
-                shown, argv[0], argv
-            )
-        },
-        "2 chroot",
-        &r,
-        |s| format!("{s}"),
-    );
-    r
-}
+use std::process::Command;
 
 /// Starts `/proc/self/exe __agent` with `fd` (its end of the socketpair) kept open
 /// across the exec, and a parent-death signal: if the guide dies, so does the agent.
