@@ -228,7 +228,9 @@ trap 'exit 143' TERM HUP
             }
         }
     }
-    s.push_str("chroot \"$ROOTFS\" /bin/sh -c 'exit 42' || [ $? = 42 ] || { say \"walk.sh: /bin/sh does not run inside $ROOTFS\"; exit 1; }\n");
+    // Nothing of the image runs before it is confined: a `chroot "$ROOTFS" /bin/sh` here would
+    // run the image's code as the host's root with every capability. The script only looks.
+    s.push_str("[ -e \"$ROOTFS/bin/sh\" ] || [ -L \"$ROOTFS/bin/sh\" ] || { say \"walk.sh: there is no /bin/sh in $ROOTFS\"; exit 1; }\n");
 
     // cgroup
     s.push_str(&comment("cgroup", 3));
