@@ -978,7 +978,13 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
     let bad_manifest = |e: serde_json::Error| {
         Error::failed(tf(
             "err.oci_manifest",
-            &[("image", &r), ("why", &shown(&e.to_string()))],
+            &[
+                ("image", &r),
+                (
+                    "why",
+                    &crate::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
+                ),
+            ],
         ))
     };
     let mut did = vec![];

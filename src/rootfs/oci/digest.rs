@@ -49,7 +49,7 @@ impl Digest {
     pub fn parse(s: &str) -> Result<Digest, String> {
         let bad = || {
             format!(
-                "'{}' is not a digest (sha256: and 64, or sha512: and 128 lowercase hex digits)",
+                "'{}' is not a digest (sha256: and 64 lowercase hex digits, or sha512: and 128)",
                 shown(s)
             )
         };
