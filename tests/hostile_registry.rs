@@ -833,3 +833,47 @@ fn redirects_stop_after_five_hops() {
         "the first request and 5 hops"
     );
 }
+
+/// The cache is used only when it is root's and no one else may write in it: a cache
+/// others could fill would choose what hako unpacks as root.
+#[test]
+fn a_cache_others_may_write_is_refused() {
+    common::require_root();
+    use std::os::unix::fs::PermissionsExt;
+    let (addr, hits) = loopback_registry(|_| status(404, &[], b""));
+    for how in ["world-writable", "group-writable", "not root's"] {
+        let w = Walk::new();
+        match how {
+            "world-writable" => {
+                std::fs::set_permissions(w.cache.path(), std::fs::Permissions::from_mode(0o777))
+                    .unwrap()
+            }
+            "group-writable" => {
+                std::fs::set_permissions(w.cache.path(), std::fs::Permissions::from_mode(0o770))
+                    .unwrap()
+            }
+            _ => std::os::unix::fs::chown(w.cache.path(), Some(65534), Some(65534)).unwrap(),
+        }
+        let r = w.run(None, &["--rootfs", &format!("oci:{addr}/img:latest")]);
+        let e = refused(&r, "only root may write in");
+        assert!(e.contains(&w.cache.s()), "names the cache ({how}): {e}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the registry was asked");
+    // A missing cache is made, root's and 0700.
+    let w = Walk::new();
+    let fresh = w.cache.path().join("made");
+    let mut c = common::hako();
+    c.args(["--auto", "--lang", "en", "--to", "rootfs"])
+        .args([
+            "--rootfs",
+            &format!("oci:{addr}/img:latest"),
+            "--",
+            "/bin/true",
+        ])
+        .env("TMPDIR", w.tmp.path())
+        .env("HAKO_CACHE_DIR", &fresh);
+    let r = common::run_with(c, "");
+    refused(&r, "was not found");
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the new cache's mode");
+}
