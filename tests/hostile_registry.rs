@@ -877,3 +877,86 @@ fn a_cache_others_may_write_is_refused() {
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "the new cache's mode");
 }
+
+/// A layer tarball of a static busybox (`/bin/sh` for the rootfs check).
+fn busybox_layer() -> Vec<u8> {
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is needed (apt-get install busybox-static; tests/run.sh does)");
+    let tree = Tmp::new("tree");
+    std::fs::create_dir_all(tree.path().join("bin")).unwrap();
+    std::fs::copy(bb, tree.path().join("bin/busybox")).unwrap();
+    for a in ["sh", "true"] {
+        std::os::unix::fs::symlink("busybox", tree.path().join("bin").join(a)).unwrap();
+    }
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(tree.path())
+        .args(["--numeric-owner", "-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar failed");
+    out.stdout
+}
+
+/// What is in the cache is believed only once checked: a blob there that is a symlink
+/// (to a canary outside) or has the right size but other bytes is fetched again and
+/// replaced, never unpacked, and the file outside is left alone.
+#[test]
+fn a_cached_blob_is_checked_before_it_is_believed() {
+    common::require_root();
+    let canary = Canary::new();
+    let layer = busybox_layer();
+    let hex = sha256_hex(&layer);
+    let d = format!("sha256:{hex}");
+    let (cfg, cfg_digest) = good_config();
+    let top = manifest(good_config_desc(), vec![desc(LAYER, &d, layer.len())]);
+    let blob_hits = Arc::new(AtomicUsize::new(0));
+    let seen = blob_hits.clone();
+    let inner = image_registry(
+        top,
+        None,
+        vec![(d.clone(), layer.clone()), (cfg_digest, cfg)],
+    );
+    let (addr, _) = loopback_registry(move |path: &str| {
+        if path.contains("/blobs/") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        inner(path)
+    });
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let planted: [(&str, Plant); 2] = [
+        (
+            "a symlink to a file outside",
+            Box::new(|p: &Path| {
+                std::os::unix::fs::symlink(canary.dir.path().join("victim"), p).unwrap()
+            }),
+        ),
+        (
+            "a file of the right size with other bytes",
+            Box::new(|p: &Path| std::fs::write(p, vec![b'!'; layer.len()]).unwrap()),
+        ),
+    ];
+    for (what, plant) in planted {
+        let w = Walk::new();
+        let blobs = w.cache.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let before = blob_hits.load(Ordering::SeqCst);
+        plant(&blobs.join(&hex));
+        let r = w.run(None, &["--rootfs", &format!("oci:{addr}/img:latest")]);
+        assert_eq!(r.code, 0, "{what}: the walk failed:\n{}", r.stderr);
+        assert!(
+            blob_hits.load(Ordering::SeqCst) > before,
+            "{what}: the blob was not fetched again"
+        );
+        let kept = blobs.join(&hex);
+        let m = std::fs::symlink_metadata(&kept).unwrap();
+        assert!(
+            m.file_type().is_file(),
+            "{what}: the cache entry is not a file"
+        );
+        assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), hex, "{what}");
+        canary.unchanged();
+    }
+}
