@@ -1201,6 +1201,33 @@ mod tests {
     }
 
     #[test]
+    fn where_a_location_leads() {
+        let n = |l: &str| next_url("https", "reg.example:5000", l);
+        assert_eq!(n("/v2/x").as_deref(), Some("https://reg.example:5000/v2/x"));
+        assert_eq!(
+            n("//cdn.example/b").as_deref(),
+            Some("https://cdn.example/b")
+        );
+        assert_eq!(n("ftp://h/x").as_deref(), Some("ftp://h/x"));
+        assert_eq!(
+            n("FILE:///etc/shadow").as_deref(),
+            Some("FILE:///etc/shadow")
+        );
+        for bad in ["", "relative/path", "1ab:x", "\u{e9}:x"] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+        // Whatever the scheme's case, the policy sees it.
+        let p = Policy {
+            registry: "reg.example".into(),
+            registry_loopback: false,
+            insecure: false,
+        };
+        assert!(p
+            .judge("https", "FILE:///etc/shadow", |_, _| vec![])
+            .is_err());
+    }
+
+    #[test]
     fn bearer_challenge() {
         let c = parse_challenge(
             r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/bash:pull,push""#,
