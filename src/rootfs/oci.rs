@@ -7,18 +7,29 @@
 //! 2. An index (multi-arch) names one manifest per platform: hako takes this machine's.
 //! 3. The manifest lists the layers; each blob (`GET /v2/REPO/blobs/DIGEST`, often a
 //!    redirect to a CDN, where the Authorization header is not sent on) is checked
-//!    against its sha256 digest, kept in the cache, and unpacked in order through the
-//!    extractor, whiteouts applied.
+//!    against its descriptor's size and digest, kept in the cache, and unpacked in order
+//!    through the extractor, whiteouts applied.
 //!
-//! The cache (`$HAKO_CACHE_DIR`, else `$XDG_CACHE_HOME/hako`, else /var/cache/hako)
-//! holds blobs by digest and tag → digest, so the same reference a second time needs
-//! no network.
+//! Nothing the registry sends is trusted: every digest is parsed as [`Digest`] while the
+//! JSON is read (so a cache path is only ever built from validated hex), manifests and
+//! indexes are capped at [`MAX_MANIFEST`] bytes, a blob may not be longer than its
+//! descriptor says, and realms and redirects follow the rules of [`policy`].
+//!
+//! The cache (`$HAKO_CACHE_DIR`, else /var/cache/hako) holds blobs by digest and
+//! tag → digest, so the same reference a second time needs no network. It is used only
+//! when it is root's and no one else may write in it.
+
+mod digest;
+pub mod policy;
+
+pub use digest::{Algorithm, Digest, Hasher};
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
 use crate::walk::render;
-use sha2::{Digest, Sha256};
+use digest::shown;
+use policy::{Policy, MAX_HOPS};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +38,13 @@ use std::time::Duration;
 pub const DOCKER_HUB: &str = "docker.io";
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
+/// The largest manifest, index or config hako reads (real ones are a few KiB).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The most of an error body or a token answer hako reads.
+const MAX_SMALL: u64 = 1 << 20;
+/// The most of a registry's error body shown (sanitised).
+const SHOWN_BODY: usize = 200;
+
 const ACCEPT: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -34,22 +52,43 @@ const ACCEPT: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
-/// `[REGISTRY/]REPO[:TAG][@sha256:DIGEST]`, read the way Docker reads it.
+/// `[REGISTRY/]REPO[:TAG][@DIGEST]`, read the way Docker reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     /// As written (`docker.io` when none was).
     pub registry: String,
     pub repo: String,
     pub tag: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
-fn valid_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    })
+/// `host[:port]` or `[v6]:port`: letters, digits, '.', '-' in dot-separated labels.
+fn registry_ok(r: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = r.strip_prefix('[') {
+        let Some((h, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return h.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
+    }
+    let host = match r.split_once(':') {
+        Some((h, p)) => {
+            if !port_ok(p) {
+                return false;
+            }
+            h
+        }
+        None => r,
+    };
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 impl Reference {
@@ -59,14 +98,7 @@ impl Reference {
             return Err(format!("oci: needs an image, {eg}"));
         }
         let (name, digest) = match s.split_once('@') {
-            Some((n, d)) => {
-                if !valid_digest(d) {
-                    return Err(format!(
-                        "'{d}' is not a sha256 digest (sha256: and 64 hex digits); {eg}"
-                    ));
-                }
-                (n, Some(d.to_string()))
-            }
+            Some((n, d)) => (n, Some(Digest::parse(d).map_err(|e| format!("{e}; {eg}"))?)),
             None => (s, None),
         };
         let (name, tag) = match name.rfind(':') {
@@ -83,6 +115,12 @@ impl Reference {
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
+        if !registry_ok(&registry) {
+            return Err(format!(
+                "'{}' is not a registry (a host name or address, and a port); {eg}",
+                shown(&registry)
+            ));
+        }
         let registry = if registry == "index.docker.io" {
             DOCKER_HUB.to_string()
         } else {
@@ -94,6 +132,7 @@ impl Reference {
             repo
         };
         let repo_ok = !repo.is_empty()
+            && repo.len() <= 255
             && repo.split('/').all(|c| {
                 !c.is_empty()
                     && c.bytes().all(|b| {
@@ -103,7 +142,8 @@ impl Reference {
             });
         if !repo_ok {
             return Err(format!(
-                "'{s}' is not an image name (lowercase letters, digits, '.', '_', '-' and '/'); {eg}"
+                "'{}' is not an image name (lowercase letters, digits, '.', '_', '-' and '/'); {eg}",
+                shown(s)
             ));
         }
         if let Some(t) = &tag {
@@ -114,7 +154,8 @@ impl Reference {
                 && !t.starts_with(['.', '-']);
             if !ok {
                 return Err(format!(
-                    "'{t}' is not a tag (letters, digits, '.', '_', '-'); {eg}"
+                    "'{}' is not a tag (letters, digits, '.', '_', '-'); {eg}",
+                    shown(t)
                 ));
             }
         }
@@ -141,11 +182,12 @@ impl Reference {
     }
 
     /// The digest when one was given, else the tag.
-    pub fn reference(&self) -> &str {
-        self.digest
-            .as_deref()
-            .or(self.tag.as_deref())
-            .unwrap_or("latest")
+    pub fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".into(),
+        }
     }
 
     pub fn is_loopback(&self) -> bool {
@@ -179,7 +221,7 @@ pub fn is_loopback_host(authority: &str) -> bool {
             .map(|(h, _)| h)
             .unwrap_or(authority)
     };
-    host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
@@ -201,29 +243,57 @@ pub fn platform() -> (&'static str, Option<&'static str>) {
     }
 }
 
-/// The cache: `blobs/sha256/HEX` and `refs/REGISTRY/REPO/TAG` (a digest).
+/// The cache: `blobs/ALGO/HEX` and `refs/REGISTRY/REPO/TAG` (a digest). Every path in
+/// it is built from validated parts: a [`Digest`]'s hex, a parsed [`Reference`].
 pub struct Cache {
     pub dir: PathBuf,
 }
 
 impl Cache {
-    pub fn locate() -> Cache {
+    /// `$HAKO_CACHE_DIR` (absolute), else /var/cache/hako, created 0700 when missing.
+    /// Used only when it is a directory of root's that no group or other may write in,
+    /// as the journal directory: whoever could write there could choose what hako
+    /// unpacks as root.
+    pub fn locate() -> Result<Cache> {
         let dir = std::env::var_os("HAKO_CACHE_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute())
-                    .map(|p| p.join("hako"))
-            })
             .unwrap_or_else(|| PathBuf::from("/var/cache/hako"));
-        Cache { dir }
+        Cache::at(dir)
     }
 
-    pub fn blob(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.dir.join("blobs/sha256").join(hex)
+    pub fn at(dir: PathBuf) -> Result<Cache> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        if std::fs::symlink_metadata(&dir).is_err() {
+            let made = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir);
+            if let Err(e) = made {
+                return Err(Error::failed(tf(
+                    "err.oci_cache",
+                    &[("dir", &shown(&dir.to_string_lossy())), ("why", &e)],
+                )));
+            }
+        }
+        let unsafe_dir = match std::fs::symlink_metadata(&dir) {
+            Ok(m) => !m.file_type().is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0,
+            Err(_) => true,
+        };
+        if unsafe_dir {
+            return Err(Error::failed(tf(
+                "err.oci_cache_unsafe",
+                &[("dir", &shown(&dir.to_string_lossy()))],
+            )));
+        }
+        Ok(Cache { dir })
+    }
+
+    pub fn blob(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm().name())
+            .join(digest.hex())
     }
 
     fn tag_file(&self, r: &Reference) -> Option<PathBuf> {
@@ -237,51 +307,102 @@ impl Cache {
         )
     }
 
-    pub fn tag(&self, r: &Reference) -> Option<String> {
-        let d = std::fs::read_to_string(self.tag_file(r)?).ok()?;
-        let d = d.trim().to_string();
-        (valid_digest(&d) && self.blob(&d).is_file()).then_some(d)
+    /// The digest the tag had at the last pull, when its manifest is still cached.
+    pub fn tag(&self, r: &Reference) -> Option<Digest> {
+        let f = std::fs::File::open(self.tag_file(r)?).ok()?;
+        let mut s = String::new();
+        f.take(256).read_to_string(&mut s).ok()?;
+        let d = Digest::parse(s.trim()).ok()?;
+        self.blob(&d).is_file().then_some(d)
     }
 
-    fn set_tag(&self, r: &Reference, digest: &str) -> io::Result<()> {
+    fn set_tag(&self, r: &Reference, digest: &Digest) -> io::Result<()> {
         let Some(p) = self.tag_file(r) else {
             return Ok(());
         };
-        write_atomic(&p, digest.as_bytes())
+        write_atomic(&p, digest.to_string().as_bytes())
     }
 
-    /// A cached blob's bytes, if present and whole (small blobs: manifests).
-    fn read_small(&self, digest: &str) -> Option<Vec<u8>> {
-        let b = std::fs::read(self.blob(digest)).ok()?;
-        if sha256(&b) == digest {
-            Some(b)
-        } else {
-            let _ = std::fs::remove_file(self.blob(digest));
-            None
+    /// A cached small blob (a manifest), if it is a regular file no larger than the cap
+    /// whose bytes match `digest` (and `size` when a descriptor gave one). A file that
+    /// does not match is left alone: it is fetched again and replaced.
+    fn read_small(&self, digest: &Digest, size: Option<u64>) -> Option<Vec<u8>> {
+        let p = self.blob(digest);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if !m.file_type().is_file() || m.len() > MAX_MANIFEST || size.is_some_and(|s| s != m.len())
+        {
+            return None;
         }
+        let mut b = vec![];
+        std::fs::File::open(&p)
+            .ok()?
+            .take(MAX_MANIFEST + 1)
+            .read_to_end(&mut b)
+            .ok()?;
+        (Digest::of(digest.algorithm(), &b) == *digest).then_some(b)
     }
+
+    /// Whether the cached blob for `d` is a regular file of the descriptor's size whose
+    /// bytes hash to its digest (read in full: a blob is believed only once checked).
+    fn holds(&self, d: &Descriptor) -> bool {
+        let p = self.blob(&d.digest);
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            return false;
+        };
+        if !m.file_type().is_file() || m.len() != d.size {
+            return false;
+        }
+        let Ok(mut f) = std::fs::File::open(&p) else {
+            return false;
+        };
+        let mut h = Hasher::new(d.digest.algorithm());
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        h.finish() == d.digest
+    }
+}
+
+/// A new file next to `p`, created by this run (never an existing one), and its name.
+fn fresh_beside(p: &Path) -> io::Result<(std::fs::File, PathBuf)> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = p.with_file_name(format!(".{name}.part{}-{nanos}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    Ok((f, tmp))
 }
 
 fn write_atomic(p: &Path, data: &[u8]) -> io::Result<()> {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d)?;
     }
-    let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-    let r = std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, p));
+    let (mut f, tmp) = fresh_beside(p)?;
+    let r = f.write_all(data).and_then(|_| std::fs::rename(&tmp, p));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     r
 }
 
-pub fn sha256(b: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(b))
-}
-
 /// Hashes what is read through it.
 struct Hashing<Rd> {
     inner: Rd,
-    h: Sha256,
+    h: Hasher,
 }
 
 impl<Rd: Read> Read for Hashing<Rd> {
@@ -292,14 +413,23 @@ impl<Rd: Read> Read for Hashing<Rd> {
     }
 }
 
-/// The registry's HTTP side: bearer token, redirects, plain HTTP only where allowed.
+/// Up to `max` bytes of `r`, and whether there was more.
+fn read_capped(r: impl Read, max: u64) -> io::Result<(Vec<u8>, bool)> {
+    let mut b = vec![];
+    r.take(max + 1).read_to_end(&mut b)?;
+    let over = b.len() as u64 > max;
+    b.truncate(max as usize);
+    Ok((b, over))
+}
+
+/// The registry's HTTP side: bearer token, redirects followed by hand under [`Policy`].
 pub struct Client {
     agent: ureq::Agent,
     /// `http://` or `https://` and the API host.
     base: String,
     repo: String,
     host: String,
-    insecure: bool,
+    policy: Policy,
     token: Option<String>,
 }
 
@@ -308,32 +438,59 @@ pub struct Client {
 enum Net {
     /// No answer: DNS, refused, TLS, timeout.
     Unreachable(String),
-    /// An answer, but not the one wanted.
+    /// An answer, but not the one wanted (the reason already sanitised).
     Status(u16, String),
-    /// Refused by hako's own rules (plain HTTP elsewhere than loopback).
+    /// Refused by hako's own rules ([`policy`]).
     Policy(String),
 }
 
-fn url_host(url: &str) -> Option<(String, String)> {
-    let uri: ureq::http::Uri = url.parse().ok()?;
-    Some((
-        uri.scheme_str()?.to_string(),
-        uri.authority()?.as_str().to_string(),
-    ))
+/// An error body, sanitised and cut short.
+fn body_hint(resp: ureq::http::Response<ureq::Body>) -> String {
+    let (b, _) = read_capped(resp.into_body().into_reader(), MAX_SMALL).unwrap_or_default();
+    crate::sanitize::clean_truncated(&b, SHOWN_BODY)
+}
+
+/// Where a `Location` leads from `scheme://authority`; `None` when it is no URL at all.
+fn next_url(scheme: &str, authority: &str, loc: &str) -> Option<String> {
+    if let Some(rest) = loc.strip_prefix("//") {
+        return Some(format!("{scheme}://{rest}"));
+    }
+    if loc.starts_with('/') {
+        return Some(format!("{scheme}://{authority}{loc}"));
+    }
+    // An absolute URL of any scheme (judged by the policy), else nothing usable.
+    let (sch, _) = loc.split_once(':')?;
+    let is_scheme = sch.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && sch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    is_scheme.then(|| loc.to_string())
 }
 
 impl Client {
     pub fn new(r: &Reference, insecure: bool) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let host = r.api_host().to_string();
+        let policy = Policy {
+            registry: host.clone(),
+            registry_loopback: r.is_loopback(),
+            insecure,
+        };
+        let config = ureq::Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(120)))
             .user_agent(format!("hako/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        let host = r.api_host().to_string();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            policy::Guard {
+                policy: policy.clone(),
+                inner: Default::default(),
+            },
+        );
         let scheme = if r.is_loopback() || insecure {
             "http"
         } else {
@@ -344,58 +501,56 @@ impl Client {
             base: format!("{scheme}://{host}"),
             repo: r.repo.clone(),
             host,
-            insecure,
+            policy,
             token: None,
         }
     }
 
-    fn plain_ok(&self, authority: &str) -> bool {
-        self.insecure || is_loopback_host(authority)
-    }
-
-    /// GET with the token, following redirects by hand: the Authorization header goes
-    /// only to the registry's own host, and plain HTTP only to loopback (or --insecure).
+    /// GET with the token, following at most [`MAX_HOPS`] redirects by hand: each hop
+    /// is judged by the policy, and the Authorization header goes only to the registry's
+    /// own host.
     fn get_once(
         &self,
         url: &str,
         accept: Option<&str>,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, Net> {
         let mut url = url.to_string();
-        for _ in 0..10 {
-            let (scheme, authority) =
-                url_host(&url).ok_or_else(|| Net::Policy(format!("bad URL {url}")))?;
-            if scheme == "http" && !self.plain_ok(&authority) {
-                return Err(Net::Policy(tf("oci.no_plain_http", &[("url", &url)])));
-            }
+        let mut hops = 0;
+        loop {
+            let tgt = policy::target(&url)
+                .ok_or_else(|| Net::Policy(tf("oci.bad_url", &[("url", &shown(&url))])))?;
             let mut req = self.agent.get(&url);
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
-            if authority == self.host {
+            if tgt.authority == self.host {
                 if let Some(t) = &self.token {
                     req = req.header("Authorization", format!("Bearer {t}"));
                 }
             }
-            let resp = req.call().map_err(|e| Net::Unreachable(e.to_string()))?;
+            let resp = req
+                .call()
+                .map_err(|e| Net::Unreachable(shown(&e.to_string())))?;
             let s = resp.status().as_u16();
-            if (300..400).contains(&s) {
-                let loc = resp
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Net::Status(s, "a redirect without Location".into()))?;
-                url = if loc.starts_with("http://") || loc.starts_with("https://") {
-                    loc.to_string()
-                } else if loc.starts_with('/') {
-                    format!("{scheme}://{authority}{loc}")
-                } else {
-                    return Err(Net::Status(s, format!("an unusable redirect to {loc}")));
-                };
-                continue;
+            if !(300..400).contains(&s) || s == 304 {
+                return Ok(resp);
             }
-            return Ok(resp);
+            let loc = resp
+                .headers()
+                .get("location")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .ok_or_else(|| Net::Status(s, t("oci.redirect_nowhere").to_string()))?;
+            let next = next_url(&tgt.scheme, &tgt.authority, &loc)
+                .ok_or_else(|| Net::Policy(tf("oci.bad_url", &[("url", &shown(&loc))])))?;
+            hops += 1;
+            if hops > MAX_HOPS {
+                return Err(Net::Policy(tf("oci.too_many_hops", &[("n", &MAX_HOPS)])));
+            }
+            self.policy
+                .judge(&tgt.scheme, &next, policy::system_resolve)
+                .map_err(Net::Policy)?;
+            url = next;
         }
-        Err(Net::Status(310, "too many redirects".into()))
     }
 
     /// GET, answering one bearer challenge.
@@ -412,29 +567,34 @@ impl Client {
         let challenge = resp
             .headers()
             .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
         self.token = Some(self.fetch_token(&challenge)?);
         self.get_once(&url, accept)
     }
 
     /// The anonymous token the challenge asks for.
     fn fetch_token(&self, challenge: &str) -> std::result::Result<String, Net> {
+        let login = || {
+            Net::Status(
+                401,
+                tf("oci.needs_login", &[("challenge", &shown(challenge))]),
+            )
+        };
         let Some(params) = challenge
             .trim()
             .strip_prefix("Bearer ")
             .or_else(|| challenge.trim().strip_prefix("bearer "))
         else {
-            return Err(Net::Status(
-                401,
-                tf("oci.needs_login", &[("challenge", &challenge)]),
-            ));
+            return Err(login());
         };
         let p = parse_challenge(params);
         let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let realm = get("realm")
-            .ok_or_else(|| Net::Status(401, tf("oci.needs_login", &[("challenge", &challenge)])))?;
+        let realm = get("realm").ok_or_else(login)?;
+        let from = self.base.split("://").next().unwrap_or("https");
+        self.policy
+            .judge(from, &realm, policy::system_resolve)
+            .map_err(Net::Policy)?;
         let mut url = realm.clone();
         let mut sep = if realm.contains('?') { '&' } else { '?' };
         if let Some(s) = get("service") {
@@ -443,38 +603,31 @@ impl Client {
         }
         let scope = get("scope").unwrap_or_else(|| format!("repository:{}:pull", self.repo));
         url.push_str(&format!("{sep}scope={}", super::docker::enc(&scope)));
-        let (scheme, authority) =
-            url_host(&url).ok_or_else(|| Net::Policy(format!("bad token realm {realm}")))?;
-        if scheme == "http" && !self.plain_ok(&authority) {
-            return Err(Net::Policy(tf("oci.no_plain_http", &[("url", &realm)])));
-        }
-        let resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| Net::Unreachable(e.to_string()))?;
+        // The realm is followed like any URL the registry sends: redirects judged too.
+        let resp = self.get_once(&url, None)?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .map_err(|e| Net::Unreachable(e.to_string()))?;
+        let (body, _) = read_capped(resp.into_body().into_reader(), MAX_SMALL)
+            .map_err(|e| Net::Unreachable(shown(&e.to_string())))?;
         if status != 200 {
             return Err(Net::Status(
                 status,
-                format!(
-                    "the token service {realm} answered {status}: {}",
-                    body.trim()
+                tf(
+                    "oci.token_status",
+                    &[
+                        ("realm", &shown(&realm)),
+                        ("status", &status),
+                        ("body", &crate::sanitize::clean_truncated(&body, SHOWN_BODY)),
+                    ],
                 ),
             ));
         }
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         v.get("token")
             .or_else(|| v.get("access_token"))
             .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
             .map(String::from)
-            .ok_or_else(|| Net::Status(status, format!("the token service {realm} gave no token")))
+            .ok_or_else(|| Net::Status(status, tf("oci.token_none", &[("realm", &shown(&realm))])))
     }
 }
 
@@ -505,13 +658,13 @@ pub fn parse_challenge(s: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A descriptor in a manifest or an index.
+/// A descriptor in a manifest or an index: its digest is parsed (and refused when it
+/// is not one) as the JSON is read; its size is required, as the OCI spec says.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
     pub media_type: String,
-    pub digest: String,
-    #[serde(default)]
+    pub digest: Digest,
     pub size: u64,
     #[serde(default)]
     pub platform: Option<Platform>,
@@ -535,6 +688,10 @@ pub struct Manifest {
     pub media_type: String,
     #[serde(default)]
     pub manifests: Vec<Descriptor>,
+    /// Not fetched (hako takes no settings from the image), but checked like the rest.
+    #[allow(dead_code)]
+    #[serde(default)]
+    pub config: Option<Descriptor>,
     #[serde(default)]
     pub layers: Vec<Descriptor>,
 }
@@ -576,6 +733,13 @@ struct Pull<'a> {
     fetched: usize,
 }
 
+/// A manifest asked for by tag, or by digest (from the reference or an index, with the
+/// descriptor's size when there is one).
+enum Want<'a> {
+    Tag(&'a str),
+    Digest(&'a Digest, Option<u64>),
+}
+
 impl Pull<'_> {
     fn client(&mut self) -> &mut Client {
         let (r, insecure) = (self.r, self.insecure);
@@ -612,15 +776,23 @@ impl Pull<'_> {
         }
     }
 
-    /// A manifest or index by tag or digest: from the cache when it has it.
-    fn manifest(&mut self, reference: &str) -> Result<(String, Vec<u8>)> {
-        let known = if valid_digest(reference) {
-            Some(reference.to_string())
-        } else {
-            self.cache.tag(self.r)
+    fn mismatch(&self, what: &str, want: &dyn fmt::Display, got: &dyn fmt::Display) -> Error {
+        Error::failed(tf(
+            "err.oci_digest",
+            &[("what", &what), ("want", want), ("got", got)],
+        ))
+    }
+
+    /// A manifest or index: from the cache when it has it whole, else fetched (at most
+    /// [`MAX_MANIFEST`] bytes) and checked against the digest asked for, the
+    /// descriptor's size and the `Docker-Content-Digest` header.
+    fn manifest(&mut self, want: Want) -> Result<(Digest, Vec<u8>)> {
+        let (reference, known, size) = match &want {
+            Want::Tag(t) => (t.to_string(), self.cache.tag(self.r), None),
+            Want::Digest(d, s) => (d.to_string(), Some((*d).clone()), *s),
         };
         if let Some(d) = &known {
-            if let Some(b) = self.cache.read_small(d) {
+            if let Some(b) = self.cache.read_small(d, size) {
                 self.cached += 1;
                 return Ok((d.clone(), b));
             }
@@ -631,34 +803,58 @@ impl Pull<'_> {
             .get(&format!("manifests/{reference}"), Some(&ACCEPT.join(", ")))
             .map_err(|e| self.net_error(e, &what))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(8 << 20)
-            .read_to_vec()
-            .map_err(|e| self.net_error(Net::Unreachable(e.to_string()), &what))?;
         if status != 200 {
-            let why = String::from_utf8_lossy(&body)
-                .trim()
-                .chars()
-                .take(300)
-                .collect::<String>();
+            let why = body_hint(resp);
             return Err(self.net_error(Net::Status(status, why), &what));
         }
-        let digest = sha256(&body);
-        if valid_digest(reference) && digest != reference {
+        let header = resp
+            .headers()
+            .get("docker-content-digest")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let (body, over) = read_capped(resp.into_body().into_reader(), MAX_MANIFEST)
+            .map_err(|e| self.net_error(Net::Unreachable(shown(&e.to_string())), &what))?;
+        if over {
             return Err(Error::failed(tf(
-                "err.oci_digest",
-                &[("what", &what), ("want", &reference), ("got", &digest)],
+                "err.oci_too_big",
+                &[
+                    ("what", &what),
+                    ("host", &self.r.api_host()),
+                    ("max", &format!("{} MiB", MAX_MANIFEST >> 20)),
+                ],
             )));
         }
-        self.fetched += 1;
-        let keep = write_atomic(&self.cache.blob(&digest), &body).and_then(|_| {
-            if valid_digest(reference) {
-                Ok(())
-            } else {
-                self.cache.set_tag(self.r, &digest)
+        if let Some(h) = header {
+            let h = Digest::parse(h.trim()).map_err(|e| {
+                Error::failed(tf(
+                    "err.oci_header",
+                    &[("what", &what), ("host", &self.r.api_host()), ("why", &e)],
+                ))
+            })?;
+            let got = Digest::of(h.algorithm(), &body);
+            if got != h {
+                return Err(self.mismatch(&what, &h, &got));
             }
+        }
+        let digest = match &want {
+            Want::Digest(d, _) => {
+                let got = Digest::of(d.algorithm(), &body);
+                if got != **d {
+                    return Err(self.mismatch(&what, d, &got));
+                }
+                got
+            }
+            Want::Tag(_) => Digest::of(Algorithm::Sha256, &body),
+        };
+        if let Some(s) = size {
+            if s != body.len() as u64 {
+                let got = format!("{} bytes", body.len());
+                return Err(self.mismatch(&what, &format!("{s} bytes"), &got));
+            }
+        }
+        self.fetched += 1;
+        let keep = write_atomic(&self.cache.blob(&digest), &body).and_then(|_| match want {
+            Want::Tag(_) => self.cache.set_tag(self.r, &digest),
+            Want::Digest(..) => Ok(()),
         });
         if let Err(e) = keep {
             return Err(self.cache_error(e));
@@ -667,24 +863,20 @@ impl Pull<'_> {
     }
 
     fn cache_error(&self, e: io::Error) -> Error {
+        let dir = shown(&self.cache.dir.to_string_lossy());
         let errno = crate::sys::io_errno(&e);
         if errno == nix::errno::Errno::ENOSPC || errno == nix::errno::Errno::EDQUOT {
-            Error::failed(tf(
-                "err.oci_cache_full",
-                &[("dir", &self.cache.dir.display())],
-            ))
+            Error::failed(tf("err.oci_cache_full", &[("dir", &dir)]))
         } else {
-            Error::failed(tf(
-                "err.oci_cache",
-                &[("dir", &self.cache.dir.display()), ("why", &e)],
-            ))
+            Error::failed(tf("err.oci_cache", &[("dir", &dir), ("why", &e)]))
         }
     }
 
-    /// Makes sure the blob is in the cache, whole and checked; downloads it if not.
+    /// Makes sure the blob is in the cache, whole and checked (size and digest); downloads
+    /// it if not. Only the temporary file this run created is ever removed.
     fn blob(&mut self, d: &Descriptor, label: &str) -> Result<PathBuf> {
         let path = self.cache.blob(&d.digest);
-        if path.is_file() {
+        if self.cache.holds(d) {
             self.cached += 1;
             return Ok(path);
         }
@@ -695,62 +887,45 @@ impl Pull<'_> {
             .map_err(|e| self.net_error(e, &what))?;
         let status = resp.status().as_u16();
         if status != 200 {
-            let why = resp.into_body().read_to_string().unwrap_or_default();
-            return Err(self.net_error(
-                Net::Status(status, why.trim().chars().take(300).collect()),
-                &what,
-            ));
+            let why = body_hint(resp);
+            return Err(self.net_error(Net::Status(status, why), &what));
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| self.cache_error(e))?;
         }
-        let tmp = path.with_extension(format!("part{}", std::process::id()));
+        let (file, tmp) = fresh_beside(&path).map_err(|e| self.cache_error(e))?;
         let bar = render::bytes_bar(
             (d.size > 0).then_some(d.size),
             tf("oci.downloading", &[("layer", &label)]),
         );
-        let r = self.download(resp.into_body().into_reader(), &tmp, &bar);
+        let r = self.download(resp.into_body().into_reader(), file, d, &what, &bar);
         bar.finish_and_clear();
-        let got = match r {
-            Ok(g) => g,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        if got.0 != d.digest || (d.size > 0 && got.1 != d.size) {
+        let r = r.and_then(|_| std::fs::rename(&tmp, &path).map_err(|e| self.cache_error(e)));
+        if let Err(e) = r {
             let _ = std::fs::remove_file(&tmp);
-            return Err(Error::failed(tf(
-                "err.oci_digest",
-                &[
-                    ("what", &what),
-                    ("want", &d.digest),
-                    ("got", &format!("{} ({} bytes)", got.0, got.1)),
-                ],
-            )));
+            return Err(e);
         }
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.cache_error(e)
-        })?;
         self.fetched += 1;
         Ok(path)
     }
 
-    /// Streams a blob into `tmp`, hashing it; returns (digest, size).
+    /// Streams a blob into `f`, hashing it; stops as soon as more bytes arrive than the
+    /// descriptor's size; fails unless the size and the digest both match.
     fn download(
         &self,
         body: impl Read,
-        tmp: &Path,
+        mut f: std::fs::File,
+        d: &Descriptor,
+        what: &str,
         bar: &indicatif::ProgressBar,
-    ) -> Result<(String, u64)> {
-        let mut f = std::fs::File::create(tmp).map_err(|e| self.cache_error(e))?;
+    ) -> Result<()> {
         let mut src = Hashing {
             inner: Counted {
                 inner: body,
                 bar: bar.clone(),
-            },
-            h: Sha256::new(),
+            }
+            .take(d.size.saturating_add(1)),
+            h: Hasher::new(d.digest.algorithm()),
         };
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
@@ -762,14 +937,31 @@ impl Pull<'_> {
                 Err(e) => {
                     return Err(Error::failed(tf(
                         "err.oci_unreachable",
-                        &[("host", &self.r.api_host()), ("why", &e)],
+                        &[
+                            ("host", &self.r.api_host()),
+                            ("why", &shown(&e.to_string())),
+                        ],
                     )))
                 }
             };
-            f.write_all(&buf[..n]).map_err(|e| self.cache_error(e))?;
             total += n as u64;
+            if total > d.size {
+                return Err(Error::failed(tf(
+                    "err.oci_too_long",
+                    &[("what", &what), ("size", &d.size)],
+                )));
+            }
+            f.write_all(&buf[..n]).map_err(|e| self.cache_error(e))?;
         }
-        Ok((format!("sha256:{:x}", src.h.finalize()), total))
+        let got = src.h.finish();
+        if got != d.digest || total != d.size {
+            return Err(self.mismatch(
+                what,
+                &format!("{} ({} bytes)", d.digest, d.size),
+                &format!("{got} ({total} bytes)"),
+            ));
+        }
+        f.sync_all().map_err(|e| self.cache_error(e))
     }
 }
 
@@ -777,16 +969,32 @@ impl Pull<'_> {
 pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
     let mut p = Pull {
         r,
-        cache: Cache::locate(),
+        cache: Cache::locate()?,
         insecure,
         client: None,
         cached: 0,
         fetched: 0,
     };
+    let bad_manifest = |e: serde_json::Error| {
+        Error::failed(tf(
+            "err.oci_manifest",
+            &[
+                ("image", &r),
+                (
+                    "why",
+                    &crate::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
+                ),
+            ],
+        ))
+    };
     let mut did = vec![];
-    let (top, body) = p.manifest(r.reference())?;
-    let mut m: Manifest = serde_json::from_slice(&body)
-        .map_err(|e| Error::failed(tf("err.oci_manifest", &[("image", &r), ("why", &e)])))?;
+    let top_ref = r.reference();
+    let want = match &r.digest {
+        Some(d) => Want::Digest(d, None),
+        None => Want::Tag(&top_ref),
+    };
+    let (top, body) = p.manifest(want)?;
+    let mut m: Manifest = serde_json::from_slice(&body).map_err(bad_manifest)?;
     let mut digest = top.clone();
     if m.is_index() {
         let (arch, variant) = platform();
@@ -813,23 +1021,22 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
                 &[
                     ("image", &r),
                     ("arch", &format!("linux/{arch}")),
-                    ("have", &have.join(", ")),
+                    ("have", &shown(&have.join(", "))),
                 ],
             ))
         })?;
-        let (_, b) = p.manifest(&d.digest)?;
-        m = serde_json::from_slice(&b)
-            .map_err(|e| Error::failed(tf("err.oci_manifest", &[("image", &r), ("why", &e)])))?;
+        let (_, b) = p.manifest(Want::Digest(&d.digest, Some(d.size)))?;
+        m = serde_json::from_slice(&b).map_err(bad_manifest)?;
         did.push(tf(
             "oci.did_index",
             &[
                 ("arch", &format!("linux/{arch}")),
-                ("digest", &short(&d.digest)),
+                ("digest", &d.digest.short()),
             ],
         ));
         digest = d.digest.clone();
     }
-    if m.schema_version == 1 || m.layers.is_empty() && m.manifests.is_empty() {
+    if m.schema_version == 1 || m.layers.is_empty() && m.manifests.is_empty() || m.is_index() {
         return Err(Error::failed(tf(
             "err.oci_manifest",
             &[("image", &r), ("why", &t("oci.no_layers"))],
@@ -842,14 +1049,14 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
     {
         return Err(Error::failed(tf(
             "err.oci_layer_type",
-            &[("image", &r), ("media", &bad.media_type)],
+            &[("image", &r), ("media", &shown(&bad.media_type))],
         )));
     }
     did.push(tf(
         "oci.did_manifest",
         &[
             ("image", &r),
-            ("digest", &short(&digest)),
+            ("digest", &digest.short()),
             ("n", &m.layers.len()),
         ],
     ));
@@ -857,7 +1064,7 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
     let n = m.layers.len();
     let mut whiteouts = 0;
     for (i, l) in m.layers.iter().enumerate() {
-        let label = format!("{}/{n} {}", i + 1, short(&l.digest));
+        let label = format!("{}/{n} {}", i + 1, l.digest.short());
         let path = p.blob(l, &label)?;
         let before = u.stats.whiteouts;
         unpack_layer(&mut u, &path, l, &label, &p.cache)?;
@@ -868,27 +1075,24 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
         &[("n", &n), ("whiteouts", &whiteouts)],
     ));
     did.extend(super::summary(&u.stats));
+    let dir = shown(&p.cache.dir.to_string_lossy());
     if p.fetched == 0 {
-        did.push(tf("oci.did_cache", &[("dir", &p.cache.dir.display())]));
+        did.push(tf("oci.did_cache", &[("dir", &dir)]));
     } else {
         did.push(tf(
             "oci.did_fetched",
             &[
                 ("fetched", &p.fetched),
                 ("cached", &p.cached),
-                ("dir", &p.cache.dir.display()),
+                ("dir", &dir),
             ],
         ));
     }
     Ok(did)
 }
 
-fn short(d: &str) -> String {
-    let h = d.strip_prefix("sha256:").unwrap_or(d);
-    format!("sha256:{}", &h[..h.len().min(12)])
-}
-
-/// Unpacks one cached layer, checking its digest again as it is read.
+/// Unpacks one cached, checked layer, hashing it again as it is read (the file is
+/// never removed here: it was checked before, and is not this step's to delete).
 fn unpack_layer(
     u: &mut Unpacker,
     path: &Path,
@@ -900,19 +1104,17 @@ fn unpack_layer(
     let f = std::fs::File::open(path).map_err(|e| {
         Error::failed(tf(
             "err.oci_cache",
-            &[("dir", &cache.dir.display()), ("why", &e)],
+            &[("dir", &shown(&cache.dir.to_string_lossy())), ("why", &e)],
         ))
     })?;
-    let bar = render::bytes_bar(
-        f.metadata().ok().map(|m| m.len()),
-        tf("oci.unpacking", &[("layer", &label)]),
-    );
+    let bar = render::bytes_bar(Some(l.size), tf("oci.unpacking", &[("layer", &label)]));
     let mut h = Hashing {
         inner: Counted {
             inner: f,
             bar: bar.clone(),
-        },
-        h: Sha256::new(),
+        }
+        .take(l.size.saturating_add(1)),
+        h: Hasher::new(l.digest.algorithm()),
     };
     let r = match extract::open(&mut h) {
         Ok(Ok((_, stream))) => u.unpack(stream, true, &src),
@@ -924,9 +1126,8 @@ fn unpack_layer(
     };
     let _ = io::copy(&mut h, &mut io::sink());
     bar.finish_and_clear();
-    let got = format!("sha256:{:x}", h.h.finalize());
+    let got = h.h.finish();
     if got != l.digest {
-        let _ = std::fs::remove_file(path);
         return Err(Error::failed(tf(
             "err.oci_digest",
             &[("what", &src), ("want", &l.digest), ("got", &got)],
@@ -1000,6 +1201,33 @@ mod tests {
     }
 
     #[test]
+    fn where_a_location_leads() {
+        let n = |l: &str| next_url("https", "reg.example:5000", l);
+        assert_eq!(n("/v2/x").as_deref(), Some("https://reg.example:5000/v2/x"));
+        assert_eq!(
+            n("//cdn.example/b").as_deref(),
+            Some("https://cdn.example/b")
+        );
+        assert_eq!(n("ftp://h/x").as_deref(), Some("ftp://h/x"));
+        assert_eq!(
+            n("FILE:///etc/shadow").as_deref(),
+            Some("FILE:///etc/shadow")
+        );
+        for bad in ["", "relative/path", "1ab:x", "\u{e9}:x"] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+        // Whatever the scheme's case, the policy sees it.
+        let p = Policy {
+            registry: "reg.example".into(),
+            registry_loopback: false,
+            insecure: false,
+        };
+        assert!(p
+            .judge("https", "FILE:///etc/shadow", |_, _| vec![])
+            .is_err());
+    }
+
+    #[test]
     fn bearer_challenge() {
         let c = parse_challenge(
             r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/bash:pull,push""#,
@@ -1017,17 +1245,130 @@ mod tests {
 
     #[test]
     fn picks_this_platform() {
-        let idx: Manifest = serde_json::from_str(
-            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-              {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","size":1,"platform":{"architecture":"arm","os":"linux","variant":"v6"}},
-              {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:b","size":1,"platform":{"architecture":"arm","os":"linux","variant":"v7"}},
-              {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:c","size":1,"platform":{"architecture":"amd64","os":"linux"}},
-              {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:d","size":1,"platform":{"architecture":"unknown","os":"unknown"}}]}"#,
-        )
+        let h = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let idx: Manifest = serde_json::from_str(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+              {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"architecture":"arm","os":"linux","variant":"v6"}}}},
+              {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"architecture":"arm","os":"linux","variant":"v7"}}}},
+              {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"architecture":"amd64","os":"linux"}}}},
+              {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"architecture":"unknown","os":"unknown"}}}}]}}"#,
+            h('a'),
+            h('b'),
+            h('c'),
+            h('d')
+        ))
         .unwrap();
         assert!(idx.is_index());
-        assert_eq!(pick(&idx, "amd64", None).unwrap().digest, "sha256:c");
-        assert_eq!(pick(&idx, "arm", Some("v7")).unwrap().digest, "sha256:b");
+        assert_eq!(
+            pick(&idx, "amd64", None).unwrap().digest.to_string(),
+            h('c')
+        );
+        assert_eq!(
+            pick(&idx, "arm", Some("v7")).unwrap().digest.to_string(),
+            h('b')
+        );
         assert!(pick(&idx, "s390x", None).is_none());
+    }
+
+    #[test]
+    fn a_bad_descriptor_is_refused_while_parsing_and_named() {
+        for bad in [
+            "sha256:../../../../tmp/x/victim",
+            "sha256:/abs",
+            "sha256:\u{e9}\u{e9}",
+            "sha256:\\u001b[2J",
+        ] {
+            for json in [
+                format!(r#"{{"schemaVersion":2,"layers":[{{"digest":"{bad}","size":1}}]}}"#),
+                format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{bad}","size":1}}]}}"#),
+                format!(
+                    r#"{{"schemaVersion":2,"config":{{"digest":"{bad}","size":1}},"layers":[]}}"#
+                ),
+            ] {
+                let e = serde_json::from_str::<Manifest>(&json)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains("is not a digest"), "{e}");
+                assert!(!e.contains('\u{1b}'), "{e}");
+            }
+        }
+        // A descriptor without a size is refused too (the size bounds the download).
+        let h = "a".repeat(64);
+        let no_size = format!(r#"{{"schemaVersion":2,"layers":[{{"digest":"sha256:{h}"}}]}}"#);
+        assert!(serde_json::from_str::<Manifest>(&no_size).is_err());
+    }
+
+    #[test]
+    fn the_cache_must_be_roots_and_paths_stay_inside() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("hako-cache-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        if !nix::unistd::geteuid().is_root() {
+            // Not root: a directory this user owns is refused.
+            assert!(Cache::at(root.clone()).is_err());
+            let _ = std::fs::remove_dir_all(&root);
+            return;
+        }
+        let c = Cache::at(root.clone()).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let d = Digest::of(Algorithm::Sha256, b"x");
+        assert!(c.blob(&d).starts_with(&root));
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = Cache::at(root.clone()).err().unwrap();
+        assert!(e.msg.contains("only root may write"), "{}", e.msg);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn registries_are_host_names_or_addresses() {
+        for good in [
+            "ghcr.io/a/b",
+            "127.0.0.1:5000/a",
+            "[::1]:5000/a",
+            "localhost/a",
+            "my-reg.example.com:443/a",
+        ] {
+            assert!(Reference::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "../a/b",
+            "..:1/a",
+            "a..b/x",
+            "-x.io/a",
+            "x.io:99999999/a",
+            "[::1/a",
+            "a.io:/x",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+        let e = Reference::parse("x.io/A\u{1b}[2J").unwrap_err();
+        assert!(!e.contains('\u{1b}'), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn references_never_panic_nor_leave_the_cache(
+            s in "\\PC{0,80}",
+            t in "[a-zA-Z0-9._:/@\\[\\]-]{0,80}",
+        ) {
+            let cache = Cache { dir: PathBuf::from("/cache") };
+            for text in [s.clone(), t.clone()] {
+                if let Ok(r) = Reference::parse(&text) {
+                    let shown = r.to_string();
+                    proptest::prop_assert!(!shown.chars().any(crate::sanitize::is_unsafe));
+                    if let Some(p) = cache.tag_file(&r) {
+                        proptest::prop_assert!(p.starts_with("/cache/refs"));
+                        proptest::prop_assert!(
+                            p.components().skip(1).all(|c| matches!(c, std::path::Component::Normal(_))),
+                            "{}", p.display()
+                        );
+                    }
+                    if let Some(d) = &r.digest {
+                        proptest::prop_assert!(cache.blob(d).starts_with("/cache/blobs"));
+                    }
+                }
+            }
+        }
     }
 }
