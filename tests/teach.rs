@@ -208,3 +208,133 @@ fn the_script_reaches_an_isolated_shell_and_leaves_nothing() {
     // Without busybox: the host's sh and tools with their libraries; in Japanese.
     assert_script_reached_the_shell(&run_script(&[("HAKO_TEST_NO_BUSYBOX", "1")], "ja"));
 }
+
+/// The man pages (`name(N)`, N a manual section) that a line names.
+fn man_pages(line: &str) -> Vec<String> {
+    let b = line.as_bytes();
+    let mut found = vec![];
+    for (i, _) in line.match_indices('(') {
+        let name_start = line[..i]
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || "_-.".contains(*c)))
+            .map_or(0, |(p, c)| p + c.len_utf8());
+        let name = &line[name_start..i];
+        let sect = b.get(i + 1).copied().unwrap_or(b' ');
+        let close = line[i + 1..].find(')').map(|p| &line[i + 1..i + 1 + p]);
+        let sect_ok = (b'1'..=b'8').contains(&sect)
+            && close
+                .is_some_and(|s| s.len() <= 2 && s.chars().skip(1).all(|c| c.is_ascii_lowercase()));
+        if !name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphabetic()) && sect_ok {
+            found.push(format!("{name}({})", close.unwrap()));
+        }
+    }
+    found
+}
+
+/// The kernel documentation files (`Documentation/….rst` or `.txt`) that a line names.
+fn kernel_docs(line: &str) -> Vec<String> {
+    line.match_indices("Documentation/")
+        .map(|(i, _)| {
+            line[i..]
+                .split(|c: char| c.is_whitespace() || ",、)）`".contains(c))
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(['.', ':'])
+                .to_string()
+        })
+        .filter(|p| p.ends_with(".rst") || p.ends_with(".txt"))
+        .collect()
+}
+
+#[test]
+fn every_lesson_ends_with_its_references_in_both_languages() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
+    let ids = |lang: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join(lang))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".md").map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let en = ids("en");
+    assert!(en.len() >= 19, "only {} lessons in lessons/en", en.len());
+    assert_eq!(
+        en,
+        ids("ja"),
+        "lessons/en and lessons/ja hold different lessons"
+    );
+    // The references are the last part of the last fixed section ("Common mistakes"),
+    // under a third-level heading, so that the four fixed sections stay as they are.
+    for (lang, heading, last_section) in [
+        ("en", "### References", "## Common mistakes"),
+        ("ja", "### 参考資料", "## よくある間違い"),
+    ] {
+        for id in &en {
+            let file = format!("lessons/{lang}/{id}.md");
+            let text = std::fs::read_to_string(dir.join(lang).join(format!("{id}.md"))).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let at = lines
+                .iter()
+                .rposition(|l| l.trim_end() == heading)
+                .unwrap_or_else(|| panic!("{file}: no '{heading}' section"));
+            let section = lines
+                .iter()
+                .rposition(|l| l.starts_with("## "))
+                .unwrap_or_else(|| panic!("{file}: no '## ' section"));
+            assert_eq!(
+                lines[section].trim_end(),
+                last_section,
+                "{file}: the last section must stay '{last_section}'"
+            );
+            assert!(
+                at > section,
+                "{file}: '{heading}' must come inside '{last_section}'"
+            );
+            let body: Vec<&str> = lines[at + 1..]
+                .iter()
+                .copied()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            assert!(!body.is_empty(), "{file}: '{heading}' is empty");
+            let mut man = 0;
+            for l in &body {
+                assert!(
+                    !l.starts_with('#'),
+                    "{file}: nothing may follow the references: {l}"
+                );
+                assert!(
+                    l.starts_with("- "),
+                    "{file}: each reference is a list item: {l}"
+                );
+                let (m, d) = (man_pages(l), kernel_docs(l));
+                assert!(
+                    !m.is_empty() || !d.is_empty(),
+                    "{file}: a reference names no man page with its section (`unshare(2)`) \
+                     and no kernel documentation file (`Documentation/….rst`): {l}"
+                );
+                man += m.len();
+            }
+            assert!(man > 0, "{file}: the references name no man page");
+        }
+    }
+}
+
+#[test]
+fn reference_parsers_find_man_pages_and_kernel_docs() {
+    assert_eq!(
+        man_pages("- unshare(2), mount(8), pid_namespaces(7)、capsh(1): x"),
+        ["unshare(2)", "mount(8)", "pid_namespaces(7)", "capsh(1)"]
+    );
+    assert!(man_pages("- prctl(PR_SET_NO_NEW_PRIVS), f(x), (2)").is_empty());
+    assert_eq!(man_pages("see pthread_create(3p)"), ["pthread_create(3p)"]);
+    assert_eq!(
+        kernel_docs("- Documentation/admin-guide/cgroup-v2.rst: memory.max, Documentation/x.txt、"),
+        [
+            "Documentation/admin-guide/cgroup-v2.rst",
+            "Documentation/x.txt"
+        ]
+    );
+    assert!(kernel_docs("- Documentation/ only").is_empty());
+}
