@@ -374,7 +374,7 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
 mount --bind /dev/null "$ROOTFS/dev/null"
 hostname "$UUID"
 for p in {masked}; do
-  if [ -d "$ROOTFS/proc/$p" ]; then mount -t tmpfs -o ro,size=0 tmpfs "$ROOTFS/proc/$p"
+  if [ -d "$ROOTFS/proc/$p" ]; then mount -t tmpfs -o ro tmpfs "$ROOTFS/proc/$p"
   elif [ -e "$ROOTFS/proc/$p" ]; then mount --bind /dev/null "$ROOTFS/proc/$p"; fi
 done
 for p in {ro}; do

@@ -24,7 +24,7 @@ impl Lesson for Masks {
     fn shell(&self, _st: &State) -> String {
         let (files, ro) = proc_names();
         format!(
-            "# {masked}\nfor p in {files}; do\n  if [ -d /proc/$p ]; then mount -t tmpfs -o ro,size=0 tmpfs /proc/$p\n  elif [ -e /proc/$p ]; then mount --bind /dev/null /proc/$p; fi\ndone\n# {ro_label}\nfor p in {ro}; do\n  [ -e /proc/$p ] && mount --bind /proc/$p /proc/$p && mount -o remount,bind,ro /proc/$p\ndone",
+            "# {masked}\nfor p in {files}; do\n  if [ -d /proc/$p ]; then mount -t tmpfs -o ro tmpfs /proc/$p\n  elif [ -e /proc/$p ]; then mount --bind /dev/null /proc/$p; fi\ndone\n# {ro_label}\nfor p in {ro}; do\n  [ -e /proc/$p ] && mount --bind /proc/$p /proc/$p && mount -o remount,bind,ro /proc/$p\ndone",
             masked = t("masks.sh_masked"),
             ro_label = t("masks.sh_ro"),
             files = files.join(" "),

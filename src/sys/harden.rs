@@ -247,7 +247,7 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
                     path,
                     Some("tmpfs"),
                     MsFlags::MS_RDONLY,
-                    Some("size=0,mode=0555"),
+                    Some("mode=0555"),
                 )
                 .map_err(|e| (p.to_string(), e))?;
                 Masked::Tmpfs
