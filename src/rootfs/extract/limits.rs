@@ -105,7 +105,11 @@ impl Limits {
                 &[
                     ("max", &human(MAX_BYTES_DEFAULT)),
                     ("free", &human(free)),
-                    ("root", &crate::sanitize::clean_path(root)),
+                    // The directory that holds the rootfs (TMPDIR): the one to change.
+                    (
+                        "root",
+                        &crate::sanitize::clean_path(root.parent().unwrap_or(root)),
+                    ),
                 ],
             ),
             BytesFrom::Default { free: None } => {
@@ -173,10 +177,10 @@ mod tests {
         assert_eq!(d.max_bytes, 8 << 30);
         let small = Limits::new(None, None, Some(5 << 30));
         assert_eq!(small.max_bytes, (5u64 << 30) * 9 / 10);
-        let s = d.bytes_origin(Path::new("/tmp/hako.x"));
+        let s = d.bytes_origin(Path::new("/var/tmp/hako.x"));
         assert!(s.contains("8.00 GiB"), "{s}");
         assert!(s.contains("10.00 GiB"), "{s}");
-        assert!(s.contains("/tmp/hako.x"), "{s}");
+        assert!(s.contains("filesystem of /var/tmp"), "{s}");
         assert!(d.entries_origin().contains("1000000"));
     }
 
