@@ -95,8 +95,13 @@ pub enum Fail {
     },
     /// More entries than the entry cap.
     TooMany { entry: String, limits: Limits },
-    /// The tar reader read more than its budget between two entries.
-    Meta { entry: Option<String>, max: u64 },
+    /// The tar reader read more than its budget between two entries (`all`: the
+    /// budget of the whole extraction ran out).
+    Meta {
+        entry: Option<String>,
+        max: u64,
+        all: bool,
+    },
     /// SIGINT, SIGTERM or SIGHUP came in.
     Signal,
 }
@@ -168,12 +173,13 @@ impl Fail {
                     ("suggest", &limits.max_entries.saturating_mul(2)),
                 ],
             )),
-            Fail::Meta { entry, max } => Error::failed(tf(
+            Fail::Meta { entry, max, all } => Error::failed(tf(
                 "err.x_meta",
                 &[
                     ("src", &src),
                     ("at", &at(entry)),
                     ("max", &limits::human(max)),
+                    ("where", &t(if all { "x.meta_all" } else { "x.meta_gap" })),
                 ],
             )),
             Fail::Signal => match signals::take() {
@@ -300,6 +306,8 @@ pub struct Unpacker {
     entries: u64,
     declared: u64,
     meta_left: u64,
+    /// The budget of the current gap between two entries.
+    meta_budget: u64,
     pub stats: Stats,
 }
 
@@ -331,6 +339,7 @@ impl Unpacker {
             entries: 0,
             declared: 0,
             meta_left: limits.meta_total(),
+            meta_budget: 0,
             stats: Stats::default(),
         }
     }
@@ -355,7 +364,8 @@ impl Unpacker {
             (Err(Fail::Read { .. }), Some(Stop::Signal)) => Err(Fail::Signal),
             (Err(Fail::Read { entry, .. }), Some(Stop::Meta)) => Err(Fail::Meta {
                 entry,
-                max: limits::META_PER_ENTRY,
+                max: self.meta_budget,
+                all: self.meta_budget < limits::META_PER_ENTRY,
             }),
             (r, _) => r,
         };
@@ -369,7 +379,8 @@ impl Unpacker {
             .map_err(|err| Fail::Read { entry: None, err })?;
         let mut last: Option<Vec<u8>> = None;
         loop {
-            let at = meter.arm(limits::META_PER_ENTRY.min(self.meta_left));
+            self.meta_budget = limits::META_PER_ENTRY.min(self.meta_left);
+            let at = meter.arm(self.meta_budget);
             let next = entries.next();
             self.meta_left = self.meta_left.saturating_sub(meter.disarm(at));
             let Some(e) = next else { return Ok(()) };
@@ -497,7 +508,11 @@ impl Unpacker {
         if kind == tar::EntryType::Regular && raw.ends_with(b"/") {
             kind = tar::EntryType::Directory;
         }
-        if let Ok(Some(pax)) = e.pax_extensions() {
+        // A global PAX header's own records are its data, which `pax_extensions` would
+        // read whole into memory: it is left to the tar reader to skip (within the budget).
+        let global = kind.is_pax_global_extensions() || kind.is_pax_local_extensions();
+        let pax = if global { Ok(None) } else { e.pax_extensions() };
+        if let Ok(Some(pax)) = pax {
             for x in pax.flatten() {
                 let v = x.value().ok().and_then(|v| v.parse::<u64>().ok());
                 match (x.key(), v) {
@@ -1576,5 +1591,28 @@ pub mod tests {
             e.msg
         );
         assert!(!root.0.join("short").exists());
+    }
+
+    #[test]
+    fn the_budget_between_entries_also_holds_in_all() {
+        let root = Tmp::new();
+        let data = vec![b'x'; 8 << 20];
+        let global = |name| E {
+            name,
+            kind: b'g',
+            link: "",
+            data: &data,
+            mode: 0o644,
+            uid: 0,
+        };
+        let tar = raw_tar(&[global("g1"), global("g2"), global("g3"), f("after", b"x")]);
+        let l = Limits::new(None, Some(10), None);
+        let e = unpack_limited(&root.0, &tar, l).unwrap_err();
+        assert!(e.msg.contains("came in all"), "{}", e.msg);
+        assert!(!root.0.join("after").exists());
+        // With room for the entries, the same archive passes (each gap is under 16 MiB).
+        let root = Tmp::new();
+        unpack_limited(&root.0, &tar, Limits::new(None, Some(10_000), None)).unwrap();
+        assert!(root.0.join("after").exists());
     }
 }
