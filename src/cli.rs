@@ -83,6 +83,16 @@ pub struct Cli {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Cap on the bytes one extraction (tar:, docker:, oci:) may write, counted by the
+    /// files' declared sizes: bytes, or K, M, G, T [default: the smaller of 8G and 90% of
+    /// the free space where the rootfs goes].
+    #[arg(long, value_name = "SIZE", value_parser = parse_unpack_size)]
+    pub max_unpack: Option<u64>,
+
+    /// Cap on the number of entries one extraction may unpack [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = parse_entries)]
+    pub max_entries: Option<u64>,
+
     /// Keep the temporary rootfs afterwards and print its path.
     #[arg(long)]
     pub keep: bool,
@@ -151,6 +161,23 @@ fn parse_pace(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `--max-unpack`: a size as `--memory` reads it, with its own sentence when it is not one.
+fn parse_unpack_size(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|_| {
+        format!("{s:?} is not a size for --max-unpack: give bytes or a number with K, M, G or T, such as 512M or 20G")
+    })
+}
+
+/// `--max-entries`: a whole number, at least 1.
+fn parse_entries(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of entries: write a whole number of at least 1, such as 2000000"
+        )),
+    }
+}
+
 impl Cli {
     /// No questions: `--auto`, or what implies it (`--pace`, `--format json`).
     pub fn auto(&self) -> bool {
@@ -215,6 +242,8 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("memory", t("help.memory")),
         ("cpu", t("help.cpu")),
         ("insecure", t("help.insecure")),
+        ("max_unpack", t("help.max_unpack")),
+        ("max_entries", t("help.max_entries")),
         ("keep", t("help.keep")),
         ("quiet", t("help.quiet")),
         ("trace", t("help.trace")),
@@ -325,6 +354,16 @@ mod tests {
         assert_eq!(c.rootfs, Source::Host);
         assert!(c.cmd.is_empty());
         assert!(!c.insecure);
+        assert_eq!((c.max_unpack, c.max_entries), (None, None));
+    }
+
+    #[test]
+    fn extraction_caps() {
+        let c =
+            Cli::try_parse_from(["hako", "--max-unpack", "64M", "--max-entries", "100"]).unwrap();
+        assert_eq!((c.max_unpack, c.max_entries), (Some(64 << 20), Some(100)));
+        let e = Cli::try_parse_from(["hako", "--max-unpack", "lots"]).unwrap_err();
+        assert!(e.to_string().contains("--max-unpack"), "{e}");
     }
 
     #[test]
@@ -424,6 +463,10 @@ mod tests {
             &["hako", "--pace", "soon"],
             &["hako", "--color", "sometimes"],
             &["hako", "--format", "xml"],
+            &["hako", "--max-unpack", "lots"],
+            &["hako", "--max-unpack", "0"],
+            &["hako", "--max-entries", "0"],
+            &["hako", "--max-entries", "-3"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

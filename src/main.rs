@@ -136,6 +136,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
     if !cli.auto() && !tty {
         walk::render::note(t("note.auto_no_tty"));
     }
+    rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,

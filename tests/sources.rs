@@ -1346,8 +1346,14 @@ fn disk_full_says_so_and_leaves_nothing() {
     }
     let _u = Unmount(small.clone());
     let cg = cgroups();
+    // A cap above the free space (the default would stop it first, tests/extract_limits.rs).
     let r = hako(
-        &["--rootfs", &format!("tar:{}", tar.display())],
+        &[
+            "--rootfs",
+            &format!("tar:{}", tar.display()),
+            "--max-unpack",
+            "1G",
+        ],
         &small,
         &[],
     );

@@ -32,13 +32,32 @@
 //! - with whiteouts on (image layers), `.wh.NAME` removes NAME from the layers below
 //!   and `.wh..wh..opq` empties its directory of what the layers below put there.
 
-use crate::error::Error;
-use crate::i18n::tf;
+//! - limits (see `limits`): the declared bytes of the regular files and the number of
+//!   entries are capped per extraction, checked before an entry is written; a sparse
+//!   file's holes stay holes (its logical size counts against the cap); the bytes the
+//!   tar reader holds or skips between two entries are capped too.
+//! - a signal (Ctrl-C, SIGTERM) stops the unpacking at the next read or buffer; the walk
+//!   then removes the partial rootfs.
+//! - a name or link target from the archive reaches a message only through
+//!   `crate::sanitize` (an entry may be named with escape sequences).
+
+mod compress;
+pub mod limits;
+
+pub use compress::{open, sniff, Compression, NotTar};
+pub use limits::Limits;
+
+use crate::error::{Error, Kind};
+use crate::i18n::{t, tf};
+use crate::sanitize::{clean, clean_bytes};
 use crate::sys::at::{self, DirFd};
+use crate::sys::signals;
 use nix::errno::Errno;
+use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
+use std::rc::Rc;
 
 /// What one extraction did, for the lesson's "did" lines.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,13 +68,14 @@ pub struct Stats {
     pub hardlinks: u64,
     pub fifos: u64,
     pub whiteouts: u64,
-    /// Bytes of file content written.
+    /// Bytes of file content (logical: a sparse file's holes count).
     pub bytes: u64,
-    /// Device nodes not created, by name.
+    /// Device nodes not created, by name (cleaned for the terminal).
     pub devices: Vec<String>,
 }
 
 /// Why an entry could not be unpacked (turned into one sentence by [`Fail::into_error`]).
+/// Every `entry` is the archive's name already cleaned by `crate::sanitize`.
 #[derive(Debug)]
 pub enum Fail {
     /// The entry would reach outside the rootfs, or is not something hako unpacks.
@@ -67,6 +87,23 @@ pub enum Fail {
     },
     /// The host: disk full, or another error while writing.
     Write { entry: String, errno: Errno },
+    /// The regular files would hold more than the byte cap (`total`: with this entry).
+    TooBig {
+        entry: String,
+        total: u64,
+        limits: Limits,
+    },
+    /// More entries than the entry cap.
+    TooMany { entry: String, limits: Limits },
+    /// The tar reader read more than its budget between two entries (`all`: the
+    /// budget of the whole extraction ran out).
+    Meta {
+        entry: Option<String>,
+        max: u64,
+        all: bool,
+    },
+    /// SIGINT, SIGTERM or SIGHUP came in.
+    Signal,
 }
 
 impl Fail {
@@ -79,21 +116,23 @@ impl Fail {
     }
 
     fn sentence(self, src: &str, root: &Path) -> Error {
+        let at = |entry: Option<String>| match entry {
+            Some(e) => tf("x.after_entry", &[("entry", &e)]),
+            None => tf("x.at_start", &[]),
+        };
         match self {
             Fail::Refused { entry, why } => Error::failed(tf(
                 "err.x_refused",
                 &[("entry", &entry), ("src", &src), ("why", &why)],
             )),
-            Fail::Read { entry, err } => {
-                let at = match entry {
-                    Some(e) => tf("x.after_entry", &[("entry", &e)]),
-                    None => tf("x.at_start", &[]),
-                };
-                Error::failed(tf(
-                    "err.x_corrupt",
-                    &[("src", &src), ("at", &at), ("why", &err)],
-                ))
-            }
+            Fail::Read { entry, err } => Error::failed(tf(
+                "err.x_corrupt",
+                &[
+                    ("src", &src),
+                    ("at", &at(entry)),
+                    ("why", &clean(&err.to_string())),
+                ],
+            )),
             Fail::Write { entry, errno } if errno == Errno::ENOSPC || errno == Errno::EDQUOT => {
                 Error::failed(tf(
                     "err.x_disk_full",
@@ -109,6 +148,46 @@ impl Fail {
                     ("why", &crate::sys::explain(errno)),
                 ],
             )),
+            Fail::TooBig {
+                entry,
+                total,
+                limits,
+            } => Error::failed(tf(
+                "err.x_too_big",
+                &[
+                    ("src", &src),
+                    ("entry", &entry),
+                    ("total", &limits::human(total)),
+                    ("max", &limits::human(limits.max_bytes)),
+                    ("from", &limits.bytes_origin(root)),
+                    ("suggest", &limits::suggest_bytes(total)),
+                ],
+            )),
+            Fail::TooMany { entry, limits } => Error::failed(tf(
+                "err.x_too_many",
+                &[
+                    ("src", &src),
+                    ("entry", &entry),
+                    ("max", &limits.max_entries),
+                    ("from", &limits.entries_origin()),
+                    ("suggest", &limits.max_entries.saturating_mul(2)),
+                ],
+            )),
+            Fail::Meta { entry, max, all } => Error::failed(tf(
+                "err.x_meta",
+                &[
+                    ("src", &src),
+                    ("at", &at(entry)),
+                    ("max", &limits::human(max)),
+                    ("where", &t(if all { "x.meta_all" } else { "x.meta_gap" })),
+                ],
+            )),
+            Fail::Signal => match signals::take() {
+                Some(nix::sys::signal::Signal::SIGINT) => {
+                    Error::new(Kind::Interrupted, t("err.quit"))
+                }
+                _ => Error::new(Kind::Terminated, t("err.terminated")),
+            },
         }
     }
 }
@@ -122,176 +201,6 @@ pub fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
-}
-
-/// The compression of an archive, told by its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Xz,
-    Zstd,
-}
-
-impl Compression {
-    pub fn label(self) -> &'static str {
-        match self {
-            Compression::None => "tar",
-            Compression::Gzip => "gzip",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    /// The `tar` options that read it, for the shell equivalents.
-    pub fn tar_flag(self) -> &'static str {
-        match self {
-            Compression::None => "-xf",
-            Compression::Gzip => "-xzf",
-            Compression::Xz => "-xJf",
-            Compression::Zstd => "--zstd -xf",
-        }
-    }
-}
-
-/// Why a stream is not something hako can unpack, as a sentence fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotTar {
-    Empty,
-    Other(&'static str),
-    Unknown,
-}
-
-fn is_tar_header(b: &[u8]) -> bool {
-    if b.len() < 512 {
-        // A tarball shorter than one header is no tarball (an empty archive is 1024
-        // zero bytes).
-        return false;
-    }
-    if &b[257..262] == b"ustar" {
-        return true;
-    }
-    // An old (v7) header: only its checksum tells.
-    let field = &b[148..156];
-    let txt: String = field
-        .iter()
-        .take_while(|c| **c != 0)
-        .map(|c| *c as char)
-        .collect();
-    let Ok(want) = u32::from_str_radix(txt.trim(), 8) else {
-        return false;
-    };
-    let sum: u32 = b[..512]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                *c as u32
-            }
-        })
-        .sum();
-    sum == want || b[..512].iter().all(|c| *c == 0)
-}
-
-/// Tells the compression from the magic bytes (not the file name).
-pub fn sniff(head: &[u8]) -> Result<Compression, NotTar> {
-    if head.is_empty() {
-        return Err(NotTar::Empty);
-    }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Compression::Gzip);
-    }
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Ok(Compression::Xz);
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Ok(Compression::Zstd);
-    }
-    if head.starts_with(b"BZh") {
-        return Err(NotTar::Other("bzip2"));
-    }
-    if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
-        return Err(NotTar::Other("lz4"));
-    }
-    if head.starts_with(b"PK\x03\x04") {
-        return Err(NotTar::Other("zip"));
-    }
-    if is_tar_header(head) {
-        return Ok(Compression::None);
-    }
-    Err(NotTar::Unknown)
-}
-
-/// A zstd stream of one or more frames (as `zstd` and `cat a.zst b.zst` write them).
-struct Zstd<R: BufRead> {
-    dec: Option<ruzstd::StreamingDecoder<R, ruzstd::FrameDecoder>>,
-}
-
-fn zstd_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
-}
-
-impl<R: BufRead> Read for Zstd<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let Some(dec) = self.dec.as_mut() else {
-                return Ok(0);
-            };
-            let n = dec.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            if !dec.decoder.is_finished() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "zstd: the stream ends inside a frame",
-                ));
-            }
-            let (mut src, fd) = self.dec.take().expect("present").into_parts();
-            if src.fill_buf()?.is_empty() {
-                return Ok(0);
-            }
-            self.dec = Some(ruzstd::StreamingDecoder::new_with_decoder(src, fd).map_err(zstd_err)?);
-        }
-    }
-}
-
-/// A stream told apart and opened: its compression, and the tar bytes.
-pub type Opened<'a> = (Compression, Box<dyn Read + 'a>);
-
-/// Reads the first bytes, tells the compression, and returns the decompressed stream.
-pub fn open<'a, S: Read + 'a>(mut src: S) -> io::Result<Result<Opened<'a>, NotTar>> {
-    let mut head = vec![0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match src.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    head.truncate(n);
-    let kind = match sniff(&head) {
-        Ok(k) => k,
-        Err(e) => return Ok(Err(e)),
-    };
-    let joined = io::BufReader::with_capacity(256 * 1024, io::Cursor::new(head).chain(src));
-    let r: Box<dyn Read + 'a> = match kind {
-        Compression::None => Box::new(joined),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(joined)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(joined)),
-        Compression::Zstd => Box::new(Zstd {
-            dec: Some(ruzstd::StreamingDecoder::new(joined).map_err(zstd_err)?),
-        }),
-    };
-    Ok(Ok((kind, r)))
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Splits an archive name into components. `Err` says why it is refused.
@@ -310,8 +219,74 @@ pub fn components(name: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(v)
 }
 
+/// Components joined back, cleaned for a message.
 fn join(comps: &[&[u8]]) -> String {
-    comps.iter().map(|c| lossy(c)).collect::<Vec<_>>().join("/")
+    clean_bytes(&comps.join(&b'/'))
+}
+
+/// Why the reader of the tar stream stopped on its own (a `Read` can only say "error").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Meta,
+}
+
+/// What the tar stream's reader shares with the loop over entries.
+#[derive(Debug, Default)]
+struct Meter {
+    /// Bytes read from the stream so far.
+    read: Cell<u64>,
+    /// The reader fails past this many bytes (while the tar reader looks for the next
+    /// entry; `None`: no limit, while a file's content is read and counted by `copy`).
+    until: Cell<Option<u64>>,
+    stop: Cell<Option<Stop>>,
+}
+
+impl Meter {
+    /// Allows `budget` more bytes; returns where the count stands.
+    fn arm(&self, budget: u64) -> u64 {
+        let at = self.read.get();
+        self.until.set(Some(at.saturating_add(budget)));
+        at
+    }
+
+    /// Lifts the limit; returns the bytes read since `arm` returned `at`.
+    fn disarm(&self, at: u64) -> u64 {
+        self.until.set(None);
+        self.read.get() - at
+    }
+}
+
+/// The decompressed tar stream, counted, and checked for a signal at every read.
+struct Metered<Rd> {
+    inner: Rd,
+    m: Rc<Meter>,
+}
+
+impl<Rd: Read> Read for Metered<Rd> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if signals::peek().is_some() {
+            self.m.stop.set(Some(Stop::Signal));
+            return Err(io::Error::other("stopped by a signal"));
+        }
+        let n = self.inner.read(buf)?;
+        let read = self.m.read.get() + n as u64;
+        self.m.read.set(read);
+        if self.m.until.get().is_some_and(|u| read > u) {
+            self.m.stop.set(Some(Stop::Meta));
+            return Err(io::Error::other("too many bytes between two entries"));
+        }
+        Ok(n)
+    }
+}
+
+/// An entry's metadata, from its header and PAX records.
+struct Head {
+    kind: tar::EntryType,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: u64,
 }
 
 /// Unpacks tar streams into one rootfs directory.
@@ -324,25 +299,49 @@ pub struct Unpacker {
     buf: Vec<u8>,
     /// In a layer: the paths this layer has written (an opaque whiteout keeps them).
     layer: Option<HashSet<Vec<u8>>>,
+    limits: Limits,
+    /// Over every stream this unpacker reads (an image's layers are one extraction):
+    /// the entries seen, the declared bytes of regular files, and what is left of the
+    /// budget of bytes read between entries.
+    entries: u64,
+    declared: u64,
+    meta_left: u64,
+    /// The budget of the current gap between two entries.
+    meta_budget: u64,
     pub stats: Stats,
 }
 
 const BUF: usize = 1 << 20;
+/// The granularity at which zeros in a sparse file become holes (a page, the usual
+/// filesystem block).
+const HOLE: usize = 4096;
 
 impl Unpacker {
+    /// An unpacker into `root`, with the caps of this run (flags, or the defaults for the
+    /// free space of `root`'s filesystem).
     pub fn new(root: &Path) -> Result<Unpacker, Error> {
         let dir = DirFd::open(root).map_err(|e| {
             crate::sys::failure(&tf("do.open_dir", &[("path", &root.display())]), e)
         })?;
-        Ok(Unpacker {
-            root: dir,
-            root_path: root.to_path_buf(),
+        let limits = Limits::for_root(&dir);
+        Ok(Self::with_limits(dir, root, limits))
+    }
+
+    fn with_limits(root: DirFd, path: &Path, limits: Limits) -> Unpacker {
+        Unpacker {
+            root,
+            root_path: path.to_path_buf(),
             stack: vec![],
             umask: at::umask(),
             buf: vec![0; BUF],
             layer: None,
+            limits,
+            entries: 0,
+            declared: 0,
+            meta_left: limits.meta_total(),
+            meta_budget: 0,
             stats: Stats::default(),
-        })
+        }
     }
 
     /// Unpacks one (decompressed) tar stream. `whiteouts`: it is an image layer.
@@ -350,28 +349,59 @@ impl Unpacker {
     pub fn unpack(&mut self, input: impl Read, whiteouts: bool, src: &str) -> Result<(), Error> {
         self.layer = whiteouts.then(HashSet::new);
         self.stack.clear();
-        let r = self.unpack_inner(input);
+        let meter = Rc::new(Meter::default());
+        let r = self.unpack_inner(
+            Metered {
+                inner: input,
+                m: meter.clone(),
+            },
+            &meter,
+        );
         self.layer = None;
         self.stack.clear();
+        // A read that failed because the reader stopped itself says why.
+        let r = match (r, meter.stop.get()) {
+            (Err(Fail::Read { .. }), Some(Stop::Signal)) => Err(Fail::Signal),
+            (Err(Fail::Read { entry, .. }), Some(Stop::Meta)) => Err(Fail::Meta {
+                entry,
+                max: self.meta_budget,
+                all: self.meta_budget < limits::META_PER_ENTRY,
+            }),
+            (r, _) => r,
+        };
         r.map_err(|f| f.into_error(src, &self.root_path))
     }
 
-    fn unpack_inner(&mut self, input: impl Read) -> R<()> {
+    fn unpack_inner(&mut self, input: impl Read, meter: &Meter) -> R<()> {
         let mut ar = tar::Archive::new(input);
-        let entries = ar
+        let mut entries = ar
             .entries()
             .map_err(|err| Fail::Read { entry: None, err })?;
-        let mut last: Option<String> = None;
-        for e in entries {
+        let mut last: Option<Vec<u8>> = None;
+        loop {
+            self.meta_budget = limits::META_PER_ENTRY.min(self.meta_left);
+            let at = meter.arm(self.meta_budget);
+            let next = entries.next();
+            self.meta_left = self.meta_left.saturating_sub(meter.disarm(at));
+            let Some(e) = next else { return Ok(()) };
             let mut e = e.map_err(|err| Fail::Read {
-                entry: last.clone(),
+                entry: last.as_deref().map(clean_bytes),
                 err,
             })?;
+            if signals::peek().is_some() {
+                return Err(Fail::Signal);
+            }
             let name = e.path_bytes().into_owned();
+            self.entries += 1;
+            if self.entries > self.limits.max_entries {
+                return Err(Fail::TooMany {
+                    entry: clean_bytes(&name),
+                    limits: self.limits,
+                });
+            }
             self.entry(&mut e, &name)?;
-            last = Some(lossy(&name));
+            last = Some(name);
         }
-        Ok(())
     }
 
     fn dir(&self, depth: usize) -> &DirFd {
@@ -400,17 +430,9 @@ impl Unpacker {
                 Err(Errno::ENOENT) => {
                     match cur.mkdir(*c, 0o755) {
                         Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(errno) => {
-                            return Err(Fail::Write {
-                                entry: entry.into(),
-                                errno,
-                            })
-                        }
+                        Err(errno) => return Err(write_fail(entry, errno)),
                     }
-                    cur.sub(*c).map_err(|errno| Fail::Write {
-                        entry: entry.into(),
-                        errno,
-                    })?
+                    cur.sub(*c).map_err(|errno| write_fail(entry, errno))?
                 }
                 Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
                     return Err(Fail::Refused {
@@ -418,12 +440,7 @@ impl Unpacker {
                         why: self.not_a_dir(i, c, &parents[..=i]),
                     })
                 }
-                Err(errno) => {
-                    return Err(Fail::Write {
-                        entry: entry.into(),
-                        errno,
-                    })
-                }
+                Err(errno) => return Err(write_fail(entry, errno)),
             };
             self.stack.push((c.to_vec(), d));
         }
@@ -436,7 +453,7 @@ impl Unpacker {
         let path = join(comps);
         match dir.lstat(c) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-                let to = dir.readlink(c).map(|t| lossy(&t)).unwrap_or_default();
+                let to = dir.readlink(c).map(|t| clean_bytes(&t)).unwrap_or_default();
                 tf("x.through_link", &[("path", &path), ("target", &to)])
             }
             _ => tf("x.not_dir", &[("path", &path)]),
@@ -456,10 +473,7 @@ impl Unpacker {
     fn clear(dir: &DirFd, name: &[u8], entry: &str) -> R<()> {
         match dir.remove_all(name) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(errno) => Err(Fail::Write {
-                entry: entry.into(),
-                errno,
-            }),
+            Err(errno) => Err(write_fail(entry, errno)),
         }
     }
 
@@ -474,28 +488,18 @@ impl Unpacker {
             Ok(()) => Ok(()),
             Err(Errno::EEXIST) => {
                 Self::clear(dir, name, entry)?;
-                make().map_err(|errno| Fail::Write {
-                    entry: entry.into(),
-                    errno,
-                })
+                make().map_err(|errno| write_fail(entry, errno))
             }
-            Err(errno) => Err(Fail::Write {
-                entry: entry.into(),
-                errno,
-            }),
+            Err(errno) => Err(write_fail(entry, errno)),
         }
     }
 
-    fn entry<S: Read>(&mut self, e: &mut tar::Entry<S>, raw: &[u8]) -> R<()> {
-        let entry = lossy(raw);
-        let comps = components(raw).map_err(|why| Fail::Refused {
-            entry: entry.clone(),
-            why,
-        })?;
+    /// Reads the header (and PAX records) of an entry.
+    fn head<S: Read>(e: &mut tar::Entry<S>, raw: &[u8], entry: &str) -> R<Head> {
         let h = e.header();
         let mut kind = h.entry_type();
         let corrupt = |err: io::Error| Fail::Read {
-            entry: Some(entry.clone()),
+            entry: Some(entry.into()),
             err,
         };
         let mode = h.mode().map_err(corrupt)? & 0o7777;
@@ -504,7 +508,11 @@ impl Unpacker {
         if kind == tar::EntryType::Regular && raw.ends_with(b"/") {
             kind = tar::EntryType::Directory;
         }
-        if let Ok(Some(pax)) = e.pax_extensions() {
+        // A global PAX header's own records are its data, which `pax_extensions` would
+        // read whole into memory: it is left to the tar reader to skip (within the budget).
+        let global = kind.is_pax_global_extensions() || kind.is_pax_local_extensions();
+        let pax = if global { Ok(None) } else { e.pax_extensions() };
+        if let Ok(Some(pax)) = pax {
             for x in pax.flatten() {
                 let v = x.value().ok().and_then(|v| v.parse::<u64>().ok());
                 match (x.key(), v) {
@@ -514,11 +522,25 @@ impl Unpacker {
                 }
             }
         }
-        let (uid, gid) = (uid as u32, gid as u32);
+        Ok(Head {
+            kind,
+            mode,
+            uid: uid as u32,
+            gid: gid as u32,
+            mtime,
+        })
+    }
 
+    fn entry<S: Read>(&mut self, e: &mut tar::Entry<S>, raw: &[u8]) -> R<()> {
+        let entry = clean_bytes(raw);
+        let comps = components(raw).map_err(|why| Fail::Refused {
+            entry: entry.clone(),
+            why,
+        })?;
+        let h = Self::head(e, raw, &entry)?;
         let Some((last, parents)) = comps.split_last() else {
             // The root itself: its mode and owner stay as mktemp made them (0700, root).
-            return if kind == tar::EntryType::Directory || kind.is_pax_global_extensions() {
+            return if h.kind == tar::EntryType::Directory || h.kind.is_pax_global_extensions() {
                 Ok(())
             } else {
                 Err(Fail::Refused {
@@ -528,190 +550,37 @@ impl Unpacker {
             };
         };
         let last: &[u8] = last;
-
         if self.layer.is_some() && last.starts_with(b".wh.") {
-            let depth = self.enter(parents, &entry)?;
-            if last == b".wh..wh..opq" {
-                let prefix = comps[..comps.len() - 1].join(&b'/');
-                let dir = self.dir(depth);
-                let names = dir.names().map_err(|errno| Fail::Write {
-                    entry: entry.clone(),
-                    errno,
-                })?;
-                let seen = self.layer.as_ref().expect("layer");
-                for n in names {
-                    let mut p = prefix.clone();
-                    if !p.is_empty() {
-                        p.push(b'/');
-                    }
-                    p.extend_from_slice(&n);
-                    if !seen.contains(&p) {
-                        Self::clear(dir, &n, &entry)?;
-                    }
-                }
-                self.stats.whiteouts += 1;
-            } else if last.starts_with(b".wh..wh.") {
-                // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): nothing to do.
-            } else {
-                let target = &last[4..];
-                if target.is_empty() || target == b"." || target == b".." || target.contains(&b'/')
-                {
-                    return Err(Fail::Refused {
-                        entry,
-                        why: tf("x.bad_whiteout", &[]),
-                    });
-                }
-                Self::clear(self.dir(depth), target, &entry)?;
-                self.stats.whiteouts += 1;
-            }
-            return Ok(());
+            return self.whiteout(&comps, parents, last, &entry);
         }
         if let Some(seen) = self.layer.as_mut() {
             seen.insert(comps.join(&b'/'));
         }
-
         use tar::EntryType as T;
-        match kind {
+        match h.kind {
             T::Regular | T::Continuous | T::GNUSparse => {
-                let depth = self.enter(parents, &entry)?;
-                let dir = self.dir(depth);
-                let mut file = None;
-                Self::replace(dir, last, &entry, || {
-                    file = Some(dir.create(last, mode)?);
-                    Ok(())
-                })?;
-                let f = file.expect("created");
-                let wr = |errno| Fail::Write {
-                    entry: entry.clone(),
-                    errno,
-                };
-                let n = copy(e, &f, &mut self.buf, &entry)?;
-                self.stats.bytes += n;
-                if uid != 0 || gid != 0 {
-                    at::fchown(&f, uid, gid).map_err(wr)?;
-                }
-                if mode & !(0o777 & !self.umask) != 0 {
-                    at::fchmod(&f, mode).map_err(wr)?;
-                }
-                at::set_mtime(&f, mtime as i64).map_err(wr)?;
-                self.stats.files += 1;
+                self.file(e, &h, parents, last, &entry)?;
             }
-            T::Directory => {
-                let depth = self.enter(parents, &entry)?;
-                let dir = self.dir(depth);
-                let wr = |errno| Fail::Write {
-                    entry: entry.clone(),
-                    errno,
-                };
-                let mut fresh = true;
-                match dir.mkdir(last, mode) {
-                    Ok(()) => {}
-                    Err(Errno::EEXIST) => match dir.lstat(last) {
-                        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
-                            fresh = false;
-                            if st.st_uid != uid || st.st_gid != gid {
-                                dir.chown(last, uid, gid).map_err(wr)?;
-                            }
-                            if st.st_mode & 0o7777 != mode {
-                                dir.chmod(last, mode).map_err(wr)?;
-                            }
-                        }
-                        _ => {
-                            Self::clear(dir, last, &entry)?;
-                            dir.mkdir(last, mode).map_err(wr)?;
-                        }
-                    },
-                    Err(errno) => return Err(wr(errno)),
-                }
-                if fresh {
-                    if uid != 0 || gid != 0 {
-                        dir.chown(last, uid, gid).map_err(wr)?;
-                    }
-                    if mode & !(0o777 & !self.umask) != 0 {
-                        dir.chmod(last, mode).map_err(wr)?;
-                    }
-                }
-                self.stats.dirs += 1;
-            }
+            T::Directory => self.directory(&h, parents, last, &entry)?,
             T::Symlink => {
                 let target = e
                     .link_name_bytes()
                     .map(|c| c.into_owned())
                     .unwrap_or_default();
-                if target.is_empty() {
-                    return Err(Fail::Refused {
-                        entry,
-                        why: tf("x.empty_link", &[]),
-                    });
-                }
-                let depth = self.enter(parents, &entry)?;
-                let dir = self.dir(depth);
-                Self::replace(dir, last, &entry, || dir.symlink(&target[..], last))?;
-                if uid != 0 || gid != 0 {
-                    dir.chown(last, uid, gid).map_err(|errno| Fail::Write {
-                        entry: entry.clone(),
-                        errno,
-                    })?;
-                }
-                self.stats.symlinks += 1;
+                self.symlink(&h, parents, last, &target, &entry)?;
             }
             T::Link => {
                 let target = e
                     .link_name_bytes()
                     .map(|c| c.into_owned())
                     .unwrap_or_default();
-                let tcomps = components(&target).map_err(|why| Fail::Refused {
-                    entry: entry.clone(),
-                    why: tf(
-                        "x.link_target",
-                        &[("target", &lossy(&target)), ("why", &why)],
-                    ),
-                })?;
-                let Some((tlast, tparents)) = tcomps.split_last() else {
-                    return Err(Fail::Refused {
-                        entry,
-                        why: tf("x.link_root", &[]),
-                    });
-                };
-                if tcomps == comps {
-                    return Ok(());
-                }
-                let from = self.lookup(tparents).map_err(|errno| Fail::Refused {
-                    entry: entry.clone(),
-                    why: tf(
-                        "x.link_missing",
-                        &[("target", &lossy(&target)), ("errno", &errno)],
-                    ),
-                })?;
-                let depth = self.enter(parents, &entry)?;
-                let dir = self.dir(depth);
-                let r = Self::replace(dir, last, &entry, || dir.hardlink(&from, *tlast, last));
-                match r {
-                    Err(Fail::Write { errno, .. })
-                        if matches!(errno, Errno::ENOENT | Errno::EPERM | Errno::EXDEV) =>
-                    {
-                        return Err(Fail::Refused {
-                            entry,
-                            why: tf(
-                                "x.link_missing",
-                                &[("target", &lossy(&target)), ("errno", &errno)],
-                            ),
-                        })
-                    }
-                    r => r?,
-                }
-                self.stats.hardlinks += 1;
+                self.hardlink(&comps, parents, last, &target, &entry)?;
             }
             T::Fifo => {
                 let depth = self.enter(parents, &entry)?;
                 let dir = self.dir(depth);
-                Self::replace(dir, last, &entry, || dir.mkfifo(last, mode))?;
-                if uid != 0 || gid != 0 {
-                    dir.chown(last, uid, gid).map_err(|errno| Fail::Write {
-                        entry: entry.clone(),
-                        errno,
-                    })?;
-                }
+                Self::replace(dir, last, &entry, || dir.mkfifo(last, h.mode))?;
+                self.chown_name(depth, last, &h, &entry)?;
                 self.stats.fifos += 1;
             }
             T::Char | T::Block => self.stats.devices.push(entry),
@@ -720,11 +589,245 @@ impl Unpacker {
         }
         Ok(())
     }
+
+    /// `.wh.NAME` removes NAME from the layers below; `.wh..wh..opq` empties its
+    /// directory of what the layers below put there.
+    fn whiteout(&mut self, comps: &[&[u8]], parents: &[&[u8]], last: &[u8], entry: &str) -> R<()> {
+        let depth = self.enter(parents, entry)?;
+        if last == b".wh..wh..opq" {
+            let prefix = comps[..comps.len() - 1].join(&b'/');
+            let dir = self.dir(depth);
+            let names = dir.names().map_err(|errno| write_fail(entry, errno))?;
+            let seen = self.layer.as_ref().expect("layer");
+            for n in names {
+                let mut p = prefix.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(&n);
+                if !seen.contains(&p) {
+                    Self::clear(dir, &n, entry)?;
+                }
+            }
+            self.stats.whiteouts += 1;
+        } else if last.starts_with(b".wh..wh.") {
+            // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): nothing to do.
+        } else {
+            let target = &last[4..];
+            if target.is_empty() || target == b"." || target == b".." || target.contains(&b'/') {
+                return Err(Fail::Refused {
+                    entry: entry.into(),
+                    why: tf("x.bad_whiteout", &[]),
+                });
+            }
+            Self::clear(self.dir(depth), target, entry)?;
+            self.stats.whiteouts += 1;
+        }
+        Ok(())
+    }
+
+    /// A regular file: its declared size is checked against the cap before anything is
+    /// created, and its content counted again as it is written.
+    fn file<S: Read>(
+        &mut self,
+        e: &mut tar::Entry<S>,
+        h: &Head,
+        parents: &[&[u8]],
+        last: &[u8],
+        entry: &str,
+    ) -> R<()> {
+        let too_big = |total| Fail::TooBig {
+            entry: entry.into(),
+            total,
+            limits: self.limits,
+        };
+        let total = self.declared.saturating_add(e.size());
+        if total > self.limits.max_bytes {
+            return Err(too_big(total));
+        }
+        self.declared = total;
+        let depth = self.enter(parents, entry)?;
+        let dir = self.dir(depth);
+        let mut file = None;
+        Self::replace(dir, last, entry, || {
+            file = Some(dir.create(last, h.mode)?);
+            Ok(())
+        })?;
+        let f = file.expect("created");
+        let room = self.limits.max_bytes.saturating_sub(self.stats.bytes);
+        let sparse = h.kind == tar::EntryType::GNUSparse;
+        let n = match copy(e, &f, &mut self.buf, sparse, room) {
+            Ok(n) => n,
+            Err(Copy::Read(err)) => {
+                return Err(Fail::Read {
+                    entry: Some(entry.into()),
+                    err,
+                })
+            }
+            Err(Copy::Write(errno)) => return Err(write_fail(entry, errno)),
+            Err(Copy::Over(n)) => {
+                return Err(Fail::TooBig {
+                    entry: entry.into(),
+                    total: self.stats.bytes.saturating_add(n),
+                    limits: self.limits,
+                })
+            }
+            Err(Copy::Signal) => return Err(Fail::Signal),
+        };
+        self.stats.bytes += n;
+        let wr = |errno| write_fail(entry, errno);
+        if h.uid != 0 || h.gid != 0 {
+            at::fchown(&f, h.uid, h.gid).map_err(wr)?;
+        }
+        if h.mode & !(0o777 & !self.umask) != 0 {
+            at::fchmod(&f, h.mode).map_err(wr)?;
+        }
+        at::set_mtime(&f, h.mtime as i64).map_err(wr)?;
+        self.stats.files += 1;
+        Ok(())
+    }
+
+    fn directory(&mut self, h: &Head, parents: &[&[u8]], last: &[u8], entry: &str) -> R<()> {
+        let depth = self.enter(parents, entry)?;
+        let dir = self.dir(depth);
+        let wr = |errno| write_fail(entry, errno);
+        let mut fresh = true;
+        match dir.mkdir(last, h.mode) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => match dir.lstat(last) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                    fresh = false;
+                    if st.st_uid != h.uid || st.st_gid != h.gid {
+                        dir.chown(last, h.uid, h.gid).map_err(wr)?;
+                    }
+                    if st.st_mode & 0o7777 != h.mode {
+                        dir.chmod(last, h.mode).map_err(wr)?;
+                    }
+                }
+                _ => {
+                    Self::clear(dir, last, entry)?;
+                    dir.mkdir(last, h.mode).map_err(wr)?;
+                }
+            },
+            Err(errno) => return Err(wr(errno)),
+        }
+        if fresh {
+            if h.uid != 0 || h.gid != 0 {
+                dir.chown(last, h.uid, h.gid).map_err(wr)?;
+            }
+            if h.mode & !(0o777 & !self.umask) != 0 {
+                dir.chmod(last, h.mode).map_err(wr)?;
+            }
+        }
+        self.stats.dirs += 1;
+        Ok(())
+    }
+
+    fn symlink(
+        &mut self,
+        h: &Head,
+        parents: &[&[u8]],
+        last: &[u8],
+        target: &[u8],
+        entry: &str,
+    ) -> R<()> {
+        if target.is_empty() {
+            return Err(Fail::Refused {
+                entry: entry.into(),
+                why: tf("x.empty_link", &[]),
+            });
+        }
+        let depth = self.enter(parents, entry)?;
+        let dir = self.dir(depth);
+        Self::replace(dir, last, entry, || dir.symlink(target, last))?;
+        self.chown_name(depth, last, h, entry)?;
+        self.stats.symlinks += 1;
+        Ok(())
+    }
+
+    /// A hard link: its target is looked up inside the rootfs only, never through a link.
+    fn hardlink(
+        &mut self,
+        comps: &[&[u8]],
+        parents: &[&[u8]],
+        last: &[u8],
+        target: &[u8],
+        entry: &str,
+    ) -> R<()> {
+        let shown = clean_bytes(target);
+        let tcomps = components(target).map_err(|why| Fail::Refused {
+            entry: entry.into(),
+            why: tf("x.link_target", &[("target", &shown), ("why", &why)]),
+        })?;
+        let Some((tlast, tparents)) = tcomps.split_last() else {
+            return Err(Fail::Refused {
+                entry: entry.into(),
+                why: tf("x.link_root", &[]),
+            });
+        };
+        if tcomps == comps {
+            return Ok(());
+        }
+        let missing = |errno: Errno| Fail::Refused {
+            entry: entry.into(),
+            why: tf("x.link_missing", &[("target", &shown), ("errno", &errno)]),
+        };
+        let from = self.lookup(tparents).map_err(missing)?;
+        let depth = self.enter(parents, entry)?;
+        let dir = self.dir(depth);
+        match Self::replace(dir, last, entry, || dir.hardlink(&from, *tlast, last)) {
+            Err(Fail::Write { errno, .. })
+                if matches!(errno, Errno::ENOENT | Errno::EPERM | Errno::EXDEV) =>
+            {
+                return Err(missing(errno))
+            }
+            r => r?,
+        }
+        self.stats.hardlinks += 1;
+        Ok(())
+    }
+
+    /// The owner of a name that is not opened (a link, a FIFO), when it is not root.
+    fn chown_name(&self, depth: usize, last: &[u8], h: &Head, entry: &str) -> R<()> {
+        if h.uid != 0 || h.gid != 0 {
+            self.dir(depth)
+                .chown(last, h.uid, h.gid)
+                .map_err(|errno| write_fail(entry, errno))?;
+        }
+        Ok(())
+    }
 }
 
-/// Copies an entry's content into the new file with one large buffer. A read error is
-/// the archive's fault, a write error the host's.
-fn copy(src: &mut impl Read, f: &std::fs::File, buf: &mut [u8], entry: &str) -> R<u64> {
+fn write_fail(entry: &str, errno: Errno) -> Fail {
+    Fail::Write {
+        entry: entry.into(),
+        errno,
+    }
+}
+
+/// Why a copy stopped.
+#[derive(Debug)]
+enum Copy {
+    /// The archive's fault.
+    Read(io::Error),
+    /// The host's.
+    Write(Errno),
+    /// More than the room the byte cap leaves (the count so far).
+    Over(u64),
+    Signal,
+}
+
+/// Copies an entry's content into the new file with one large buffer, and returns its
+/// (logical) size. `sparse`: runs of zeros (a GNU sparse file's holes, which the tar
+/// reader hands out as zeros) are skipped, not written, so they stay holes. At most
+/// `room` bytes; a signal stops it at the next buffer.
+fn copy(
+    src: &mut impl Read,
+    f: &std::fs::File,
+    buf: &mut [u8],
+    sparse: bool,
+    room: u64,
+) -> Result<u64, Copy> {
     let mut w = f;
     let mut total = 0u64;
     loop {
@@ -734,26 +837,61 @@ fn copy(src: &mut impl Read, f: &std::fs::File, buf: &mut [u8], entry: &str) -> 
                 Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    return Err(Fail::Read {
-                        entry: Some(entry.into()),
-                        err,
-                    })
-                }
+                Err(err) => return Err(Copy::Read(err)),
             }
         }
-        if n == 0 {
-            return Ok(total);
+        if signals::peek().is_some() {
+            return Err(Copy::Signal);
         }
-        w.write_all(&buf[..n]).map_err(|e| Fail::Write {
-            entry: entry.into(),
-            errno: crate::sys::io_errno(&e),
-        })?;
+        if n == 0 {
+            break;
+        }
+        if total + n as u64 > room {
+            return Err(Copy::Over(total + n as u64));
+        }
+        let wrote = if sparse {
+            write_sparse(f, &buf[..n], total)
+        } else {
+            w.write_all(&buf[..n])
+        };
+        wrote.map_err(|e| Copy::Write(crate::sys::io_errno(&e)))?;
         total += n as u64;
         if n < buf.len() {
-            return Ok(total);
+            break;
         }
     }
+    if sparse {
+        // A hole at the end has no data after it: the length makes it.
+        f.set_len(total)
+            .map_err(|e| Copy::Write(crate::sys::io_errno(&e)))?;
+    }
+    Ok(total)
+}
+
+/// Writes `data` at `offset`, skipping every block of `HOLE` zeros (a hole).
+fn write_sparse(f: &std::fs::File, data: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut run: Option<usize> = None;
+    for (i, block) in data.chunks(HOLE).enumerate() {
+        let at = i * HOLE;
+        match (is_zero(block), run) {
+            (true, Some(start)) => {
+                f.write_all_at(&data[start..at], offset + start as u64)?;
+                run = None;
+            }
+            (false, None) => run = Some(at),
+            _ => {}
+        }
+    }
+    if let Some(start) = run {
+        f.write_all_at(&data[start..], offset + start as u64)?;
+    }
+    Ok(())
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    static ZEROS: [u8; HOLE] = [0; HOLE];
+    b == &ZEROS[..b.len()]
 }
 
 /// Counts the bytes read through it, for a progress bar.
@@ -1224,5 +1362,257 @@ pub mod tests {
         assert!(components(b"a/../b").is_err());
         assert!(components(b"..").is_err());
         assert!(components(b"a/..b").is_ok());
+    }
+
+    fn unpack_limited(root: &Path, tar: &[u8], limits: Limits) -> Result<Stats, Error> {
+        let dir = DirFd::open(root).unwrap();
+        let mut u = Unpacker::with_limits(dir, root, limits);
+        let (_, s) = open(io::Cursor::new(tar.to_vec())).unwrap().unwrap();
+        u.unpack(s, false, "the test archive")?;
+        Ok(u.stats)
+    }
+
+    /// A GNU sparse entry (type 'S'): `chunks` of data at their offsets in a file of
+    /// `real` bytes, the rest holes.
+    pub fn sparse_tar(name: &str, real: u64, chunks: &[(u64, &[u8])]) -> Vec<u8> {
+        let mut h = [0u8; 512];
+        let put = |h: &mut [u8; 512], at: usize, v: &[u8]| h[at..at + v.len()].copy_from_slice(v);
+        put(&mut h, 0, name.as_bytes());
+        put(&mut h, 100, b"0000644\0");
+        put(&mut h, 108, b"0000000\0");
+        put(&mut h, 116, b"0000000\0");
+        let stored: usize = chunks.iter().map(|c| c.1.len()).sum();
+        put(&mut h, 124, format!("{stored:011o}\0").as_bytes());
+        put(
+            &mut h,
+            136,
+            format!("{:011o}\0", 1_700_000_000u64).as_bytes(),
+        );
+        h[156] = b'S';
+        put(&mut h, 257, b"ustar  \0");
+        assert!(chunks.len() <= 4);
+        for (i, (off, data)) in chunks.iter().enumerate() {
+            let at = 386 + i * 24;
+            put(&mut h, at, format!("{off:011o}\0").as_bytes());
+            put(&mut h, at + 12, format!("{:011o}\0", data.len()).as_bytes());
+        }
+        put(&mut h, 483, format!("{real:011o}\0").as_bytes());
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| *b as u32).sum();
+        put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
+        let mut out = h.to_vec();
+        for (_, data) in chunks {
+            out.extend_from_slice(data);
+        }
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    fn no_raw_control(msg: &str) {
+        assert!(
+            !msg.chars().any(crate::sanitize::is_unsafe),
+            "a raw control character reached the message: {msg:?}"
+        );
+    }
+
+    #[test]
+    fn the_byte_cap_stops_before_writing_and_says_which_flag_raises_it() {
+        let root = Tmp::new();
+        let big = vec![7u8; 3000];
+        let tar = raw_tar(&[f("a", &big), f("b", &big), f("c", b"never")]);
+        let l = Limits::new(Some(5000), None, None);
+        let e = unpack_limited(&root.0, &tar, l).unwrap_err();
+        assert_eq!(e.kind, Kind::Failed);
+        assert!(
+            e.msg
+                .starts_with("Hako stopped unpacking the test archive at the entry 'b'"),
+            "{}",
+            e.msg
+        );
+        assert!(e.msg.contains("5.86 KiB or more"), "{}", e.msg);
+        assert!(e.msg.contains("cap of 4.88 KiB"), "{}", e.msg);
+        assert!(e.msg.contains("set with --max-unpack"), "{}", e.msg);
+        assert!(e.msg.contains("--max-unpack 2M"), "{}", e.msg);
+        // Checked before: 'b' was never created, 'a' was written whole.
+        assert_eq!(std::fs::read(root.0.join("a")).unwrap().len(), 3000);
+        assert!(!root.0.join("b").exists());
+        // Under the cap, the same archive unpacks.
+        let root = Tmp::new();
+        let s = unpack_limited(&root.0, &tar, Limits::new(Some(6005), None, None)).unwrap();
+        assert_eq!(s.bytes, 6005);
+        // The default's sentence names the free space it came from.
+        let root = Tmp::new();
+        let l = Limits::new(None, None, Some(4000));
+        let e = unpack_limited(&root.0, &tar, l).unwrap_err();
+        assert!(
+            e.msg
+                .contains("hako's default: the smaller of 8.00 GiB and 90% of the 3.91 KiB free"),
+            "{}",
+            e.msg
+        );
+        assert!(e.msg.contains("cap of 3.52 KiB"), "{}", e.msg);
+    }
+
+    #[test]
+    fn the_entry_cap_counts_every_entry() {
+        let root = Tmp::new();
+        let names: Vec<String> = (0..20).map(|i| format!("d/f{i}")).collect();
+        let mut entries = vec![d("d/")];
+        entries.extend(names.iter().map(|n| f(n, b"x")));
+        let tar = raw_tar(&entries);
+        let e = unpack_limited(&root.0, &tar, Limits::new(None, Some(10), None)).unwrap_err();
+        assert!(
+            e.msg
+                .contains("at the entry 'd/f9': it has more than 10 entries"),
+            "{}",
+            e.msg
+        );
+        assert!(e.msg.contains("set with --max-entries"), "{}", e.msg);
+        assert!(e.msg.contains("--max-entries 20"), "{}", e.msg);
+        assert!(!root.0.join("d/f9").exists());
+        let root = Tmp::new();
+        let s = unpack_limited(&root.0, &tar, Limits::new(None, Some(21), None)).unwrap();
+        assert_eq!(s.files, 20);
+    }
+
+    #[test]
+    fn caps_hold_across_the_layers_of_one_extraction() {
+        let root = Tmp::new();
+        let dir = DirFd::open(&root.0).unwrap();
+        let mut u = Unpacker::with_limits(dir, &root.0, Limits::new(Some(1500), Some(100), None));
+        for (i, name) in ["one", "two"].iter().enumerate() {
+            let (_, s) = open(io::Cursor::new(raw_tar(&[f(name, &[1u8; 1000])])))
+                .unwrap()
+                .unwrap();
+            let r = u.unpack(s, true, "layer");
+            assert_eq!(r.is_ok(), i == 0, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_sparse_file_keeps_its_holes_and_counts_its_logical_size() {
+        let root = Tmp::new();
+        let real: u64 = 2 << 30;
+        let a = [b'a'; 512];
+        let z = [b'z'; 512];
+        let tar = sparse_tar("big", real, &[(1 << 20, &a), (real - 512, &z)]);
+        assert!(tar.len() < 4096);
+        let s = unpack_limited(&root.0, &tar, Limits::new(Some(4 << 30), None, None)).unwrap();
+        assert_eq!(s.bytes, real);
+        let p = root.0.join("big");
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(m.len(), real);
+        assert!(
+            m.blocks() < 1024,
+            "holes were written: {} blocks of 512 bytes",
+            m.blocks()
+        );
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&p).unwrap();
+        let mut b = [0u8; 1024];
+        f.read_exact_at(&mut b, (1 << 20) - 256).unwrap();
+        assert!(b[..256].iter().all(|x| *x == 0) && b[256..768].iter().all(|x| *x == b'a'));
+        f.read_exact_at(&mut b[..512], real - 512).unwrap();
+        assert!(b[..512].iter().all(|x| *x == b'z'));
+        // A cap below its logical size refuses it before it is created.
+        let root = Tmp::new();
+        let e = unpack_limited(&root.0, &tar, Limits::new(Some(1 << 30), None, None)).unwrap_err();
+        assert!(
+            e.msg.contains("'big'") && e.msg.contains("2.00 GiB or more"),
+            "{}",
+            e.msg
+        );
+        assert!(!root.0.join("big").exists());
+    }
+
+    #[test]
+    fn zeros_become_holes_only_by_whole_blocks() {
+        let root = Tmp::new();
+        let p = root.0.join("f");
+        let f = std::fs::File::create(&p).unwrap();
+        let mut data = vec![0u8; 5 * HOLE];
+        data[10] = 1;
+        data[3 * HOLE + 5] = 2;
+        write_sparse(&f, &data, 0).unwrap();
+        f.set_len(data.len() as u64).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), data);
+        assert!(is_zero(&[0; 100]) && !is_zero(&[0, 0, 1]) && is_zero(&[]));
+    }
+
+    #[test]
+    fn names_with_escape_sequences_reach_messages_escaped() {
+        let cases: Vec<(Vec<E>, &str)> = vec![
+            (
+                vec![f("\x1b]0;pwned\x07/../../x", b"x")],
+                "\\x1b]0;pwned\\x07/../../x",
+            ),
+            (vec![f("\u{9b}31m/../x", b"x")], "\\x9b31m/../x"),
+            (vec![hard("h", "../\x1b[2J\u{9b}31m")], "\\x1b[2J\\x9b31m"),
+            (
+                vec![sym("l\x1b[1m", "/etc/\x1b]0;t\x07"), f("l\x1b[1m/x", b"x")],
+                "/etc/\\x1b]0;t\\x07",
+            ),
+        ];
+        for (entries, shown) in cases {
+            let root = Tmp::new();
+            let e = unpack(&root.0, &raw_tar(&entries), false).unwrap_err();
+            assert!(e.msg.contains("refused"), "{}", e.msg);
+            assert!(e.msg.contains(shown), "{shown} in {}", e.msg);
+            no_raw_control(&e.msg);
+        }
+        // A device's name reaches the summary escaped too.
+        let mut dev = f("dev/\x1b[31mtty", b"");
+        dev.kind = b'3';
+        let root = Tmp::new();
+        let s = unpack(&root.0, &raw_tar(&[dev]), false).unwrap();
+        assert_eq!(s.devices, vec!["dev/\\x1b[31mtty".to_string()]);
+    }
+
+    #[test]
+    fn a_long_name_larger_than_the_budget_is_refused() {
+        let root = Tmp::new();
+        let mut long = E {
+            name: "././@LongLink",
+            kind: b'L',
+            link: "",
+            data: &[],
+            mode: 0o644,
+            uid: 0,
+        };
+        let name = vec![b'a'; (limits::META_PER_ENTRY + 1) as usize];
+        long.data = &name;
+        let tar = raw_tar(&[f("first", b"1"), long, f("short", b"x")]);
+        let e = unpack(&root.0, &tar, false).unwrap_err();
+        assert!(e.msg.contains("after the entry 'first'"), "{}", e.msg);
+        assert!(
+            e.msg.contains("more than 16.00 MiB of headers"),
+            "{}",
+            e.msg
+        );
+        assert!(!root.0.join("short").exists());
+    }
+
+    #[test]
+    fn the_budget_between_entries_also_holds_in_all() {
+        let root = Tmp::new();
+        let data = vec![b'x'; 8 << 20];
+        let global = |name| E {
+            name,
+            kind: b'g',
+            link: "",
+            data: &data,
+            mode: 0o644,
+            uid: 0,
+        };
+        let tar = raw_tar(&[global("g1"), global("g2"), global("g3"), f("after", b"x")]);
+        let l = Limits::new(None, Some(10), None);
+        let e = unpack_limited(&root.0, &tar, l).unwrap_err();
+        assert!(e.msg.contains("came in all"), "{}", e.msg);
+        assert!(!root.0.join("after").exists());
+        // With room for the entries, the same archive passes (each gap is under 16 MiB).
+        let root = Tmp::new();
+        unpack_limited(&root.0, &tar, Limits::new(None, Some(10_000), None)).unwrap();
+        assert!(root.0.join("after").exists());
     }
 }

@@ -4,6 +4,7 @@
 use super::extract::{self, Compression, Counted, NotTar, Unpacker};
 use crate::error::{Error, Result};
 use crate::i18n::tf;
+use crate::sanitize::clean_path;
 use crate::walk::render;
 use std::path::Path;
 
@@ -34,17 +35,15 @@ pub fn not_tar(src: &str, why: NotTar) -> Error {
 
 /// Unpacks the tarball into `root`; returns what it did.
 pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
-    let src = tf("x.src_tarball", &[("path", &tarball.display())]);
-    let f = std::fs::File::open(tarball).map_err(|e| {
-        Error::failed(tf(
-            "err.tar_open",
-            &[("path", &tarball.display()), ("why", &e)],
-        ))
-    })?;
+    // A downloaded file's name is not trusted to be free of escape sequences either.
+    let shown = clean_path(tarball);
+    let src = tf("x.src_tarball", &[("path", &shown)]);
+    let f = std::fs::File::open(tarball)
+        .map_err(|e| Error::failed(tf("err.tar_open", &[("path", &shown), ("why", &e)])))?;
     let len = f.metadata().map(|m| m.len()).ok();
     let name = tarball
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| clean_path(Path::new(n)))
         .unwrap_or_default();
     let bar = render::bytes_bar(len, name);
     let counted = Counted {
@@ -61,7 +60,7 @@ pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
             bar.finish_and_clear();
             return Err(Error::failed(tf(
                 "err.tar_open",
-                &[("path", &tarball.display()), ("why", &e)],
+                &[("path", &shown), ("why", &e)],
             )));
         }
     };
@@ -72,7 +71,7 @@ pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
     let mut did = vec![tf(
         "rootfs.did_tar",
         &[
-            ("path", &tarball.display()),
+            ("path", &shown),
             ("kind", &kind.label()),
             ("size", &indicatif::HumanBytes(len.unwrap_or(0))),
         ],

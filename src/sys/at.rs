@@ -40,6 +40,13 @@ impl DirFd {
         self.0.as_fd()
     }
 
+    /// The bytes an unprivileged user could still write on this directory's filesystem
+    /// (`fstatvfs(3)`: `f_bavail × f_frsize`).
+    pub fn free_bytes(&self) -> R<u64> {
+        let s = nix::sys::statvfs::fstatvfs(self.fd())?;
+        Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+    }
+
     /// The directory `name` inside this one; a symbolic link there is refused by the
     /// kernel (ELOOP or ENOTDIR), never followed.
     pub fn sub<N: ?Sized + NixPath>(&self, name: &N) -> R<DirFd> {
