@@ -74,6 +74,9 @@ impl Lesson for Seccomp {
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(libc::EPERM)),
         );
+        if let Some(e) = &st.exec {
+            super::chroot::fd_rows(e, &mut c);
+        }
         c
     }
 
@@ -97,6 +100,9 @@ impl Lesson for Seccomp {
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(libc::EPERM)),
         );
+        if let Some(e) = &st.exec {
+            super::chroot::fd_rows(e, &mut c);
+        }
         c
     }
 }
