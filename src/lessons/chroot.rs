@@ -123,8 +123,7 @@ pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
                 .unwrap_or_else(|_| "?".into());
             let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
                 let major = libc::major(m.rdev());
-                let tty = m.file_type().is_char_device()
-                    && matches!(major, 4 | 5 | 136..=143);
+                let tty = m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143);
                 tty && Some(m.dev()) != own_pts
             });
             Some((n, target, foreign))

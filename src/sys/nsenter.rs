@@ -777,7 +777,11 @@ unsafe fn inside_grandchild(p: &Plan<'_>, parent: i32) -> ! {
         libc::close(slave);
     }
     // Every other descriptor closes at the exec (the report pipe is among them).
-    libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+    libc::close_range(
+        3,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+    );
     if set_caps(&p.conf) != 0 {
         fail(p.wr, 11);
     }
@@ -874,9 +878,5 @@ unsafe fn set_caps(c: &Confinement) -> libc::c_int {
         permitted: half(c.prm, hi),
         inheritable: half(c.inh, hi),
     });
-    libc::syscall(
-        libc::SYS_capset,
-        &header as *const Header,
-        data.as_ptr(),
-    ) as libc::c_int
+    libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) as libc::c_int
 }

@@ -247,9 +247,9 @@ pub fn relay(links: &[Link<'_>], winsize: Option<RawFd>, mut stop: impl FnMut() 
             .iter()
             .zip(&fds)
             .filter(|(_, f)| {
-                f.revents().unwrap_or(PollFlags::empty()).intersects(
-                    PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
-                )
+                f.revents()
+                    .unwrap_or(PollFlags::empty())
+                    .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             })
             .map(|(i, _)| *i)
             .collect();
