@@ -199,7 +199,7 @@ impl Learner {
         let code = s
             .lines()
             .filter_map(|l| l.strip_prefix("DONE="))
-            .last()
+            .next_back()
             .and_then(|c| c.trim().parse().ok())
             .unwrap_or(-1);
         std::thread::sleep(Duration::from_millis(1500));
@@ -385,7 +385,7 @@ fn look_around_cannot_type(harden: bool) {
     let field = |k: &str| {
         s.lines()
             .filter_map(|l| l.strip_prefix(k))
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no {k} line:\n{s}"))
             .trim()
             .to_string()

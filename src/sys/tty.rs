@@ -75,17 +75,18 @@ pub fn send_fds(sock: RawFd, line: &str, fds: &[BorrowedFd<'_>]) -> Result<(), E
 pub fn recv_fds(sock: RawFd) -> Result<(String, Vec<OwnedFd>), Errno> {
     let mut buf = vec![0u8; 4096];
     let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    let mut out = vec![];
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel just installed these descriptors in our table for us.
-            out.extend(fds.iter().map(|f| unsafe { OwnedFd::from_raw_fd(*f) }));
+    let (n, out) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
+        let mut out = vec![];
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the kernel just installed these descriptors in our table for us.
+                out.extend(fds.iter().map(|f| unsafe { OwnedFd::from_raw_fd(*f) }));
+            }
         }
-    }
-    let n = msg.bytes;
-    drop(iov);
+        (msg.bytes, out)
+    };
     Ok((String::from_utf8_lossy(&buf[..n]).into_owned(), out))
 }
 
