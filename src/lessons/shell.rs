@@ -59,6 +59,7 @@ impl Lesson for Shell {
             crate::sys::tty::relay(&links, Some(master.as_raw_fd()), || {
                 stop() || crate::sys::tty::ended(agent)
             });
+            crate::sys::tty::discard_pending(&master);
             drop(raw);
         } else if !a.pipes.is_empty() {
             // hako's terminal, seen through pipes: the command's output reaches it byte

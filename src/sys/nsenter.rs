@@ -1,5 +1,5 @@
-//! A shell for looking around, on the learner's own terminal: on the host, or inside
-//! the namespaces of a running process, as nsenter(1) does it.
+//! A shell for looking around: on the host (`run`), or inside the container confined
+//! as its PID 1 is (`run_inside`), entered as nsenter(1) does it.
 //!
 //! setns(2) moves the *calling* thread into the namespace behind a `/proc/PID/ns/*`
 //! descriptor. So the guide (which must stay in the host's namespaces) forks a child
@@ -7,10 +7,13 @@
 //! caller's *children* go (pid_namespaces(7)), that child forks once more, and the
 //! grandchild execs the shell, inside. The child waits for it and passes its status on.
 //!
-//! The shell gets the terminal as a job-control shell gives it to a job: a process
-//! group of its own made the terminal's foreground group (setpgid(2), tcsetpgrp(3)),
-//! so Ctrl-C inside goes to the shell, not to hako. When it exits, hako takes the
-//! terminal back and restores its settings (termios(3)).
+//! On the host, the shell is the host's own (trusted) and gets the learner's terminal
+//! as a job-control shell gives it to a job: a process group of its own made the
+//! terminal's foreground group (setpgid(2), tcsetpgrp(3)), so Ctrl-C inside goes to the
+//! shell, not to hako. When it exits, hako takes the terminal back and restores its
+//! settings (termios(3)). Inside, the shell runs the container's programs: it never
+//! gets a descriptor of the learner's terminal, only a pty of its own that hako relays
+//! (see `run_inside`).
 #![allow(unsafe_code)]
 
 use nix::errno::Errno;
@@ -569,8 +572,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
             signalled || super::tty::ended(child.as_raw())
         });
         // What the shell left typed into its own terminal goes with it.
-        // SAFETY: tcflush only looks at the descriptor number.
-        unsafe { libc::tcflush(master.as_raw_fd(), libc::TCIOFLUSH) };
+        super::tty::discard_pending(&master);
         // Closing the master hangs the shell's terminal up (SIGHUP to its session).
         drop(master);
         drop(raw);

@@ -282,6 +282,14 @@ pub fn flush_input(fd: RawFd) {
     }
 }
 
+/// tcflush(3) TCIOFLUSH on a pty master once the container's side has ended: what was
+/// typed into that terminal (TIOCSTI included) and not read, and what it wrote and
+/// nobody relayed, goes with it.
+pub fn discard_pending(master: &OwnedFd) {
+    // SAFETY: tcflush only looks at the descriptor number.
+    unsafe { libc::tcflush(master.as_raw_fd(), libc::TCIOFLUSH) };
+}
+
 /// Whether `pid` (a child of ours) has ended, without reaping it (waitid(2), WNOWAIT).
 pub fn ended(pid: i32) -> bool {
     use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
