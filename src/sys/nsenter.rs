@@ -25,17 +25,9 @@ use std::io::IsTerminal;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-/// The namespaces entered, in nsenter's order (the mount namespace last: entering it
-/// changes the root and the working directory).
-pub const NAMESPACES: [&str; 5] = ["ipc", "uts", "net", "pid", "mnt"];
-
-/// Where and how the shell runs.
+/// How the host's shell runs.
 pub struct Shell<'a> {
-    /// Join this process's namespaces; `None`: stay on the host.
-    pub target: Option<i32>,
-    /// After entering, chroot(2) here (the stage after the chroot lesson).
-    pub chroot: Option<&'a Path>,
-    /// The working directory (inside the chroot, when there is one).
+    /// The working directory.
     pub cwd: &'a Path,
     pub argv: &'a [&'a str],
     pub env: &'a [(String, String)],
@@ -66,7 +58,8 @@ fn cstr(s: &str) -> Result<CString, Failed> {
     })
 }
 
-/// Runs the shell and waits for it; returns its exit status (128+N after signal N).
+/// Runs the host's shell on the learner's terminal and waits for it; returns its exit
+/// status (128+N after signal N).
 pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     // Everything the children need is made here: after fork they may only make
     // async-signal-safe calls (the guide may have threads, e.g. a progress bar's).
@@ -82,27 +75,6 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envp_p.push(std::ptr::null());
     let cwd = cstr(&sh.cwd.display().to_string())?;
-    let root = match sh.chroot {
-        Some(r) => Some(cstr(&r.display().to_string())?),
-        None => None,
-    };
-    let mut ns: Vec<OwnedFd> = vec![];
-    if let Some(pid) = sh.target {
-        for n in NAMESPACES {
-            let p = format!("/proc/{pid}/ns/{n}");
-            let fd = nix::fcntl::open(
-                p.as_str(),
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|errno| Failed {
-                errno,
-                step: STEPS[0],
-            })?;
-            ns.push(fd);
-        }
-    }
-    let ns_raw: Vec<RawFd> = ns.iter().map(|f| f.as_raw_fd()).collect();
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| Failed {
         errno,
         step: STEPS[2],
@@ -118,7 +90,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     let wr_raw = wr.as_raw_fd();
 
     // SAFETY: the child runs only async-signal-safe calls (setpgid, sigprocmask,
-    // tcsetpgrp, prctl, signal, setns, fork, chroot, chdir, execve, write, waitpid,
+    // tcsetpgrp, prctl, signal, fork, chdir, execve, write, waitpid,
     // _exit) on memory prepared before the fork, and never returns.
     let child = match unsafe { nix::unistd::fork() } {
         Err(errno) => {
@@ -131,8 +103,6 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
             child_main(
                 tty,
                 guide.as_raw(),
-                &ns_raw,
-                root.as_ref().map(|r| r.as_ptr()),
                 cwd.as_ptr(),
                 path.as_ptr(),
                 argv_p.as_ptr(),
@@ -143,7 +113,6 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
         Ok(ForkResult::Parent { child }) => child,
     };
     drop(wr);
-    drop(ns);
     // Both sides set the group, whichever runs first (as shells do).
     let _ = nix::unistd::setpgid(child, child);
     if tty {
@@ -166,25 +135,14 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     let status = wait(child);
     super::trace_as(
         || {
-            let enter = match sh.target {
-                Some(pid) => format!(
-                    "open(\"/proc/{pid}/ns/{{{}}}\") + fork() + setns(fd, 0) ×{} + fork() + ",
-                    NAMESPACES.join(","),
-                    NAMESPACES.len()
-                ),
-                None => "fork() + ".to_string(),
-            };
-            let root = sh
-                .chroot
-                .map(|r| format!("chroot({:?}) + ", r.display().to_string()))
-                .unwrap_or_default();
+            let (enter, root) = ("fork() + ", "");
             format!(
                 "{enter}{root}chdir({:?}) + execve({:?}) + wait4()",
                 sh.cwd.display().to_string(),
                 sh.argv[0]
             )
         },
-        "2 setns",
+        "2 execve",
         &Ok::<i32, Errno>(status),
         |s| format!("exit {s}"),
     );
@@ -243,14 +201,12 @@ unsafe fn fail(wr: RawFd, step: usize) -> ! {
     libc::_exit(127)
 }
 
-/// The child: its own process group in the foreground, the namespaces, then a
-/// grandchild that execs the shell. Never returns.
+/// The child: its own process group in the foreground, then a grandchild that execs
+/// the shell. Never returns.
 #[allow(clippy::too_many_arguments)]
 unsafe fn child_main(
     tty: bool,
     guide: i32,
-    ns: &[RawFd],
-    root: Option<*const libc::c_char>,
     cwd: *const libc::c_char,
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
@@ -284,11 +240,6 @@ unsafe fn child_main(
     libc::signal(libc::SIGINT, libc::SIG_IGN);
     libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     libc::signal(libc::SIGTSTP, libc::SIG_IGN);
-    for fd in ns {
-        if libc::setns(*fd, 0) != 0 {
-            fail(wr, 1);
-        }
-    }
     let me = libc::getpid();
     let pid = libc::fork();
     if pid < 0 {
@@ -302,16 +253,9 @@ unsafe fn child_main(
             0,
             0,
         );
-        // Its parent is outside its PID namespace when one was entered: getppid()
-        // then says 0. Any other value than 0 or the child means the child is gone.
-        let parent = libc::getppid();
-        if parent != me && parent != 0 {
+        // Any other parent than the child means the child is gone.
+        if libc::getppid() != me {
             libc::_exit(125);
-        }
-        if let Some(r) = root {
-            if libc::chroot(r) != 0 {
-                fail(wr, 3);
-            }
         }
         if libc::chdir(cwd) != 0 {
             fail(wr, 4);

@@ -100,14 +100,14 @@ pub fn shell(st: &State) {
     let inside = here != Place::Host;
     let env = env(st, inside);
     let root = st.rootfs.as_ref().map(|r| r.path.clone());
-    let (target, chroot, cwd, what): (Option<i32>, Option<PathBuf>, PathBuf, String) = match here {
+    let (target, cwd, what): (Option<i32>, PathBuf, String) = match here {
         Place::Host => {
             let cwd = root
                 .clone()
                 .or_else(|| std::env::current_dir().ok())
                 .unwrap_or_else(|| PathBuf::from("/"));
             let what = tf("look.host", &[("dir", &cwd.display())]);
-            (None, None, cwd, what)
+            (None, cwd, what)
         }
         Place::Inside { pid1, chrooted } => {
             let ns = nsenter::joined(pid1).join(" ");
@@ -116,14 +116,14 @@ pub fn shell(st: &State) {
                     "look.inside_chroot",
                     &[("pid", &pid1), ("ns", &ns), ("root", &root_shown(&root))],
                 );
-                (Some(pid1), None, PathBuf::from("/"), what)
+                (Some(pid1), PathBuf::from("/"), what)
             } else {
                 let cwd = root.clone().unwrap_or_else(|| PathBuf::from("/"));
                 let what = tf(
                     "look.inside",
                     &[("pid", &pid1), ("ns", &ns), ("dir", &cwd.display())],
                 );
-                (Some(pid1), None, cwd, what)
+                (Some(pid1), cwd, what)
             }
         }
     };
@@ -138,8 +138,6 @@ pub fn shell(st: &State) {
         // Before the container's PID 1 exists: the host's own shell, trusted, on the
         // learner's terminal.
         None => nsenter::run(&Shell {
-            target: None,
-            chroot: chroot.as_deref(),
             cwd: &cwd,
             argv: &argv,
             env: &env,
