@@ -63,9 +63,13 @@ pub enum Request {
     Chroot {
         root: PathBuf,
     },
-    /// Open a pty inside (after the chroot) for the command; the master comes back
-    /// attached to the reply (SCM_RIGHTS).
-    OpenTerminal,
+    /// The command's standard descriptors, for those of hako's that are terminals
+    /// (`ttys`): a pty opened inside (after the chroot) when stdin is one, else a pipe
+    /// each. The guide's ends (the master, or the pipes' read ends) come back attached
+    /// to the reply (SCM_RIGHTS).
+    OpenStdio {
+        ttys: [bool; 3],
+    },
     /// Close every fd but 0, 1, 2, then execve. No reply on success.
     Exec {
         path: String,
@@ -154,9 +158,12 @@ pub enum Reply {
         read: usize,
     },
     Hostname(String),
-    /// A pty is open: `/dev/pts/N` inside; its master is attached.
-    Terminal {
-        n: u32,
+    /// The command's descriptors are ready: a pty `/dev/pts/N` inside (its master
+    /// attached), or pipes for these standard descriptors (their read ends attached, in
+    /// this order).
+    Stdio {
+        pty: Option<u32>,
+        pipes: Vec<i32>,
     },
     /// The step failed: errno, and the call or path it failed at.
     Failed {
@@ -198,10 +205,12 @@ fn made(
     r.map_err(|(e, p)| failed(e, p.display().to_string()))
 }
 
-/// What PID 1 keeps between requests: the slave of the command's terminal.
+/// What PID 1 keeps between requests: the command's ends of its terminal or pipes.
 #[derive(Default)]
 struct Kept {
     slave: Option<std::os::fd::OwnedFd>,
+    ttys: [bool; 3],
+    pipes: Vec<(i32, std::os::fd::OwnedFd)>,
 }
 
 fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
@@ -334,21 +343,41 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             ns::drop_sys_chroot().map_err(|e| failed(e, "CAP_SYS_CHROOT"))?;
             Ok(Reply::Done { created: vec![] })
         }
-        Request::OpenTerminal => {
-            let (master, slave, n) =
-                crate::sys::tty::open_pty().map_err(|e| failed(e, "/dev/ptmx"))?;
-            kept.slave = Some(slave);
-            let line = serde_json::to_string(&Reply::Terminal { n }).unwrap_or_default() + "\n";
+        Request::OpenStdio { ttys } => {
             use std::os::fd::AsFd;
-            crate::sys::tty::send_fd(sock, &line, master.as_fd())
-                .map_err(|e| failed(e, "SCM_RIGHTS"))?;
-            // Already sent, with the fd: the loop must not send another reply.
+            let mut give = vec![];
+            let reply = if ttys[0] {
+                let (master, slave, n) =
+                    crate::sys::tty::open_pty().map_err(|e| failed(e, "/dev/ptmx"))?;
+                kept.slave = Some(slave);
+                give.push(master);
+                Reply::Stdio {
+                    pty: Some(n),
+                    pipes: vec![],
+                }
+            } else {
+                let mut pipes = vec![];
+                for target in [1, 2].into_iter().filter(|t| ttys[*t as usize]) {
+                    let (r, w) = crate::sys::tty::pipe().map_err(|e| failed(e, "pipe2"))?;
+                    kept.pipes.push((target, w));
+                    give.push(r);
+                    pipes.push(target);
+                }
+                Reply::Stdio { pty: None, pipes }
+            };
+            kept.ttys = ttys;
+            let line = serde_json::to_string(&reply).unwrap_or_default() + "\n";
+            let fds: Vec<_> = give.iter().map(|f| f.as_fd()).collect();
+            crate::sys::tty::send_fds(sock, &line, &fds).map_err(|e| failed(e, "SCM_RIGHTS"))?;
+            // Already sent, with the fds: the loop must not send another reply.
             Err(Reply::Done { created: vec![] })
         }
         Request::Exec { path, argv, env } => {
-            if let Some(slave) = kept.slave.take() {
-                crate::sys::tty::make_controlling(&slave).map_err(|e| failed(e, "TIOCSCTTY"))?;
-            }
+            crate::sys::tty::take_stdio(kept.slave.as_ref(), kept.ttys, &kept.pipes)
+                .map_err(|(at, e)| failed(e, at))?;
+            *kept = Kept::default();
+            // The socket closes at the exec; close_range closes everything else.
+            crate::sys::tty::set_cloexec(sock).map_err(|e| failed(e, "FD_CLOEXEC"))?;
             ns::close_all_but_stdio(sock);
             let e = ns::execve(&path, &argv, &env);
             Err(failed(e, path))
@@ -448,6 +477,11 @@ pub fn agent_main() -> i32 {
     if !ns::die_with_parent(guide) {
         return Kind::Failed.code();
     }
+    // The socket had to survive hako's exec of the agent; it must not survive the
+    // command's.
+    if crate::sys::tty::set_cloexec(fd).is_err() {
+        return Kind::Failed.code();
+    }
     // SAFETY of ownership: the fd was passed to us for exactly this, and nothing else uses it.
     let mut stream = unsafe_stream(fd);
     let mut reader = BufReader::new(stream.try_clone().expect("clone socket"));
@@ -486,7 +520,7 @@ pub fn agent_main() -> i32 {
             continue;
         }
         let is_exec = matches!(req, Request::Exec { .. });
-        let is_terminal = matches!(req, Request::OpenTerminal);
+        let is_terminal = matches!(req, Request::OpenStdio { .. });
         let r = serve(req, stream.as_raw_fd(), &mut kept);
         if is_terminal && matches!(r, Reply::Done { .. }) {
             continue; // the reply went out with the master attached
@@ -537,6 +571,12 @@ pub struct Agent {
     pub status: Option<i32>,
     /// The master of the command's terminal, when it has one.
     pub master: Option<std::os::fd::OwnedFd>,
+    /// The read ends of the pipes that stand for hako's terminal as the command's
+    /// stdout or stderr (stdin not a terminal): (1 or 2, read end).
+    pub pipes: Vec<(i32, std::os::fd::OwnedFd)>,
+    /// The command is in a session of its own while hako's terminal is not its own:
+    /// Ctrl-C reaches hako only, which passes it on to the command's process group.
+    pub forward_sigint: bool,
 }
 
 impl Agent {
@@ -560,6 +600,8 @@ impl Agent {
             stopped: false,
             status: None,
             master: None,
+            pipes: vec![],
+            forward_sigint: false,
         })
     }
 
@@ -604,15 +646,26 @@ impl Agent {
         }
     }
 
-    /// Asks PID 1 for a terminal of the command's own; keeps the master.
-    pub fn open_terminal(&mut self) -> Result<u32> {
-        self.send(&Request::OpenTerminal)?;
-        let (line, fd) = crate::sys::tty::recv_fd(self.stream.as_raw_fd())
+    /// Asks PID 1 to stand in for each of hako's standard descriptors that is a
+    /// terminal: a pty of the command's own when stdin is one, else pipes. Keeps the
+    /// guide's ends; returns the reply (None when no descriptor is a terminal).
+    pub fn open_stdio(&mut self) -> Result<Option<Reply>> {
+        let ttys = crate::sys::tty::terminals();
+        if !ttys.iter().any(|t| *t) {
+            return Ok(None);
+        }
+        self.send(&Request::OpenStdio { ttys })?;
+        let (line, mut fds) = crate::sys::tty::recv_fds(self.stream.as_raw_fd())
             .map_err(|e| sys::failure(t("do.open_terminal"), e))?;
         match serde_json::from_str::<Reply>(line.trim()) {
-            Ok(Reply::Terminal { n }) if fd.is_some() => {
-                self.master = fd;
-                Ok(n)
+            Ok(Reply::Stdio { pty, pipes }) if fds.len() == pty.map_or(pipes.len(), |_| 1) => {
+                if pty.is_some() {
+                    self.master = fds.pop();
+                } else {
+                    self.pipes = pipes.iter().copied().zip(fds).collect();
+                    self.forward_sigint = true;
+                }
+                Ok(Some(Reply::Stdio { pty, pipes }))
             }
             Ok(Reply::Failed { errno, at }) => Err(sys::failure(
                 &tf(
@@ -674,6 +727,7 @@ impl Agent {
             match signals::peek() {
                 Some(Signal::SIGINT) => {
                     signals::take();
+                    self.pass_sigint();
                 }
                 Some(_) if term_at.is_none() => {
                     if let Some(p) = self.pid1 {
@@ -697,6 +751,16 @@ impl Agent {
             return Err(Error::new(Kind::Terminated, t("err.terminated")));
         }
         Ok(self.status.unwrap_or(0))
+    }
+
+    /// Ctrl-C typed while the command runs in a session of its own (pipes for hako's
+    /// terminal): SIGINT to its process group, as the terminal would have sent it.
+    pub fn pass_sigint(&self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if let (true, Some(p), None) = (self.forward_sigint, self.pid1, self.status) {
+            let _ = kill(Pid::from_raw(-p), Signal::SIGINT);
+        }
     }
 
     /// Ends the container now: SIGKILL to PID 1 and the agent (PID 1 of a namespace

@@ -306,6 +306,7 @@ mod tests {
                 ("Seccomp".into(), "0".into()),
             ],
             uid_map: "0 0 4294967295".into(),
+            fds: vec![],
         });
         assert!(Beyond.check(&mut st).passed());
     }

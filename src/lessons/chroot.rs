@@ -99,7 +99,74 @@ pub fn look_at(pid: i32) -> ExecSeen {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" "),
+        fds: fds_of(pid),
     }
+}
+
+/// The descriptors `pid` holds (`/proc/PID/fd`), in order: number, target, and whether
+/// it is a terminal (a tty or pty device, by major number, devices(7)) that is not on
+/// the container's own devpts (`/proc/PID/root/dev/pts`, told apart by st_dev).
+pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let own_pts = std::fs::metadata(format!("/proc/{pid}/root/dev/pts"))
+        .map(|m| m.dev())
+        .ok();
+    let dir = format!("/proc/{pid}/fd");
+    let mut fds: Vec<(i32, String, bool)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n: i32 = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path())
+                .map(|p| crate::sanitize::clean_path(&p))
+                .unwrap_or_else(|_| "?".into());
+            let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
+                let major = libc::major(m.rdev());
+                let tty = m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143);
+                tty && Some(m.dev()) != own_pts
+            });
+            Some((n, target, foreign))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// The rows that show which descriptors reached the command: only 0, 1 and 2, and
+/// none of them a terminal of hako's (the learner's).
+pub fn fd_rows(seen: &ExecSeen, c: &mut Check) {
+    let shown: Vec<String> = seen
+        .fds
+        .iter()
+        .map(|(n, to, _)| format!("{n} → {to}"))
+        .collect();
+    c.row(
+        tf("chroot.row_fds", &[("pid", &seen.pid)]),
+        if shown.is_empty() {
+            "-".to_string()
+        } else {
+            shown.join(", ")
+        },
+        t("chroot.want_fds"),
+        !seen.fds.is_empty() && seen.fds.iter().all(|(n, _, _)| (0..=2).contains(n)),
+    );
+    let foreign: Vec<String> = seen
+        .fds
+        .iter()
+        .filter(|(_, _, f)| *f)
+        .map(|(n, to, _)| format!("{n} → {to}"))
+        .collect();
+    c.row(
+        t("chroot.row_ttys"),
+        if foreign.is_empty() {
+            t("shell.none").to_string()
+        } else {
+            foreign.join(", ")
+        },
+        t("chroot.want_ttys"),
+        foreign.is_empty(),
+    );
 }
 
 /// Sends the exec to PID 1 and stops the command right after it (ptrace), so that the
@@ -236,10 +303,17 @@ impl Lesson for Chroot {
         a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
         did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
         did.push("prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT); capset(inheritable, ambient -= CAP_SYS_CHROOT)".into());
-        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            let n = a.open_terminal()?;
-            did.push(tf("chroot.did_terminal", &[("n", &n)]));
+        match a.open_stdio()? {
+            Some(Reply::Stdio { pty: Some(n), .. }) => {
+                did.push(tf("chroot.did_terminal", &[("n", &n)]))
+            }
+            Some(Reply::Stdio { pipes, .. }) => {
+                let fds: Vec<String> = pipes.iter().map(|p| p.to_string()).collect();
+                did.push(tf("chroot.did_pipes", &[("fds", &fds.join(", "))]))
+            }
+            _ => {}
         }
+        did.push(t("chroot.did_session").to_string());
         // The demonstration must run here, between the chroot and the exec: after the
         // exec nothing inside takes requests any more.
         let escape = if demo {
@@ -307,6 +381,7 @@ impl Lesson for Chroot {
             tf("chroot.not_hako", &[("hako", &hako)]),
             !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
         );
+        fd_rows(seen, &mut c);
         c
     }
 

@@ -79,6 +79,9 @@ impl Lesson for Seccomp {
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(libc::EPERM)),
         );
+        if let Some(e) = &st.exec {
+            super::chroot::fd_rows(e, &mut c);
+        }
         c
     }
 
@@ -102,6 +105,9 @@ impl Lesson for Seccomp {
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(libc::EPERM)),
         );
+        if let Some(e) = &st.exec {
+            super::chroot::fd_rows(e, &mut c);
+        }
         c
     }
 }

@@ -30,21 +30,65 @@ impl Lesson for Shell {
         crate::sys::ptrace::release(pid1)
             .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;
+        let stop = || {
+            matches!(
+                crate::sys::signals::peek(),
+                Some(nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGHUP)
+            )
+        };
+        let agent = a.pid();
         if let Some(master) = a.master.take() {
             // The learner's keys go to the container's terminal, raw: Ctrl-C becomes a
             // byte the container's line discipline turns into SIGINT for its own
             // foreground process group.
+            use std::os::fd::{AsFd, AsRawFd};
             let raw = crate::sys::tty::RawMode::enter();
-            crate::sys::tty::relay(&master, || {
-                matches!(
-                    crate::sys::signals::peek(),
-                    Some(nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGHUP)
-                )
+            let stdin = std::io::stdin();
+            let links = [
+                crate::sys::tty::Link {
+                    from: master.as_fd(),
+                    to: crate::sys::tty::terminal_out(),
+                    ends: true,
+                },
+                crate::sys::tty::Link {
+                    from: stdin.as_fd(),
+                    to: master.as_raw_fd(),
+                    ends: false,
+                },
+            ];
+            crate::sys::tty::relay(&links, Some(master.as_raw_fd()), || {
+                stop() || crate::sys::tty::ended(agent)
             });
+            crate::sys::tty::discard_pending(&master);
             drop(raw);
+        } else if !a.pipes.is_empty() {
+            // hako's terminal, seen through pipes: the command's output reaches it byte
+            // for byte; Ctrl-C reaches hako, which passes it on.
+            use std::os::fd::AsFd;
+            let pipes = std::mem::take(&mut a.pipes);
+            let links: Vec<crate::sys::tty::Link> = pipes
+                .iter()
+                .map(|(to, from)| crate::sys::tty::Link {
+                    from: from.as_fd(),
+                    to: *to,
+                    ends: true,
+                })
+                .collect();
+            crate::sys::tty::relay(&links, None, || {
+                if crate::sys::signals::peek() == Some(nix::sys::signal::Signal::SIGINT) {
+                    crate::sys::signals::take();
+                    a.pass_sigint();
+                }
+                stop() || crate::sys::tty::ended(agent)
+            });
         }
         let status = a.wait_command();
         crate::sys::process::take_terminal_back();
+        // Whatever the container made the learner's terminal answer, or typed, is not
+        // left for the learner's shell to read.
+        for fd in 0..3 {
+            crate::sys::tty::flush_input(fd);
+        }
         let status = status?;
         Ok(vec![tf("shell.did_exit", &[("status", &status)])])
     }

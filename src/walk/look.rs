@@ -31,10 +31,22 @@ fn place(st: &State) -> Place {
     match pid1 {
         Some(pid1) => Place::Inside {
             pid1,
-            chrooted: st.exec.is_some() && st.rootfs.is_some(),
+            chrooted: in_rootfs(st, pid1),
         },
         None => Place::Host,
     }
+}
+
+/// Whether PID 1's root directory is the rootfs by now (chroot, or pivot_root with
+/// `--harden`): the same device and inode as the rootfs directory.
+fn in_rootfs(st: &State, pid1: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let Some(r) = st.rootfs.as_ref() else {
+        return false;
+    };
+    let root = id(Path::new(&format!("/proc/{pid1}/root")));
+    root.is_some() && root == id(&r.path)
 }
 
 /// The variables the shell gets: a small, known environment, like the container's.
@@ -88,43 +100,57 @@ pub fn shell(st: &State) {
     let inside = here != Place::Host;
     let env = env(st, inside);
     let root = st.rootfs.as_ref().map(|r| r.path.clone());
-    let (target, chroot, cwd, what): (Option<i32>, Option<PathBuf>, PathBuf, String) = match here {
+    let (target, cwd, what): (Option<i32>, PathBuf, String) = match here {
         Place::Host => {
             let cwd = root
                 .clone()
                 .or_else(|| std::env::current_dir().ok())
                 .unwrap_or_else(|| PathBuf::from("/"));
             let what = tf("look.host", &[("dir", &cwd.display())]);
-            (None, None, cwd, what)
+            (None, cwd, what)
         }
         Place::Inside { pid1, chrooted } => {
-            let ns = nsenter::NAMESPACES.join(" ");
+            let ns = nsenter::joined(pid1).join(" ");
             if chrooted {
                 let what = tf(
                     "look.inside_chroot",
                     &[("pid", &pid1), ("ns", &ns), ("root", &root_shown(&root))],
                 );
-                (Some(pid1), root.clone(), PathBuf::from("/"), what)
+                (Some(pid1), PathBuf::from("/"), what)
             } else {
                 let cwd = root.clone().unwrap_or_else(|| PathBuf::from("/"));
                 let what = tf(
                     "look.inside",
                     &[("pid", &pid1), ("ns", &ns), ("dir", &cwd.display())],
                 );
-                (Some(pid1), None, cwd, what)
+                (Some(pid1), cwd, what)
             }
         }
     };
     render::blank();
     render::paragraph(&render::dim(&what));
     let argv = ["/bin/sh", "-i"];
-    let r = nsenter::run(&Shell {
-        target,
-        chroot: chroot.as_deref(),
-        cwd: &cwd,
-        argv: &argv,
-        env: &env,
-    });
+    let procs = match (&st.layout, target) {
+        (Some(l), Some(_)) => l.procs_files(&st.uuid),
+        _ => vec![],
+    };
+    let r = match target {
+        // Before the container's PID 1 exists: the host's own shell, trusted, on the
+        // learner's terminal.
+        None => nsenter::run(&Shell {
+            cwd: &cwd,
+            argv: &argv,
+            env: &env,
+        }),
+        // Inside: confined as PID 1 is, on a pty of its own.
+        Some(pid) => nsenter::run_inside(&nsenter::Inside {
+            pid,
+            procs: &procs,
+            cwd: &cwd,
+            argv: &argv,
+            env: &env,
+        }),
+    };
     match r {
         Ok(status) => render::note(&render::dim(&tf("look.back", &[("status", &status)]))),
         Err(f) => render::paragraph(&tf(

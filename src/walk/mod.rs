@@ -247,6 +247,9 @@ pub struct ExecSeen {
     /// The Cap*, NoNewPrivs and Seccomp lines of `/proc/PID/status`.
     pub status: Vec<(String, String)>,
     pub uid_map: String,
+    /// `/proc/PID/fd`: each descriptor, what it points at, and whether it is a
+    /// terminal that is not the container's own (one of hako's).
+    pub fds: Vec<(i32, String, bool)>,
 }
 
 impl ExecSeen {
