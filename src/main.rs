@@ -13,6 +13,7 @@ mod sanitize;
 mod script;
 mod spec;
 mod sys;
+mod ui;
 mod walk;
 
 use error::{Error, Kind};
@@ -74,7 +75,7 @@ fn run() -> i32 {
     }
     match cli.command {
         Some(cli::Command::List) => return list(),
-        Some(cli::Command::Show { id }) => return show(&id),
+        Some(cli::Command::Show { id }) => return show(&id, cli.color),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
@@ -187,11 +188,37 @@ fn list() -> i32 {
     0
 }
 
-fn show(id: &str) -> i32 {
+/// `hako show ID`: the lesson rendered from its Markdown (colour on a terminal unless
+/// NO_COLOR or `--color never`; plain text without Markdown marks in a pipe).
+fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
+    use walk::render::ColorWhen;
     let src = lessons::source(id, i18n::lang()).unwrap_or_default();
-    print!("{src}");
-    if !src.ends_with('\n') {
-        println!();
+    let term = console::Term::stdout();
+    let color = match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => term.is_term() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let width = term
+        .size_checked()
+        .map(|(_, w)| usize::from(w).clamp(40, 110))
+        .unwrap_or(80);
+    let look = ui::markdown::Look {
+        width,
+        color,
+        unicode: walk::utf8_locale(),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in ui::markdown::render(src, look) {
+        let line = if look.unicode {
+            line
+        } else {
+            walk::render::transliterate(&line)
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
     }
     0
 }

@@ -383,7 +383,7 @@ fn step_in(
 ) -> Result<()> {
     let prose = lessons::prose(lesson.id());
     render::header(i, n, lesson.id(), &prose.title);
-    render::paragraph(&prose.summary);
+    render::markdown(&prose.summary);
     rec.shell = lesson.shell(st);
     render::shell_block(t("label.shell"), &rec.shell);
     st.demo_now = st.opts.demos && lesson.has_demo() && !mode.silent;
@@ -402,7 +402,7 @@ fn step_in(
                     for (h, body) in &prose.sections {
                         render::blank();
                         render::note(&render::bold(h));
-                        render::paragraph(body);
+                        render::markdown(body);
                     }
                 }
                 Choice::Look => look::shell(st),
