@@ -152,12 +152,10 @@ pub fn render(md: &str, look: Look) -> Vec<String> {
                     o.lines.push(rule.repeat(n));
                 }
             }
-            Event::Start(Tag::Paragraph) => {
-                if o.marker.is_none() {
-                    o.flush();
-                    if o.lists.is_empty() {
-                        o.blank();
-                    }
+            Event::Start(Tag::Paragraph) if o.marker.is_none() => {
+                o.flush();
+                if o.lists.is_empty() {
+                    o.blank();
                 }
             }
             Event::End(TagEnd::Paragraph) => o.flush(),
