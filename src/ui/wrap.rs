@@ -20,8 +20,21 @@ fn sticky(c: char) -> bool {
 
 /// The byte offsets where a line may end inside `s` (the end excluded).
 pub fn breaks(s: &str) -> Vec<usize> {
-    let mut out = vec![];
-    for (i, op) in linebreaks(s) {
+    let mut out: Vec<usize> = vec![];
+    let allowed: Vec<(usize, BreakOpportunity)> = linebreaks(s).collect();
+    // UAX #14 keeps `/` with what precedes it even across spaces (rule LB13), which
+    // would glue a path to the word before it: a space before an ASCII word that
+    // does not close anything is a break too.
+    let mut extra = vec![];
+    for (i, c) in s.char_indices() {
+        if i > 0 && s[..i].ends_with(' ') && c.is_ascii_graphic() && !")]}!?,.;:".contains(c) {
+            extra.push((i, BreakOpportunity::Allowed));
+        }
+    }
+    let mut all: Vec<(usize, BreakOpportunity)> = allowed.into_iter().chain(extra).collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.dedup_by_key(|(i, _)| *i);
+    for (i, op) in all {
         if i == 0 || i >= s.len() {
             continue;
         }
@@ -138,6 +151,16 @@ mod tests {
                 assert!(joined.contains(run), "{run} split at {w}: {l:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_path_after_a_space_may_start_a_line() {
+        let l = wrap(
+            "memory at /sys/fs/cgroup/memory, cpu at /sys/fs/cgroup/cpu",
+            44,
+        );
+        assert_eq!(l[0], "memory at /sys/fs/cgroup/memory, cpu at");
+        assert_eq!(l[1], "/sys/fs/cgroup/cpu");
     }
 
     #[test]
