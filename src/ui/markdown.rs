@@ -27,8 +27,9 @@ struct Out {
     last: Option<char>,
     soft: bool,
     attr: Attr,
-    /// Open lists: the next number of an ordered one, None for bullets.
-    lists: Vec<Option<u64>>,
+    /// Open lists: the next number of an ordered one (None for bullets), and the
+    /// column where the text of its current item starts.
+    lists: Vec<(Option<u64>, usize)>,
     /// The marker of the item whose first line is not written yet.
     marker: Option<String>,
     code: Option<String>,
@@ -54,7 +55,7 @@ impl Out {
     }
 
     fn indent(&self) -> usize {
-        2 * self.lists.len() + 2 * self.quote
+        self.lists.last().map_or(0, |l| l.1) + 2 * self.quote
     }
 
     /// Writes the gathered inline text as wrapped lines.
@@ -68,7 +69,10 @@ impl Out {
         let ind = self.indent();
         let pad = " ".repeat(ind);
         let first = match self.marker.take() {
-            Some(m) => format!("{}{m}", " ".repeat(ind.saturating_sub(2))),
+            Some(m) => format!(
+                "{}{m}",
+                " ".repeat(ind.saturating_sub(console::measure_text_width(&m)))
+            ),
             None => pad.clone(),
         };
         let width = self.look.width.saturating_sub(ind).max(20);
@@ -164,7 +168,8 @@ pub fn render(md: &str, look: Look) -> Vec<String> {
                 if o.lists.is_empty() {
                     o.blank();
                 }
-                o.lists.push(start);
+                let at = o.lists.last().map_or(0, |l| l.1);
+                o.lists.push((start, at));
             }
             Event::End(TagEnd::List(_)) => {
                 o.flush();
@@ -173,14 +178,21 @@ pub fn render(md: &str, look: Look) -> Vec<String> {
             Event::Start(Tag::Item) => {
                 o.flush();
                 let bullet = if o.look.unicode { "•" } else { "-" };
-                let m = match o.lists.last_mut() {
-                    Some(Some(n)) => {
-                        *n += 1;
-                        format!("{}. ", *n - 1)
-                    }
-                    _ => format!("{bullet} "),
+                let outer = match o.lists.len() {
+                    n if n >= 2 => o.lists[n - 2].1,
+                    _ => 0,
                 };
-                o.marker = Some(m);
+                if let Some((num, at)) = o.lists.last_mut() {
+                    let m = match num {
+                        Some(n) => {
+                            *n += 1;
+                            format!("{}. ", *n - 1)
+                        }
+                        None => format!("{bullet} "),
+                    };
+                    *at = outer + console::measure_text_width(&m);
+                    o.marker = Some(m);
+                }
             }
             Event::End(TagEnd::Item) => o.flush(),
             Event::Start(Tag::BlockQuote(_)) => {
@@ -301,5 +313,16 @@ mod tests {
         );
         assert!(l[0].starts_with("• CAP_SYS_ADMIN"), "{l:?}");
         assert!(l[1..].iter().all(|x| x.starts_with("  ")), "{l:?}");
+        let l = render("1. one two three four five six seven eight\n2. b", look);
+        assert!(l[0].starts_with("1. one"), "{l:?}");
+        assert!(
+            l[1].starts_with("   ") && !l[1].starts_with("    "),
+            "{l:?}"
+        );
+        assert!(
+            l.iter().all(|x| console::measure_text_width(x) <= 24),
+            "{l:?}"
+        );
+        assert_eq!(l.last().unwrap(), "2. b");
     }
 }
