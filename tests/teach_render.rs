@@ -259,3 +259,103 @@ fn doctor_finds_a_noexec_tmpdir() {
     assert!(r.stdout.contains("TMPDIR="), "{}", r.stdout);
     assert!(r.stdout.contains("Not ready: 1 gap"), "{}", r.stdout);
 }
+
+/// The summary's counter rows: (name, value), between its title and the first bullet.
+fn summary_rows(stderr: &str) -> Vec<(String, String)> {
+    let Some(at) = stderr.find("What this container was") else {
+        panic!("no summary:\n{stderr}");
+    };
+    stderr[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  "))
+        .map(|l| {
+            let l = l.trim();
+            let cut = l.find("  ").unwrap_or(l.len());
+            (l[..cut].to_string(), l[cut..].trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_summary_tells_the_demonstrations_apart_and_points_to_harden() {
+    require_root();
+    let r = run(&["--auto", "--demos", "--", "/bin/true"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("for your command alone"), "{}", r.stderr);
+    let rows = summary_rows(&r.stderr);
+    assert!(!rows.is_empty(), "{}", r.stderr);
+    // /bin/true is neither killed nor throttled: the demonstrations' kill and
+    // throttles are reported apart, not as the command's.
+    for (name, value) in &rows {
+        if name.ends_with("oom_kill") || name.ends_with("nr_throttled") {
+            assert_eq!(value, "0", "{name} counted for /bin/true:\n{}", r.stderr);
+        }
+    }
+    let at = r
+        .stderr
+        .find("Before your command, the demonstrations")
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    let apart: String = r.stderr[at..]
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .split(['•'])
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(apart.contains("oom_kill 1"), "{apart}");
+    assert!(apart.contains("nr_throttled"), "{apart}");
+    // The demonstration's evidence: no v1 failcnt row that did not rise.
+    for l in r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("failcnt") && l.contains('→'))
+    {
+        let (a, b) = l.split_once(" → ").unwrap();
+        let a: u64 = a.split_whitespace().last().unwrap().parse().unwrap();
+        let b: u64 = b.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(b > a, "a failcnt row that did not rise: {l}");
+    }
+    assert!(
+        r.stderr.contains("Next: `sudo hako --harden`"),
+        "{}",
+        r.stderr
+    );
+    r.assert_nothing_left();
+
+    // Without demonstrations, the counters are the cgroup's own, and no line about them.
+    let r = run(&["--auto", "--", "/bin/true"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("for your command alone"), "{}", r.stderr);
+    assert!(r.stderr.contains("sudo hako --harden"));
+    r.assert_nothing_left();
+}
+
+#[test]
+fn a_command_killed_for_memory_is_reported_as_the_oom_killers() {
+    require_root();
+    let r = run(
+        &[
+            "--auto",
+            "--",
+            "/bin/sh",
+            "-c",
+            "s=x; while true; do s=\"$s$s\"; done",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(r.stderr.contains("OOM killer"), "{}", r.stderr);
+    assert!(!r.stderr.contains("exited with status 137"), "{}", r.stderr);
+    let rows = summary_rows(&r.stderr);
+    let oom = rows
+        .iter()
+        .find(|(n, _)| n.ends_with("oom_kill"))
+        .unwrap_or_else(|| panic!("no oom_kill row: {rows:?}"));
+    assert_ne!(oom.1, "0", "{rows:?}");
+    r.assert_nothing_left();
+}

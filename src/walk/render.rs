@@ -211,6 +211,21 @@ pub fn paragraph(text: &str) {
     }
 }
 
+/// One bullet of a list: the text wrapped under itself, after the bullet.
+pub fn bullet(text: &str) {
+    let mark = if look().unicode { "•" } else { "-" };
+    for (i, l) in wrap(text, look().width.saturating_sub(2))
+        .iter()
+        .enumerate()
+    {
+        if i == 0 {
+            out(&format!("{mark} {l}"));
+        } else {
+            out(&format!("  {l}"));
+        }
+    }
+}
+
 pub fn shell_block(label: &str, text: &str) {
     out("");
     out(&dim(label));
