@@ -359,3 +359,38 @@ fn a_command_killed_for_memory_is_reported_as_the_oom_killers() {
     assert_ne!(oom.1, "0", "{rows:?}");
     r.assert_nothing_left();
 }
+
+/// "Explain more" in a terminal: the sections rendered (headings without `##`, bold
+/// without `**`, no code fences), Japanese wrapped at legal points, colour on.
+#[test]
+fn explain_more_renders_the_markdown_in_a_terminal() {
+    require_root();
+    let t = Tmux::start("--lang ja", 90, 50);
+    t.wait_for("やめる", 30);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The second item is "explain more".
+    t.keys(&["Down", "Enter"]);
+    let s = t.wait_for("よくある間違い", 10);
+    let at = s.find("カーネルがしていること").expect("the first section");
+    let more = &s[at..];
+    assert!(!more.contains("**"), "{more}");
+    assert!(!more.contains("```"), "{more}");
+    assert!(
+        !more.lines().any(|l| l.trim_start().starts_with("## ")),
+        "{more}"
+    );
+    let lines: Vec<&str> = more.lines().collect();
+    assert_kinsoku("explain more", &lines);
+    // Prose is wrapped to the terminal; code blocks (indented four) are as written.
+    for l in lines.iter().filter(|l| !l.starts_with("    ")) {
+        assert!(console::measure_text_width(l) <= 90, "{l}");
+    }
+    let styled = t.screen_styled();
+    assert!(styled.contains("\x1b["), "no style on a colour terminal");
+    // Quit: the last item.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.keys(&["Up", "Enter"]);
+    let r = t.exit(20);
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    r.assert_nothing_left();
+}
