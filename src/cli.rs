@@ -25,6 +25,8 @@ Examples:
   LANG=ja_JP.UTF-8 hako show chroot  in Japanese
 
 For instructors:
+  hako doctor                        is this machine ready for the walk? (no root needed;
+                                     every gap at once, exit 0 when ready)
   sudo hako --from hostname          start the visible walk at hostname (the lessons
                                      before it run silently to build its state)
   sudo hako --from proc --to devnull show three lessons, then clean up and exit 0
