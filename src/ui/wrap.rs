@@ -25,9 +25,20 @@ pub fn breaks(s: &str) -> Vec<usize> {
     // UAX #14 keeps `/` with what precedes it even across spaces (rule LB13), which
     // would glue a path to the word before it: a space before an ASCII word that
     // does not close anything is a break too.
+    // Likewise after Japanese text: 「す。/proc/sys」 may break before the path.
     let mut extra = vec![];
     for (i, c) in s.char_indices() {
-        if i > 0 && s[..i].ends_with(' ') && c.is_ascii_graphic() && !")]}!?,.;:".contains(c) {
+        let Some(prev) = s[..i].chars().next_back() else {
+            continue;
+        };
+        let word_start = c.is_ascii_graphic() && !")]}!?,.;:".contains(c);
+        let after_space = prev == ' ';
+        let after_japanese = !prev.is_ascii()
+            && !matches!(
+                break_property(prev as u32),
+                BreakClass::OpenPunctuation | BreakClass::Quotation | BreakClass::NonBreakingGlue
+            );
+        if word_start && (after_space || after_japanese) {
             extra.push((i, BreakOpportunity::Allowed));
         }
     }
@@ -161,6 +172,21 @@ mod tests {
         );
         assert_eq!(l[0], "memory at /sys/fs/cgroup/memory, cpu at");
         assert_eq!(l[1], "/sys/fs/cgroup/cpu");
+    }
+
+    #[test]
+    fn a_path_after_japanese_may_start_a_line() {
+        let text = "/proc/sys は書き込み可能です。/proc/sys/kernel/core_pattern にパイプを書けば";
+        let l = wrap(text, 30);
+        assert!(
+            l.iter()
+                .any(|x| x.starts_with("/proc/sys/kernel/core_pattern")),
+            "{l:?}"
+        );
+        assert!(l[0].ends_with('。'), "{l:?}");
+        // Not after an opening bracket.
+        let l = wrap("あいうえおかきくけ「/proc」", 10);
+        assert!(l.iter().all(|x| !x.ends_with('「')), "{l:?}");
     }
 
     #[test]
