@@ -111,23 +111,30 @@ pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
     (c, info)
 }
 
-/// What to do about each failed row, in the order of the rows.
+/// What to do about each failed row, in the order of the rows (matched by label, as
+/// preflight names its rows).
 fn fixes(c: &Check) -> Vec<String> {
     let mut out = vec![];
-    for (i, r) in c.rows.iter().enumerate() {
-        if r.ok {
-            continue;
-        }
-        let fix = match i {
-            0 => t("doctor.fix_root").to_string(),
-            1 => t("doctor.fix_ns").to_string(),
-            2 => t("pre.hint_cgroup").to_string(),
-            3 => tf(
+    for r in c.rows.iter().filter(|r| !r.ok) {
+        let l = r.label.as_str();
+        let fix = if l == t("pre.row_root") {
+            t("doctor.fix_root").to_string()
+        } else if l == t("pre.row_cgroup") {
+            t("pre.hint_cgroup").to_string()
+        } else if l == t("pre.row_tmp") {
+            tf(
                 "pre.hint_noexec",
                 &[("path", &crate::lessons::preflight::tmpdir().display())],
-            ),
-            4 => t("doctor.fix_source").to_string(),
-            _ => t("doctor.fix_ns").to_string(),
+            )
+        } else if l == t("pre.row_source") {
+            t("doctor.fix_source").to_string()
+        } else if l == t("pre.row_ns")
+            || l == t("doctor.row_harden_ns")
+            || l == t("doctor.row_max_ns")
+        {
+            t("doctor.fix_ns").to_string()
+        } else {
+            c.hint.clone()
         };
         out.push(format!("{}: {fix}", r.label));
     }
