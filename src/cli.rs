@@ -25,6 +25,8 @@ Examples:
   LANG=ja_JP.UTF-8 hako show chroot  in Japanese
 
 For instructors:
+  hako doctor                        is this machine ready for the walk? (no root needed;
+                                     every gap at once, exit 0 when ready)
   sudo hako --from hostname          start the visible walk at hostname (the lessons
                                      before it run silently to build its state)
   sudo hako --from proc --to devnull show three lessons, then clean up and exit 0
@@ -263,6 +265,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("cleanup", t("help.cleanup")),
         ("show", t("help.show")),
         ("script", t("help.script")),
+        ("doctor", t("help.doctor")),
     ] {
         cmd = cmd.mut_subcommand(id, |s| s.about(text).long_about(None::<&str>));
     }
@@ -272,9 +275,28 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
 
 /// `hako completions SHELL`: the completion script, on stdout.
 pub fn completions(shell: clap_complete::Shell) -> i32 {
-    use clap::CommandFactory;
-    clap_complete::generate(shell, &mut Cli::command(), "hako", &mut std::io::stdout());
+    clap_complete::generate(shell, &mut for_completion(), "hako", &mut std::io::stdout());
     0
+}
+
+/// The command as completion scripts offer it: the same options, and only the
+/// subcommands `--help` shows (clap_complete would offer the hidden ones too).
+pub fn for_completion() -> clap::Command {
+    use clap::CommandFactory;
+    let full = Cli::command();
+    let visible: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    let mut cmd = clap::Command::new("hako")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .subcommands(visible);
+    for a in full.get_arguments() {
+        cmd = cmd.arg(a.clone());
+    }
+    cmd
 }
 
 /// `hako manpage`: hako(1) in roff, on stdout.
@@ -310,6 +332,11 @@ pub enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(IDS))]
         id: String,
     },
+    /// Check whether this machine is ready for `sudo hako` (no root needed, nothing
+    /// changed): every gap at once, with what to do; exit 0 only when the default walk
+    /// will get past its preflight here, root included. Docker and registries are
+    /// reported for information and never contacted.
+    Doctor,
     /// Print the whole walk as one shell script for this host (no root needed to
     /// print it): save it to a file, then `sudo bash walk.sh`.
     Script,
@@ -435,6 +462,26 @@ mod tests {
                 assert!(!about.is_ascii(), "{}: {about}", s.get_name());
             }
         }
+    }
+
+    #[test]
+    fn completions_offer_no_hidden_subcommand() {
+        let mut cmd = for_completion();
+        cmd.build();
+        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+        for hidden in [
+            "completions",
+            "manpage",
+            "bench-extract",
+            "__agent",
+            "__demo",
+        ] {
+            assert!(!names.contains(&hidden), "{hidden} in {names:?}");
+        }
+        for shown in ["list", "show", "script", "cleanup", "doctor"] {
+            assert!(names.contains(&shown), "{shown} missing from {names:?}");
+        }
+        assert!(cmd.get_arguments().any(|a| a.get_id() == "harden"));
     }
 
     #[test]

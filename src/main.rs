@@ -4,6 +4,7 @@ mod agent;
 mod bench;
 mod cli;
 mod demos;
+mod doctor;
 mod error;
 mod i18n;
 mod journal;
@@ -13,6 +14,7 @@ mod sanitize;
 mod script;
 mod spec;
 mod sys;
+mod ui;
 mod walk;
 
 use error::{Error, Kind};
@@ -64,6 +66,7 @@ fn run() -> i32 {
         cli.command,
         Some(
             cli::Command::List
+                | cli::Command::Doctor
                 | cli::Command::Show { .. }
                 | cli::Command::Completions { .. }
                 | cli::Command::Manpage
@@ -74,7 +77,17 @@ fn run() -> i32 {
     }
     match cli.command {
         Some(cli::Command::List) => return list(),
-        Some(cli::Command::Show { id }) => return show(&id),
+        Some(cli::Command::Doctor) => {
+            let color = match cli.color {
+                walk::render::ColorWhen::Always => true,
+                walk::render::ColorWhen::Never => false,
+                walk::render::ColorWhen::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            return doctor::main(&cli.rootfs, cli.harden, color);
+        }
+        Some(cli::Command::Show { id }) => return show(&id, cli.color),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
@@ -129,6 +142,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
     if cli.quiet && !cli.auto() {
         return Err(Error::usage(t("err.quiet_needs_auto")));
     }
+    refuse_up_front(&cli)?;
     if !sys::is_root() {
         return Err(Error::failed(t("err.need_root")));
     }
@@ -154,6 +168,63 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
     walk::run(opts)
 }
 
+/// The least `--memory` the walk accepts. Measured: the agent and the container's PID 1
+/// start with -- /bin/true at 600 KiB on a v1 host and fail at 512 KiB (the kernel
+/// charges a new process's page tables and stack to the cgroup, and fork(2) fails
+/// with ENOMEM below that); 4 MiB leaves room for other kernels and a busybox shell.
+pub const MEMORY_FLOOR: u64 = 4 << 20;
+
+/// Options the walk could only fail on later, refused before anything is made (exit 2):
+/// an optional lesson in --from/--to without --harden, a memory limit too small for
+/// the agent, a CPU limit above the CPUs this process may use.
+fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
+    if !cli.harden {
+        for (opt, id) in [("--from", &cli.from), ("--to", &cli.to)] {
+            if let Some(id) = id.as_deref().filter(|id| lessons::HARDEN.contains(id)) {
+                return Err(Error::usage(tf(
+                    "err.optional_needs_harden",
+                    &[("opt", &opt), ("id", &id)],
+                )));
+            }
+        }
+    }
+    if cli.memory < MEMORY_FLOOR {
+        return Err(Error::usage(tf(
+            "err.memory_floor",
+            &[
+                ("given", &human_bytes(cli.memory)),
+                ("floor", &human_bytes(MEMORY_FLOOR)),
+            ],
+        )));
+    }
+    // sched_getaffinity(2), through the standard library (it also honours a cgroup
+    // quota hako itself runs under).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let (q, p) = (cli.cpu.quota_us, cli.cpu.period_us);
+    if p > 0 && q > cpus * p {
+        return Err(Error::usage(tf(
+            "err.cpu_above_cpus",
+            &[
+                ("share", &format!("{:.0}%", q as f64 * 100.0 / p as f64)),
+                ("cpus", &cpus),
+                ("max", &format!("{}%", cpus * 100)),
+            ],
+        )));
+    }
+    Ok(())
+}
+
+/// A size as `--memory` reads it: 4M, 600K, or bytes.
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}M", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{}K", n >> 10)
+    } else {
+        n.to_string()
+    }
+}
+
 fn cleanup(kept: bool) -> i32 {
     walk::render::init(false);
     if !sys::is_root() {
@@ -172,27 +243,64 @@ fn cleanup(kept: bool) -> i32 {
     0
 }
 
+/// `hako list`: number, id and title, then marks: the lessons with a demonstration,
+/// the optional ones (--harden), and any not walked yet.
 fn list() -> i32 {
-    let runs: Vec<&str> = lessons::walk_for(true).iter().map(|l| l.id()).collect();
+    let all = lessons::walk_for(true);
     for (i, id) in lessons::IDS.iter().enumerate() {
         let p = lessons::prose(id);
-        let later = if lessons::HARDEN.contains(id) {
-            t("list.harden")
-        } else if runs.contains(id) {
-            ""
+        let lesson = all.iter().find(|l| l.id() == *id);
+        let mut marks = vec![];
+        if lesson.is_some_and(|l| l.has_demo()) {
+            marks.push(t("list.demo"));
+        }
+        if lessons::HARDEN.contains(id) {
+            marks.push(t("list.optional"));
+        }
+        if lesson.is_none() {
+            marks.push(t("list.later"));
+        }
+        let marks = if marks.is_empty() {
+            String::new()
         } else {
-            t("list.later")
+            format!("  {}", tf("list.marks", &[("marks", &marks.join(", "))]))
         };
-        println!("{:>2}  {:<11} {}{}", i + 1, id, p.title, later);
+        println!("{:>2}  {:<11} {}{}", i + 1, id, p.title, marks);
     }
     0
 }
 
-fn show(id: &str) -> i32 {
+/// `hako show ID`: the lesson rendered from its Markdown (colour on a terminal unless
+/// NO_COLOR or `--color never`; plain text without Markdown marks in a pipe).
+fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
+    use walk::render::ColorWhen;
     let src = lessons::source(id, i18n::lang()).unwrap_or_default();
-    print!("{src}");
-    if !src.ends_with('\n') {
-        println!();
+    let term = console::Term::stdout();
+    let color = match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => term.is_term() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let width = term
+        .size_checked()
+        .map(|(_, w)| usize::from(w).clamp(40, 110))
+        .unwrap_or(80);
+    let look = ui::markdown::Look {
+        width,
+        color,
+        unicode: walk::utf8_locale(),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in ui::markdown::render(src, look) {
+        let line = if look.unicode {
+            line
+        } else {
+            walk::render::transliterate(&line)
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
     }
     0
 }

@@ -24,22 +24,31 @@ pub struct Plan {
 fn comment(id: &str, n: usize) -> String {
     let p = lessons::prose(id);
     let mut out = format!("\n# ── {n}. {} ({id}) ──\n", p.title);
-    for para in p.summary.split("\n\n") {
-        let one_line = para.split_whitespace().collect::<Vec<_>>().join(" ");
-        for l in crate::walk::render::wrap(&one_line, 76) {
+    // The summary's Markdown as plain text (soft line breaks joined as the language
+    // wants), wrapped at legal break points.
+    let look = crate::ui::markdown::Look {
+        width: 76,
+        color: false,
+        unicode: true,
+    };
+    for l in crate::ui::markdown::render(&p.summary, look) {
+        if l.is_empty() {
+            out.push_str("#\n");
+        } else {
             out.push_str(&format!("# {l}\n"));
         }
-        out.push_str("#\n");
     }
-    out.pop();
-    out.pop();
-    out.push('\n');
     out
 }
 
 /// `# text` lines for a UI string.
 fn note(key: &str) -> String {
-    crate::walk::render::wrap(t(key), 76)
+    lines(t(key))
+}
+
+/// `# text` lines, wrapped to 76 columns at legal break points.
+fn lines(text: &str) -> String {
+    crate::walk::render::wrap(text, 76)
         .iter()
         .map(|l| format!("# {l}\n"))
         .collect()
@@ -72,13 +81,10 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         (other, _) => other.describe(),
     };
     s.push_str("#!/usr/bin/env bash\n");
-    s.push_str(&format!(
-        "# {}\n",
-        tf(
-            "script.head",
-            &[("version", &l.version.label()), ("source", &source)]
-        )
-    ));
+    s.push_str(&lines(&tf(
+        "script.head",
+        &[("version", &l.version.label()), ("source", &source)],
+    )));
     s.push_str(&note("script.save"));
     s.push_str(&note("script.cmd"));
     s.push_str("set -eu\n\n");
@@ -212,7 +218,7 @@ trap 'exit 143' TERM HUP
                     quote(&bb.display().to_string())
                 )),
                 None => {
-                    s.push_str(&format!("# {}\n", t("rootfs.sh_ldd")));
+                    s.push_str(&note("rootfs.sh_ldd"));
                     s.push_str("copy_program() {\n  cp -L \"$1\" \"$ROOTFS/bin/$2\"\n  for lib in $(ldd \"$1\" 2>/dev/null | grep -o '/[^ ]*'); do\n    [ -e \"$ROOTFS$lib\" ] || cp --parents -L \"$lib\" \"$ROOTFS\"\n  done\n}\n");
                     s.push_str("copy_program \"$(type -P sh)\" sh\n");
                     let found: Vec<&str> = host::TOOLS
@@ -275,7 +281,7 @@ done
         s.push_str(&comment("namespaces", 5));
         s.push_str(&comment("proc", 6));
         s.push_str(&comment("devpts", 7));
-        s.push_str(&format!("# {}\n", t("devpts.sh_ours")));
+        s.push_str(&note("devpts.sh_ours"));
         s.push_str(&comment("devnull", 8));
         s.push_str(&comment("hostname", 9));
         s.push_str(&comment("chroot", 10));
@@ -356,14 +362,14 @@ echo '{map}' > /proc/$HOLDER/gid_map
     s.push_str(&comment("devpts", 8));
     s.push_str(&comment("devnull", 9));
     s.push_str(&comment("hostname", 10));
-    s.push_str(&format!("# {}\n", t("script.harden_no_chroot")));
+    s.push_str(&note("script.harden_no_chroot"));
     s.push_str(&comment("pivot_root", 11));
     s.push_str(&comment("cgroupns", 12));
     s.push_str(&comment("masks", 13));
     s.push_str(&comment("caps", 14));
     s.push_str(&comment("nonewprivs", 15));
     s.push_str(&comment("seccomp", 16));
-    s.push_str(&format!("# {}\n", t("seccomp.sh_none")));
+    s.push_str(&note("seccomp.sh_none"));
     let (masked, ro) = crate::lessons::masks::proc_names();
     s.push_str(&format!(
         r#"INNER='

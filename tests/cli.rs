@@ -16,6 +16,10 @@ fn bad_input_gets_one_sentence_and_exit_2() {
         &["--rootfs", "dir:/nonexistent"],
         &["--lang", "xx"],
         &["show", "nosuchlesson"],
+        &["--from", "caps"],
+        &["--to", "seccomp"],
+        &["--memory", "1M"],
+        &["--cpu", "100000%"],
         &["--quiet"],
     ] {
         let r = run(args, "");
@@ -54,11 +58,15 @@ fn list_and_show_work_without_root_in_both_languages() {
     c.args(["show", "limits"]).env("LANG", "ja_JP.UTF-8");
     let r = run_with(c, "");
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("## よくある間違い"), "{}", r.stdout);
+    assert!(
+        r.stdout.lines().any(|l| l == "よくある間違い"),
+        "{}",
+        r.stdout
+    );
     let r = run(&["show", "limits"], "");
-    assert!(r.stdout.contains("## Common mistakes"));
+    assert!(r.stdout.lines().any(|l| l == "Common mistakes"));
     let r = run(&["--lang", "ja", "show", "devpts"], "");
-    assert!(r.stdout.contains("## カーネルがしていること"));
+    assert!(r.stdout.lines().any(|l| l == "カーネルがしていること"));
 }
 
 #[test]

@@ -111,7 +111,7 @@ fn every_bad_input_gets_a_sentence_and_its_exit_code() {
         case(
             "a memory limit too small to run anything",
             &["--auto", "--memory", "4K"],
-            125,
+            2,
             "--memory",
         ),
     ];

@@ -41,6 +41,28 @@ fn offered_namespaces() -> Vec<String> {
     v
 }
 
+/// The capabilities missing from this process's bounding set (CapBnd in
+/// /proc/self/status, up to /proc/sys/kernel/cap_last_cap): what even root cannot
+/// have here, read at run time because hosts differ (a container, a systemd unit).
+pub fn bounding_set_lacks() -> Option<Vec<&'static str>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim()
+        .to_string();
+    let bnd = u64::from_str_radix(&hex, 16).ok()?;
+    let last: usize = read_trim(Path::new("/proc/sys/kernel/cap_last_cap"))?
+        .parse()
+        .ok()?;
+    Some(
+        (0..=last.min(63))
+            .filter(|b| bnd & (1u64 << b) == 0)
+            .filter_map(|b| super::beyond::CAP_NAMES.get(b).copied())
+            .collect(),
+    )
+}
+
 /// What preflight says about a layout beyond where memory and cpu are: the hybrid's
 /// unified hierarchy, a container or cgroup namespace, real-time tasks in cpu's way.
 fn layout_notes(l: &Layout, mounts: &[Mount]) -> Vec<String> {
@@ -151,6 +173,14 @@ impl Lesson for Preflight {
             "pre.namespaces",
             &[("list", &offered_namespaces().join(" "))],
         ));
+        if let Some(lack) = bounding_set_lacks() {
+            did.push(if lack.is_empty() {
+                t("pre.capbnd_full").to_string()
+            } else {
+                let names: Vec<String> = lack.iter().map(|n| format!("CAP_{n}")).collect();
+                tf("pre.capbnd_lacks", &[("list", &names.join(" "))])
+            });
+        }
         let bb = host::find_busybox();
         did.push(match (&st.opts.source, bb) {
             (Source::Host, Some(p)) => tf("pre.source_busybox", &[("path", &p.display())]),

@@ -7,6 +7,30 @@ use crate::walk::State;
 
 pub struct Shell;
 
+/// The cgroup's OOM kill count (v1 memory.oom_control, v2 memory.events), from its
+/// counters.
+fn oom_kills(counters: &[(String, String, String)]) -> Option<u64> {
+    counters
+        .iter()
+        .find(|(f, k, _)| k == "oom_kill" && (f == "memory.events" || f == "memory.oom_control"))
+        .and_then(|(_, _, v)| v.parse().ok())
+}
+
+/// The command ended with status 137 (SIGKILL) and the cgroup's OOM killer acted
+/// while it ran: the kernel killed it for the memory limit.
+fn oom_killed(st: &State, status: i32) -> bool {
+    if status != 128 + libc::SIGKILL {
+        return false;
+    }
+    let before = st.at_command.as_deref().and_then(oom_kills).unwrap_or(0);
+    let now = st
+        .cgroup
+        .as_ref()
+        .and_then(|cg| oom_kills(&cg.counters()))
+        .unwrap_or(0);
+    now > before
+}
+
 impl Lesson for Shell {
     fn id(&self) -> &'static str {
         "shell"
@@ -21,6 +45,9 @@ impl Lesson for Shell {
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
+        // What the cgroup counted before the command: the summary tells the
+        // command's own share apart, and an OOM kill is recognised as the command's.
+        st.at_command = st.cgroup.as_ref().map(|cg| cg.counters());
         let a = st.agent()?;
         let pid1 = a.pid1.ok_or_else(|| Error::failed(t("err.no_agent")))?;
         if !a.stopped {
@@ -90,15 +117,23 @@ impl Lesson for Shell {
             crate::sys::tty::flush_input(fd);
         }
         let status = status?;
+        if oom_killed(st, status) {
+            return Ok(vec![tf("shell.did_oom", &[("status", &status)])]);
+        }
         Ok(vec![tf("shell.did_exit", &[("status", &status)])])
     }
 
     fn check(&self, st: &mut State) -> Check {
         let mut c = Check::new(t("shell.hint"));
         let status = st.agent.as_ref().and_then(|a| a.status);
+        let seen = match status {
+            Some(s) if oom_killed(st, s) => tf("shell.status_oom", &[("status", &s)]),
+            Some(s) => s.to_string(),
+            None => "-".into(),
+        };
         c.row(
             t("shell.row_status"),
-            status.map(|s| s.to_string()).unwrap_or("-".into()),
+            seen,
             t("shell.status_passed"),
             status.is_some(),
         );

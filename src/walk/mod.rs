@@ -59,6 +59,10 @@ pub struct State {
     pub journal: journal::Entry,
     /// The current lesson's demonstration was asked for (`--demos`, or "see it").
     pub demo_now: bool,
+    /// Some demonstration ran (its processes were counted by the container's cgroup).
+    pub demos_ran: bool,
+    /// The cgroup's counters just before the command started: (file, key, value).
+    pub at_command: Option<Vec<(String, String, String)>>,
     /// The chroot escape, tried inside before the exec: (with CAP_SYS_CHROOT, without).
     pub escape: Option<(
         crate::sys::demo::EscapeOutcome,
@@ -83,6 +87,8 @@ impl State {
             host_hostname: crate::sys::ns::hostname(),
             exec: None,
             demo_now: false,
+            demos_ran: false,
+            at_command: None,
             escape: None,
             hardened: Default::default(),
         }
@@ -386,7 +392,7 @@ fn step_in(
 ) -> Result<()> {
     let prose = lessons::prose(lesson.id());
     render::header(i, n, lesson.id(), &prose.title);
-    render::paragraph(&prose.summary);
+    render::markdown(&prose.summary);
     rec.shell = lesson.shell(st);
     render::shell_block(t("label.shell"), &rec.shell);
     st.demo_now = st.opts.demos && lesson.has_demo() && !mode.silent;
@@ -405,7 +411,7 @@ fn step_in(
                     for (h, body) in &prose.sections {
                         render::blank();
                         render::note(&render::bold(h));
-                        render::paragraph(body);
+                        render::markdown(body);
                     }
                 }
                 Choice::Look => look::shell(st),
@@ -446,6 +452,7 @@ fn step_in(
     }
     if st.demo_now {
         check_signals()?;
+        st.demos_ran = true;
         let seen = lesson.demo(st);
         let ok = seen.passed();
         render::check(t("label.demo"), &seen, !ok);
@@ -519,30 +526,60 @@ fn span(ids: &[&str], from: Option<&str>, to: Option<&str>) -> Result<(usize, us
     Ok((a, b))
 }
 
+/// A counter that only grows (events, periods, failures), as opposed to a peak.
+fn cumulative(file: &str) -> bool {
+    !matches!(file, "memory.peak" | "memory.max_usage_in_bytes")
+}
+
+/// The counter's name as the summary shows it: `file key`, or `file`.
+fn counter_name(file: &str, key: &str) -> String {
+    if key.is_empty() {
+        file.to_string()
+    } else {
+        format!("{file} {key}")
+    }
+}
+
 /// After the shell: the cgroup's counters (read before it is removed), and what this
-/// container did and did not isolate.
+/// container did and did not isolate. When demonstrations ran in the cgroup, the
+/// counters that only grow are given for the command alone, and what the
+/// demonstrations added before it is said apart (a peak cannot be split: it is
+/// marked as including them).
 fn summary(st: &State) {
-    let counters: Vec<(String, String)> = st
+    let end = st
         .cgroup
         .as_ref()
         .map(|cg| cg.counters())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(file, key, value)| {
-            let name = if key.is_empty() {
-                file
-            } else {
-                format!("{file} {key}")
-            };
-            (name, value)
-        })
-        .collect();
+        .unwrap_or_default();
+    let start = st.at_command.as_ref().filter(|_| st.demos_ran);
+    let mut counters: Vec<(String, String)> = vec![];
+    let mut by_demos: Vec<String> = vec![];
+    for (file, key, value) in &end {
+        let name = counter_name(file, key);
+        let before = start.and_then(|s| {
+            s.iter()
+                .find(|(f, k, _)| f == file && k == key)
+                .and_then(|(_, _, v)| v.parse::<u64>().ok())
+        });
+        match (before, value.parse::<u64>()) {
+            (Some(b), Ok(v)) if cumulative(file) => {
+                if b > 0 {
+                    by_demos.push(format!("{name} {b}"));
+                }
+                counters.push((name, v.saturating_sub(b).to_string()));
+            }
+            _ if start.is_some() && !cumulative(file) => {
+                counters.push((name, tf("sum.peak_with_demos", &[("value", value)])));
+            }
+            _ => counters.push((name, value.clone())),
+        }
+    }
     let map = st
         .exec
         .as_ref()
         .map(|e| e.uid_map.clone())
         .unwrap_or_default();
-    let lines = if st.opts.harden {
+    let mut lines = if st.opts.harden {
         vec![
             t("sum.isolated").to_string(),
             t("sum.net").to_string(),
@@ -558,19 +595,33 @@ fn summary(st: &State) {
             t("sum.not_confined").to_string(),
         ]
     };
+    if start.is_some() {
+        let list = if by_demos.is_empty() {
+            t("sum.demos_nothing").to_string()
+        } else {
+            by_demos.join(", ")
+        };
+        lines.insert(0, tf("sum.demos_apart", &[("list", &list)]));
+    }
     if render::json() {
         json::summary(&counters, &lines);
         return;
     }
     render::blank();
     render::note(&render::bold(t("sum.title")));
+    if start.is_some() {
+        render::note(&render::dim(t("sum.command_only")));
+    }
     for (name, value) in &counters {
         render::note(&format!("  {name:<34} {value}"));
     }
     render::blank();
-    let bullet = if render::look().unicode { "•" } else { "-" };
     for line in lines {
-        render::paragraph(&format!("{bullet} {line}"));
+        render::bullet(&line);
+    }
+    if !st.opts.harden {
+        render::blank();
+        render::paragraph(t("sum.next_harden"));
     }
 }
 

@@ -9,7 +9,6 @@ use crate::lessons::Check;
 use console::{measure_text_width, Term};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use unicode_width::UnicodeWidthChar;
 
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -149,7 +148,7 @@ pub fn ascii(s: &str) -> std::borrow::Cow<'_, str> {
     transliterate(s).into()
 }
 
-fn transliterate(s: &str) -> String {
+pub fn transliterate(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -175,66 +174,27 @@ fn transliterate(s: &str) -> String {
     o
 }
 
-/// Wraps text to `width` display columns. Latin words break at spaces; Japanese may
-/// break between any two wide characters (but not before closing punctuation).
+/// Wraps text to `width` display columns at the legal break points of UAX #14
+/// (see [`crate::ui::wrap`]).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = vec![];
-    for para in text.lines() {
-        let indent: String = para.chars().take_while(|c| *c == ' ').collect();
-        let mut line = String::new();
-        let mut col = 0usize;
-        let mut tokens: Vec<String> = vec![];
-        let mut word = String::new();
-        for c in para.trim_start().chars() {
-            if c == ' ' {
-                if !word.is_empty() {
-                    tokens.push(std::mem::take(&mut word));
-                }
-                tokens.push(" ".into());
-            } else if c.width().unwrap_or(1) >= 2 && !"、。，．）」』！？".contains(c) {
-                if !word.is_empty() {
-                    tokens.push(std::mem::take(&mut word));
-                }
-                word.push(c);
-            } else if "、。，．）」』！？".contains(c) {
-                word.push(c);
-                tokens.push(std::mem::take(&mut word));
-            } else {
-                if word
-                    .chars()
-                    .last()
-                    .is_some_and(|p| p.width().unwrap_or(1) >= 2)
-                {
-                    tokens.push(std::mem::take(&mut word));
-                }
-                word.push(c);
-            }
-        }
-        if !word.is_empty() {
-            tokens.push(word);
-        }
-        line.push_str(&indent);
-        col += indent.len();
-        for tok in tokens {
-            let w = measure_text_width(&tok);
-            if tok == " " {
-                if col > indent.len() {
-                    line.push(' ');
-                    col += 1;
-                }
-                continue;
-            }
-            if col + w > width && col > indent.len() {
-                lines.push(line.trim_end().to_string());
-                line = indent.clone();
-                col = indent.len();
-            }
-            line.push_str(&tok);
-            col += w;
-        }
-        lines.push(line.trim_end().to_string());
+    crate::ui::wrap::wrap(text, width)
+}
+
+/// A lesson's Markdown (a section of "explain more"), rendered for stderr: styled with
+/// colour, and without Markdown marks when there is none.
+pub fn markdown(md: &str) {
+    let l = look();
+    let lines = crate::ui::markdown::render(
+        md,
+        crate::ui::markdown::Look {
+            width: l.width,
+            color: l.color,
+            unicode: l.unicode,
+        },
+    );
+    for line in lines {
+        out(&line);
     }
-    lines
 }
 
 pub fn header(i: usize, n: usize, id: &str, title: &str) {
@@ -248,6 +208,21 @@ pub fn header(i: usize, n: usize, id: &str, title: &str) {
 pub fn paragraph(text: &str) {
     for l in wrap(text, look().width) {
         out(&l);
+    }
+}
+
+/// One bullet of a list: the text wrapped under itself, after the bullet.
+pub fn bullet(text: &str) {
+    let mark = if look().unicode { "•" } else { "-" };
+    for (i, l) in wrap(text, look().width.saturating_sub(2))
+        .iter()
+        .enumerate()
+    {
+        if i == 0 {
+            out(&format!("{mark} {l}"));
+        } else {
+            out(&format!("  {l}"));
+        }
     }
 }
 
@@ -424,28 +399,5 @@ mod tests {
             "-- a -> b ... [ok] [FAIL] --"
         );
         assert_eq!(transliterate("箱 · x"), "箱 . x");
-    }
-
-    #[test]
-    fn wraps_latin_at_spaces() {
-        let l = wrap("aaa bbb ccc ddd", 8);
-        assert_eq!(l, vec!["aaa bbb", "ccc ddd"]);
-    }
-
-    #[test]
-    fn wraps_japanese_by_display_width() {
-        let text = "これは日本語の文章です。折り返しは表示幅で行います。";
-        for l in wrap(text, 20) {
-            assert!(measure_text_width(&l) <= 20, "{l}");
-            assert!(!l.starts_with('。') && !l.starts_with('、'));
-        }
-        assert_eq!(wrap(text, 20).concat(), text);
-    }
-
-    #[test]
-    fn keeps_indent_and_long_words() {
-        let l = wrap("  /a/very/long/path/that/does/not/fit x", 10);
-        assert_eq!(l[0], "  /a/very/long/path/that/does/not/fit");
-        assert_eq!(l[1], "  x");
     }
 }
