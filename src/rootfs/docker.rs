@@ -129,7 +129,15 @@ impl Read for Chunked {
 /// A client for one daemon socket.
 pub struct Engine {
     pub sock: PathBuf,
+    /// How long one read or write may wait: a socket that accepts and never answers must not
+    /// hold hako (or its clean-up) forever.
+    pub timeout: std::time::Duration,
 }
+
+/// The wait for one read or write in a walk: a pull may be silent for a while between layers.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// The wait during clean-up, where the daemon only has to remove a container.
+pub const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A request that could not reach the daemon at all.
 #[derive(Debug)]
@@ -137,7 +145,10 @@ pub struct Unreachable(pub io::Error);
 
 impl Engine {
     pub fn new(sock: PathBuf) -> Engine {
-        Engine { sock }
+        Engine {
+            sock,
+            timeout: TIMEOUT,
+        }
     }
 
     pub fn request(
@@ -147,6 +158,10 @@ impl Engine {
         json: Option<&str>,
     ) -> std::result::Result<Response, Unreachable> {
         let stream = UnixStream::connect(&self.sock).map_err(Unreachable)?;
+        stream
+            .set_read_timeout(Some(self.timeout))
+            .and_then(|_| stream.set_write_timeout(Some(self.timeout)))
+            .map_err(Unreachable)?;
         let mut w = &stream;
         let body = json.unwrap_or("");
         let head = format!(
@@ -262,7 +277,10 @@ fn unreachable(sock: &Path, e: Unreachable) -> Error {
 /// Removes a container by name, as `docker container rm -f` does (for `hako cleanup`,
 /// after a run was killed while a container existed). 404 counts as removed.
 pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String> {
-    let engine = Engine::new(sock.to_path_buf());
+    let engine = Engine {
+        sock: sock.to_path_buf(),
+        timeout: CLEANUP_TIMEOUT,
+    };
     match engine.request(
         "DELETE",
         &format!("/containers/{}?force=1&v=1", enc(name)),
