@@ -222,7 +222,14 @@ impl Lesson for Beyond {
             } else {
                 seen.uid_map.clone()
             },
-            reference(t("beyond.runc_map").into(), t("beyond.docker_map").into()),
+            if identity {
+                reference(t("beyond.runc_map").into(), t("beyond.docker_map").into())
+            } else {
+                reference(
+                    t("beyond.runc_map_none").into(),
+                    t("beyond.docker_map_none").into(),
+                )
+            },
             !seen.uid_map.is_empty(),
         );
         c.row(
