@@ -1008,6 +1008,11 @@ pub mod tests {
     }
 
     pub struct Tmp(pub PathBuf);
+    impl Default for Tmp {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
     impl Tmp {
         pub fn new() -> Tmp {
             let p = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
