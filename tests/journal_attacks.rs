@@ -208,11 +208,14 @@ fn a_rootfs_reaching_files_through_a_bind_mount_or_a_link_keeps_them() {
     );
 }
 
+/// What a test does to a journal file to make it untrustworthy.
+type Spoil = fn(&Path);
+
 #[test]
 fn a_journal_others_could_write_is_ignored() {
     require_root();
     // Each case: a fake rootfs the journal names, with a file inside that must survive.
-    let cases: [(&str, fn(&Path)); 3] = [
+    let cases: [(&str, Spoil); 3] = [
         ("writable", |f| {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o666)).unwrap()
         }),
