@@ -623,13 +623,15 @@ fn undo(
             if std::fs::symlink_metadata(path).is_err() {
                 return Outcome::Nothing;
             }
+            // Tied to the dir: rootfs that same journal recorded (its identity).
+            let Some(root) = ident(&j.items, under) else {
+                return refuse(
+                    &shown(path),
+                    &tf("cleanup.why_added_root", &[("under", &shown(under))]),
+                );
+            };
             let rel = path.strip_prefix(under).unwrap_or(path);
-            match crate::sys::tree::remove_added(
-                under,
-                ident(&j.items, under),
-                rel,
-                ident(&j.items, path),
-            ) {
+            match crate::sys::tree::remove_added(under, Some(root), rel, ident(&j.items, path)) {
                 Ok(()) => Outcome::Done(tf("cleanup.added", &[("path", &shown(path))])),
                 Err(crate::sys::tree::Refusal::Gone) => Outcome::Nothing,
                 Err(why) => refuse(&shown(path), &why.to_string()),

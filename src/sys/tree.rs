@@ -222,20 +222,15 @@ pub enum Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::i18n::{t, tf};
         match self {
-            Refusal::Gone => write!(f, "it is gone already"),
-            Refusal::Changed => write!(
-                f,
-                "another file stands at that path now (not the one hako created)"
-            ),
-            Refusal::Path(e) => write!(
-                f,
-                "a directory on the way is a symbolic link or another mount ({e})"
-            ),
+            Refusal::Gone => write!(f, "{}", t("tree.gone")),
+            Refusal::Changed => write!(f, "{}", t("tree.changed")),
+            Refusal::Path(e) => write!(f, "{}", tf("tree.path", &[("errno", e)])),
             Refusal::Mount(p) => write!(
                 f,
-                "{} is another mount (or on another filesystem) and was not entered",
-                p.display()
+                "{}",
+                tf("tree.mount", &[("path", &crate::sanitize::clean_path(p))])
             ),
             Refusal::Errno(e) => write!(f, "{e}: {}", e.desc()),
         }
