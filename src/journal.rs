@@ -67,10 +67,15 @@ pub enum Item {
     Added { path: PathBuf, under: PathBuf },
     /// A Docker container created for `docker:` (named `hako-<8 hex>`), on that socket.
     Container { name: String, socket: PathBuf },
-    /// The identity (device, inode) of a path another item names, taken right after
-    /// hako made it (or, for a `dir:` rootfs, when the walk took it): a clean-up
-    /// removes only that very file. Never acted on by itself.
-    Ident { path: PathBuf, id: Id },
+}
+
+/// The identity (device, inode) of a path an item names, taken right after hako made
+/// it (or, for a `dir:` rootfs, when the walk took it): a clean-up removes only that
+/// very file. Kept beside the items, so that an older hako still reads the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ident {
+    pub path: PathBuf,
+    pub id: Id,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +85,9 @@ pub struct Journal {
     /// The identity of the hako executable that wrote the journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<Id>,
+    /// The identities of what the items name, once made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<Ident>,
 }
 
 /// This run's journal file.
@@ -118,6 +126,7 @@ impl Entry {
                 owner: Proc::me(),
                 items: vec![],
                 exe: crate::sys::tree::exe_id(std::process::id() as i32),
+                ids: vec![],
             },
             held: false,
         }
@@ -167,19 +176,25 @@ impl Entry {
 
     /// Records the identity of `path`, just made (or just taken as a `dir:` rootfs).
     pub fn identify(&mut self, path: &Path) -> crate::error::Result<()> {
-        match crate::sys::tree::id_of(path) {
-            Some(id) => self.add(Item::Ident {
-                path: path.to_path_buf(),
-                id,
-            }),
-            None => Ok(()),
-        }
+        let Some(id) = crate::sys::tree::id_of(path) else {
+            return Ok(());
+        };
+        self.journal.ids.retain(|i| i.path != path);
+        self.journal.ids.push(Ident {
+            path: path.to_path_buf(),
+            id,
+        });
+        self.save().map_err(|e| {
+            crate::error::Error::failed(tf(
+                "err.journal",
+                &[("path", &self.path.display()), ("why", &e)],
+            ))
+        })
     }
 
     /// Strikes an item off once it is undone.
     pub fn done(&mut self, item: &Item) {
         self.journal.items.retain(|i| i != item);
-        self.prune();
         if !self.held {
             let _ = self.save();
         }
@@ -197,9 +212,7 @@ impl Entry {
                 _ => vec![],
             })
             .collect();
-        self.journal
-            .items
-            .retain(|i| !matches!(i, Item::Ident { path, .. } if !named.contains(path)));
+        self.journal.ids.retain(|i| named.contains(&i.path));
     }
 
     pub fn set_kept(&mut self, path: &Path) {
@@ -497,16 +510,13 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
                 ))
             }
         }
-        Item::Process(_) | Item::Ident { .. } => Ok(()),
+        Item::Process(_) => Ok(()),
     }
 }
 
 /// The recorded identity of `path` in a journal, if any.
-fn ident(items: &[Item], path: &Path) -> Option<Id> {
-    items.iter().find_map(|i| match i {
-        Item::Ident { path: p, id } if p == path => Some(*id),
-        _ => None,
-    })
+fn ident(j: &Journal, path: &Path) -> Option<Id> {
+    j.ids.iter().find(|i| i.path == path).map(|i| i.id)
 }
 
 /// Shows an untrusted string (a path from a journal) safely.
@@ -550,7 +560,6 @@ fn undo(
             }
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
-            Item::Ident { path, .. } => shown(path),
         };
         return refuse(&what, &why);
     }
@@ -588,7 +597,7 @@ fn undo(
             if std::fs::symlink_metadata(path).is_err() || (*kept && !kept_too) {
                 return Outcome::Nothing;
             }
-            match crate::sys::tree::remove_tree(path, ident(&j.items, path)) {
+            match crate::sys::tree::remove_tree(path, ident(j, path)) {
                 Ok(()) => Outcome::Done(tf("cleanup.rootfs", &[("path", &shown(path))])),
                 Err(crate::sys::tree::Refusal::Gone) => Outcome::Nothing,
                 Err(why) => refuse(&shown(path), &why.to_string()),
@@ -624,20 +633,19 @@ fn undo(
                 return Outcome::Nothing;
             }
             // Tied to the dir: rootfs that same journal recorded (its identity).
-            let Some(root) = ident(&j.items, under) else {
+            let Some(root) = ident(j, under) else {
                 return refuse(
                     &shown(path),
                     &tf("cleanup.why_added_root", &[("under", &shown(under))]),
                 );
             };
             let rel = path.strip_prefix(under).unwrap_or(path);
-            match crate::sys::tree::remove_added(under, Some(root), rel, ident(&j.items, path)) {
+            match crate::sys::tree::remove_added(under, Some(root), rel, ident(j, path)) {
                 Ok(()) => Outcome::Done(tf("cleanup.added", &[("path", &shown(path))])),
                 Err(crate::sys::tree::Refusal::Gone) => Outcome::Nothing,
                 Err(why) => refuse(&shown(path), &why.to_string()),
             }
         }
-        Item::Ident { .. } => Outcome::Nothing,
     }
 }
 
@@ -673,7 +681,6 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
             Item::Cgroup { .. } => 1,
             Item::Added { .. } => 2,
             Item::Rootfs { .. } => 3,
-            Item::Ident { .. } => 4,
         });
         let mut added: Vec<&Item> = items
             .iter()
@@ -705,7 +712,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
-                Item::Process(_) | Item::Container { .. } | Item::Ident { .. } => false,
+                Item::Process(_) | Item::Container { .. } => false,
             };
             if still {
                 remaining.push(item.clone());
@@ -720,15 +727,8 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 journal: Journal {
                     owner: j.owner,
                     exe: j.exe,
-                    items: remaining
-                        .into_iter()
-                        .chain(
-                            j.items
-                                .iter()
-                                .filter(|i| matches!(i, Item::Ident { .. }))
-                                .cloned(),
-                        )
-                        .collect(),
+                    items: remaining,
+                    ids: j.ids.clone(),
                 },
                 held: false,
             };
@@ -857,6 +857,7 @@ mod tests {
                 owner: Proc { pid: 1, start: 1 },
                 items: vec![],
                 exe: None,
+                ids: vec![],
             },
             held: true,
         };
@@ -865,14 +866,15 @@ mod tests {
             kept: false,
         };
         e.journal.items.push(r.clone());
-        e.journal.items.push(Item::Ident {
+        e.journal.ids.push(Ident {
             path: "/tmp/hako.x".into(),
             id: Id { dev: 1, ino: 2 },
         });
         e.prune();
-        assert_eq!(e.journal.items.len(), 2);
+        assert_eq!(e.journal.ids.len(), 1);
         e.done(&r);
-        assert!(e.journal.items.is_empty());
+        e.prune();
+        assert!(e.journal.items.is_empty() && e.journal.ids.is_empty());
     }
 }
 
@@ -957,6 +959,7 @@ mod props {
                 owner: Proc { pid: 1, start: 1 },
                 items: vec![item],
                 exe: None,
+                ids: vec![],
             }).unwrap();
             let j = parse(&text).unwrap();
             let item = &j.items[0];
@@ -979,7 +982,7 @@ mod props {
                         prop_assert_eq!(name, &container_name(&uuid));
                         prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
                     }
-                    Item::Process(_) | Item::Ident { .. } => {}
+                    Item::Process(_) => {}
                 }
             }
         }

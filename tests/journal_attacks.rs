@@ -132,6 +132,28 @@ fn a_journal_naming_a_listening_socket_sends_it_nothing() {
     let sock = std::env::temp_dir().join(format!("hako-test-{uuid}.sock"));
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     listener.set_nonblocking(true).unwrap();
+    // Whatever connects is read for a moment and hung up on, so that a hako that does
+    // connect fails this test instead of hanging it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let heard = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut heard = vec![];
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    c.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                        .unwrap();
+                    let mut buf = [0u8; 4096];
+                    let n = c.read(&mut buf).unwrap_or(0);
+                    heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        heard
+    });
     let f = write_journal(
         &uuid,
         &[format!(
@@ -142,14 +164,14 @@ fn a_journal_naming_a_listening_socket_sends_it_nothing() {
     );
     let r = run(&["cleanup"], "");
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let got = listener.accept();
-    drop(listener);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let heard = heard.join().unwrap();
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(&f);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        got.is_err(),
-        "hako connected to a socket that is not Docker's:\n{}",
+        heard.is_empty(),
+        "hako connected to a socket that is not Docker's ({heard:?}):\n{}",
         r.stderr
     );
     assert_refused(&r.stderr, &f, &sock.display().to_string());
