@@ -519,6 +519,24 @@ fn ident(j: &Journal, path: &Path) -> Option<Id> {
     j.ids.iter().find(|i| i.path == path).map(|i| i.id)
 }
 
+/// Whether process `pid` runs this hako's program, or the one that wrote the journal
+/// (`recorded`, an executable named hako: the run before an upgrade), compared by
+/// identity (device, inode) of `/proc/PID/exe`.
+fn runs_hako(pid: i32, recorded: Option<Id>) -> bool {
+    let Some(its) = crate::sys::tree::exe_id(pid) else {
+        return false;
+    };
+    if crate::sys::tree::exe_id(std::process::id() as i32) == Some(its) {
+        return true;
+    }
+    recorded == Some(its)
+        && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == "hako" || n == "hako (deleted)")
+        })
+}
+
 /// Shows an untrusted string (a path from a journal) safely.
 fn clean(s: &str) -> String {
     crate::sanitize::clean(s).into_owned()
@@ -570,9 +588,7 @@ fn undo(
             }
             // Signalled only if it runs this very hako's program (what a hako fork
             // runs) and started when the journal says: never an unrelated process.
-            let mine = crate::sys::tree::exe_id(std::process::id() as i32);
-            let its = crate::sys::tree::exe_id(p.pid);
-            if mine.is_none() || its != mine {
+            if !runs_hako(p.pid, j.exe) {
                 return refuse(
                     &p.pid.to_string(),
                     &tf("cleanup.why_process", &[("pid", &p.pid)]),
