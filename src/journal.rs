@@ -922,8 +922,37 @@ mod props {
             Just("etc".to_string()),
             "[a-z.\\-/]{0,12}",
         ];
-        (any::<bool>(), prop::collection::vec(piece, 0..6))
-            .prop_map(|(abs, v)| format!("{}{}", if abs { "/" } else { "" }, v.join("/")))
+        let built = (any::<bool>(), prop::collection::vec(piece, 0..6))
+            .prop_map(|(abs, v)| format!("{}{}", if abs { "/" } else { "" }, v.join("/")));
+        // Paths hako does accept, with what an attacker would add or change.
+        let near = (
+            prop_oneof![
+                Just("/tmp/hako.0d1a2b3c0000".to_string()),
+                Just("/var/tmp/hako.0d1a2b3c0000".to_string()),
+                Just("/sys/fs/cgroup/pids/0d1a2b3c-0000-4000-8000-00000000abcd".to_string()),
+                Just("/srv/r/dev/null".to_string()),
+                Just("/srv/r".to_string()),
+                Just("/var/run/docker.sock".to_string()),
+            ],
+            prop_oneof![
+                Just(String::new()),
+                Just("/..".to_string()),
+                Just("/.".to_string()),
+                Just("/".to_string()),
+                Just("/../../etc".to_string()),
+                "/[a-z.]{1,4}",
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(base, tail, dot)| {
+                let b = if dot {
+                    base.replacen('/', "/./", 2)
+                } else {
+                    base
+                };
+                format!("{b}{tail}")
+            });
+        prop_oneof![built, near]
     }
 
     fn item() -> impl Strategy<Value = Item> {
@@ -937,10 +966,14 @@ mod props {
                 path: p.into(),
                 under: u.into()
             }),
-            ("[a-z0-9\\-]{0,16}", path()).prop_map(|(n, s)| Item::Container {
-                name: n,
-                socket: s.into()
-            }),
+            (
+                prop_oneof![Just("hako-0d1a2b3c".to_string()), "[a-z0-9\\-]{0,16}"],
+                path()
+            )
+                .prop_map(|(n, s)| Item::Container {
+                    name: n,
+                    socket: s.into()
+                }),
         ]
     }
 
@@ -950,6 +983,39 @@ mod props {
         p.components()
             .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
             && p.parent().is_some_and(|d| parents.iter().any(|r| r == d))
+    }
+
+    /// An item the vetting accepts names only a path inside its allowed root.
+    fn stays_in_root(uuid: &str, item: &Item, r: &Roots) -> Result<(), TestCaseError> {
+        if vet(uuid, item, r).is_err() {
+            return Ok(());
+        }
+        match item {
+            Item::Rootfs { path, .. } => {
+                prop_assert!(directly_in(path, &r.tmp), "{}", path.display());
+                prop_assert_eq!(
+                    path.file_name().unwrap().to_str().unwrap(),
+                    rootfs_name(uuid)
+                );
+            }
+            Item::Cgroup { path } => {
+                prop_assert!(directly_in(path, &r.cgroup_mounts), "{}", path.display());
+                prop_assert_eq!(path.file_name().unwrap().to_str().unwrap(), uuid);
+            }
+            Item::Added { path, under } => {
+                prop_assert!(path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_))));
+                let rel = path.strip_prefix(under).unwrap();
+                prop_assert!(ADDED.iter().any(|a| rel == Path::new(a)));
+            }
+            Item::Container { name, socket } => {
+                prop_assert_eq!(name, &container_name(uuid));
+                prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
+            }
+            Item::Process(_) => {}
+        }
+        Ok(())
     }
 
     proptest! {
@@ -962,7 +1028,7 @@ mod props {
         fn arbitrary_json_never_panics(s in "\\{\"owner\":\\{\"pid\":-?[0-9]{1,12},\"start\":[0-9]{1,22}\\},\"items\":\\[.{0,64}\\]\\}") {
             if let Ok(j) = parse(s.as_bytes()) {
                 for i in &j.items {
-                    let _ = vet("0d1a2b3c-0000-4000-8000-00000000abcd", i, &roots());
+                    stays_in_root("0d1a2b3c-0000-4000-8000-00000000abcd", i, &roots())?;
                 }
             }
         }
@@ -979,28 +1045,7 @@ mod props {
             }).unwrap();
             let j = parse(&text).unwrap();
             let item = &j.items[0];
-            if vet(&uuid, item, &r).is_ok() {
-                match item {
-                    Item::Rootfs { path, .. } => {
-                        prop_assert!(directly_in(path, &r.tmp), "{}", path.display());
-                        prop_assert_eq!(path.file_name().unwrap().to_str().unwrap(), rootfs_name(&uuid));
-                    }
-                    Item::Cgroup { path } => {
-                        prop_assert!(directly_in(path, &r.cgroup_mounts), "{}", path.display());
-                        prop_assert_eq!(path.file_name().unwrap().to_str().unwrap(), uuid.as_str());
-                    }
-                    Item::Added { path, under } => {
-                        prop_assert!(path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_))));
-                        let rel = path.strip_prefix(under).unwrap();
-                        prop_assert!(ADDED.iter().any(|a| rel == Path::new(a)));
-                    }
-                    Item::Container { name, socket } => {
-                        prop_assert_eq!(name, &container_name(&uuid));
-                        prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
-                    }
-                    Item::Process(_) => {}
-                }
-            }
+            stays_in_root(&uuid, item, &r)?;
         }
     }
 }
