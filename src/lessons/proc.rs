@@ -13,6 +13,9 @@ pub struct Proc;
 /// a temp rootfs goes as a whole).
 pub fn record(st: &mut State, r: Reply) {
     if let (Some(rootfs), Reply::Done { created }) = (st.rootfs.as_mut(), r) {
+        for p in &created {
+            let _ = st.journal.identify(p);
+        }
         rootfs.added.extend(created);
     }
 }

@@ -54,10 +54,12 @@ impl Lesson for RootfsLesson {
         match st.opts.source.clone() {
             Source::Dir(p) => {
                 did.push(tf("rootfs.did_dir", &[("path", &p.display())]));
+                st.journal.identify(&p)?;
                 st.rootfs = Some(Rootfs {
+                    id: crate::sys::tree::id_of(&p),
                     path: p,
                     owned: false,
-                    added: vec![],
+                    added: Default::default(),
                     shell: SHELL.into(),
                 });
             }
@@ -71,11 +73,13 @@ impl Lesson for RootfsLesson {
                     kept: false,
                 })?;
                 crate::rootfs::create_temp(&path)?;
+                st.journal.identify(&path)?;
                 did.push(tf("rootfs.did_mktemp", &[("path", &path.display())]));
                 st.rootfs = Some(Rootfs {
+                    id: crate::sys::tree::id_of(&path),
                     path: path.clone(),
                     owned: true,
-                    added: vec![],
+                    added: Default::default(),
                     shell: SHELL.into(),
                 });
                 match source {

@@ -65,6 +65,9 @@ impl Lesson for Userns {
                 made.push(ptmx);
             }
             did.push(tf("userns.did_points", &[("n", &made.len())]));
+            for p in &made {
+                st.journal.identify(p)?;
+            }
             if let Some(r) = st.rootfs.as_mut() {
                 r.added.extend(made);
             }

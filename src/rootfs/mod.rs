@@ -8,6 +8,7 @@ pub mod tarball;
 
 use crate::error::{Error, Result};
 use crate::i18n::tf;
+use crate::sys::tree::Id;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -115,39 +116,61 @@ pub struct Rootfs {
     pub owned: bool,
     /// What hako added inside a directory it does not own, removed afterwards
     /// (newest last).
-    pub added: Vec<PathBuf>,
+    pub added: Added,
     /// The shell, as a path inside the rootfs.
     pub shell: String,
+    /// The directory's identity (device, inode) when the walk took it: what cleanup
+    /// removes (or removes from) must still be that very directory.
+    pub id: Option<Id>,
+}
+
+/// The paths hako added inside a `dir:` rootfs, each with its identity taken as it
+/// is recorded (right after it was made): cleanup removes only that very file.
+#[derive(Debug, Default)]
+pub struct Added(Vec<(PathBuf, Option<Id>)>);
+
+impl Extend<PathBuf> for Added {
+    fn extend<I: IntoIterator<Item = PathBuf>>(&mut self, iter: I) {
+        for p in iter {
+            let id = crate::sys::tree::id_of(&p);
+            self.0.push((p, id));
+        }
+    }
 }
 
 impl Rootfs {
     /// Removes what the walk made: the whole directory when hako created it (unless
-    /// kept), or only what it added inside a `dir:` rootfs.
+    /// kept), or only what it added inside a `dir:` rootfs. Always by descriptor,
+    /// never through a link or across a mount, and only while the recorded identity
+    /// still matches.
     pub fn cleanup(mut self, keep: bool) -> Vec<String> {
         let mut said = vec![];
         if self.owned {
             if keep {
                 said.push(tf("clean.rootfs_kept", &[("path", &self.path.display())]));
             } else {
-                match remove_tree(&self.path) {
+                match remove_tree_as(&self.path, self.id) {
                     Ok(()) => said.push(tf("clean.rootfs", &[("path", &self.path.display())])),
                     Err(e) => said.push(e.msg),
                 }
             }
         } else {
             let mut removed = vec![];
-            while let Some(p) = self.added.pop() {
-                let r = match std::fs::symlink_metadata(&p) {
-                    Ok(m) if m.is_dir() => std::fs::remove_dir(&p),
-                    Ok(_) => std::fs::remove_file(&p),
-                    Err(_) => continue,
+            while let Some((p, id)) = self.added.0.pop() {
+                let Ok(rel) = p.strip_prefix(&self.path) else {
+                    continue;
                 };
-                if r.is_ok() {
-                    removed.push(p.display().to_string());
+                match crate::sys::tree::remove_added(&self.path, self.id, rel, id) {
+                    Ok(()) => removed.push(p.display().to_string()),
+                    Err(crate::sys::tree::Refusal::Gone) => {}
+                    Err(why) => said.push(tf(
+                        "clean.added_refused",
+                        &[("path", &p.display()), ("why", &why)],
+                    )),
                 }
             }
             if !removed.is_empty() {
-                said.push(tf("clean.dir_added", &[("paths", &removed.join(", "))]));
+                said.insert(0, tf("clean.dir_added", &[("paths", &removed.join(", "))]));
             }
         }
         self.owned = false;
@@ -204,34 +227,19 @@ pub fn summary(s: &extract::Stats) -> Vec<String> {
     v
 }
 
-/// Removes a directory tree without ever leaving its filesystem: a mount that is still
-/// in place (a leak) is not descended into, and the removal stops with an error.
+/// Removes a directory tree without ever leaving its filesystem: what is mounted under
+/// it is detached first, a mount still in place is not descended into (and the removal
+/// stops with an error), a link is removed, never followed (see [`crate::sys::tree`]).
 pub fn remove_tree(root: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::symlink_metadata(root)
-        .map_err(|e| Error::failed(format!("{}: {e}", root.display())))?
-        .dev();
-    fn walk(p: &Path, dev: u64) -> std::io::Result<()> {
-        let m = std::fs::symlink_metadata(p)?;
-        if m.dev() != dev {
-            return Err(std::io::Error::other(format!(
-                "{} is on another filesystem (a mount left in place)",
-                p.display()
-            )));
-        }
-        if m.is_dir() {
-            for e in std::fs::read_dir(p)? {
-                walk(&e?.path(), dev)?;
-            }
-            std::fs::remove_dir(p)
-        } else {
-            std::fs::remove_file(p)
-        }
-    }
-    walk(root, dev).map_err(|e| {
+    remove_tree_as(root, None)
+}
+
+/// [`remove_tree`], only while `root` is still the directory `id` names (when recorded).
+pub fn remove_tree_as(root: &Path, id: Option<Id>) -> Result<()> {
+    crate::sys::tree::remove_tree(root, id).map_err(|why| {
         Error::failed(tf(
             "err.rootfs_remove",
-            &[("path", &root.display()), ("why", &e)],
+            &[("path", &root.display()), ("why", &why)],
         ))
     })
 }

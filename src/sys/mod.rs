@@ -11,6 +11,7 @@ pub mod nsenter;
 pub mod process;
 pub mod ptrace;
 pub mod signals;
+pub mod tree;
 pub mod tty;
 
 use crate::error::Error;
