@@ -70,6 +70,7 @@ fn list_and_show_work_without_root_in_both_languages() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_walk_without_root_says_what_to_do() {
     require_root();
     let mut c = hako();
@@ -85,6 +86,7 @@ fn the_walk_without_root_says_what_to_do() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn without_a_terminal_the_walk_runs_as_auto_and_says_so() {
     require_root();
     let r = run(&["--", "/bin/true"], "");

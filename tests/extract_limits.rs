@@ -169,6 +169,7 @@ fn gzip_bomb(path: &Path, gib: u64) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_gzip_bomb_stops_at_the_byte_cap() {
     require_root();
     let t = Tmp::new("bomb");
@@ -192,6 +193,7 @@ fn a_gzip_bomb_stops_at_the_byte_cap() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_sparse_file_keeps_its_holes_or_is_refused_by_the_cap() {
     require_root();
     let t = Tmp::new("sparse");
@@ -240,6 +242,7 @@ fn a_sparse_file_keeps_its_holes_or_is_refused_by_the_cap() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn too_many_entries_stop_at_the_entry_cap() {
     require_root();
     let t = Tmp::new("many");
@@ -270,6 +273,7 @@ fn too_many_entries_stop_at_the_entry_cap() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn entry_names_with_escape_sequences_reach_the_terminal_escaped() {
     require_root();
     let t = Tmp::new("esc");
@@ -314,6 +318,7 @@ fn entry_names_with_escape_sequences_reach_the_terminal_escaped() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigterm_ends_a_long_unpacking_promptly_with_nothing_left() {
     require_root();
     let t = Tmp::new("term");
@@ -370,6 +375,7 @@ fn sigterm_ends_a_long_unpacking_promptly_with_nothing_left() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_default_cap_is_sized_by_the_free_space_where_the_rootfs_goes() {
     require_root();
     let t = Tmp::new("small");

@@ -450,6 +450,7 @@ fn image_registry(
 
 /// Layer, config and index digests that climb out of the cache, or are absolute.
 #[test]
+#[ignore = "needs root"]
 fn traversal_and_absolute_digests_are_refused_and_touch_nothing() {
     common::require_root();
     let canary = Canary::new();
@@ -498,6 +499,7 @@ fn traversal_and_absolute_digests_are_refused_and_touch_nothing() {
 
 /// A digest of non-ASCII text (hako once cut it at a byte index and panicked).
 #[test]
+#[ignore = "needs root"]
 fn a_non_ascii_digest_is_refused_without_a_panic() {
     common::require_root();
     let canary = Canary::new();
@@ -512,6 +514,7 @@ fn a_non_ascii_digest_is_refused_without_a_panic() {
 
 /// A blob that goes on past its descriptor's size: reading stops, nothing is kept.
 #[test]
+#[ignore = "needs root"]
 fn a_blob_longer_than_its_descriptor_is_cut_off() {
     common::require_root();
     let canary = Canary::new();
@@ -533,6 +536,7 @@ fn a_blob_longer_than_its_descriptor_is_cut_off() {
 
 /// A 100 MB manifest, streamed: hako stops after its cap (4 MiB) with a sentence.
 #[test]
+#[ignore = "needs root"]
 fn a_huge_manifest_is_refused_after_its_cap() {
     common::require_root();
     let canary = Canary::new();
@@ -558,6 +562,7 @@ fn a_huge_manifest_is_refused_after_its_cap() {
 /// Error bodies (the registry's and the token service's) reach the terminal only
 /// sanitised and cut short.
 #[test]
+#[ignore = "needs root"]
 fn error_bodies_are_sanitised_and_truncated() {
     common::require_root();
     let w = Walk::new();
@@ -704,6 +709,7 @@ fn decoy(ns: &Netns, at: &str) -> (String, Arc<AtomicUsize>) {
 /// loopback, unspecified or link-local addresses, by address or by a name that resolves
 /// there; nor to another scheme.
 #[test]
+#[ignore = "needs root"]
 fn a_remote_registry_cannot_aim_hako_at_loopback_or_other_schemes() {
     common::require_root();
     let canary = Canary::new();
@@ -786,6 +792,7 @@ fn a_remote_registry_cannot_aim_hako_at_loopback_or_other_schemes() {
 /// Plain HTTP only to loopback (without --insecure): a loopback registry may not send
 /// hako to plain HTTP elsewhere, by redirect or realm.
 #[test]
+#[ignore = "needs root"]
 fn plain_http_off_loopback_is_refused_without_insecure() {
     common::require_root();
     let ns = Netns::new();
@@ -804,6 +811,7 @@ fn plain_http_off_loopback_is_refused_without_insecure() {
 
 /// Redirects that go round: at most 5 hops, then a sentence.
 #[test]
+#[ignore = "needs root"]
 fn redirects_stop_after_five_hops() {
     common::require_root();
     let ns = Netns::new();
@@ -837,6 +845,7 @@ fn redirects_stop_after_five_hops() {
 /// The cache is used only when it is root's and no one else may write in it: a cache
 /// others could fill would choose what hako unpacks as root.
 #[test]
+#[ignore = "needs root"]
 fn a_cache_others_may_write_is_refused() {
     common::require_root();
     use std::os::unix::fs::PermissionsExt;
@@ -904,6 +913,7 @@ fn busybox_layer() -> Vec<u8> {
 /// (to a canary outside) or has the right size but other bytes is fetched again and
 /// replaced, never unpacked, and the file outside is left alone.
 #[test]
+#[ignore = "needs root"]
 fn a_cached_blob_is_checked_before_it_is_believed() {
     common::require_root();
     let canary = Canary::new();

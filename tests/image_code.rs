@@ -166,6 +166,7 @@ fn left_in(tmp: &Path, own: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_hostile_sh_in_a_tarball_writes_nothing_on_the_host() {
     require_root();
     let s = Scratch::new("hostile");
@@ -217,6 +218,7 @@ fn a_hostile_sh_in_a_tarball_writes_nothing_on_the_host() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_fifo_as_bin_sh_does_not_hang_hako() {
     require_root();
     let s = Scratch::new("fifo");
@@ -283,6 +285,7 @@ fn nix_mkfifo(p: &Path) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_hardened_walk_passes_on_a_rootfs_without_tmp() {
     require_root();
     let s = Scratch::new("notmp");

@@ -61,6 +61,7 @@ fn assert_refused(out: &str, journal: &Path, what: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_journal_naming_an_unrelated_process_kills_nothing() {
     require_root();
     let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
@@ -90,6 +91,7 @@ fn a_journal_naming_an_unrelated_process_kills_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_journal_naming_another_runs_cgroup_removes_nothing() {
     require_root();
     let uuid = fresh_uuid();
@@ -126,6 +128,7 @@ fn a_journal_naming_another_runs_cgroup_removes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_journal_naming_a_listening_socket_sends_it_nothing() {
     require_root();
     let uuid = fresh_uuid();
@@ -178,6 +181,7 @@ fn a_journal_naming_a_listening_socket_sends_it_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_rootfs_reaching_files_through_a_bind_mount_or_a_link_keeps_them() {
     require_root();
     let uuid = fresh_uuid();
@@ -234,6 +238,7 @@ fn a_rootfs_reaching_files_through_a_bind_mount_or_a_link_keeps_them() {
 type Spoil = fn(&Path);
 
 #[test]
+#[ignore = "needs root"]
 fn a_journal_others_could_write_is_ignored() {
     require_root();
     // Each case: a fake rootfs the journal names, with a file inside that must survive.
@@ -305,6 +310,7 @@ fn kept_rootfs() -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_dir_rootfs_whose_dev_becomes_a_link_during_the_run_removes_nothing_outside() {
     require_root();
     let root = kept_rootfs();

@@ -33,6 +33,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_bad_input_gets_a_sentence_and_its_exit_code() {
     require_root();
     let empty_tar = scratch("empty.tar");

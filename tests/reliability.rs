@@ -10,6 +10,7 @@ fn journal_dir() -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kill_9_then_cleanup_leaves_nothing() {
     require_root();
     let (mut child, said) = start_until(
@@ -57,6 +58,7 @@ fn kill_9_then_cleanup_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_next_run_cleans_up_what_a_dead_run_left() {
     require_root();
     let (mut child, said) = start_until(
@@ -83,6 +85,7 @@ fn the_next_run_cleans_up_what_a_dead_run_left() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_tampered_journal_deletes_nothing_else() {
     require_root();
     let victim = PathBuf::from("/tmp/hako-test-victim");
@@ -124,6 +127,7 @@ fn serde_json_line(items: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cleanup_leaves_live_runs_alone() {
     require_root();
     let (mut a, said_a) = start_until(
@@ -155,6 +159,7 @@ fn cleanup_leaves_live_runs_alone() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_kept_rootfs_is_not_a_leftover_unless_asked() {
     require_root();
     let r = run(&["--auto", "--keep", "--", "/bin/true"], "");
@@ -200,6 +205,7 @@ fn listing(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_dir_rootfs_gets_back_what_hako_added() {
     require_root();
     let root = kept_rootfs();
@@ -216,6 +222,7 @@ fn a_dir_rootfs_gets_back_what_hako_added() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_rootfs_whose_dev_and_proc_lead_to_the_host_changes_nothing_outside() {
     require_root();
     let root = kept_rootfs();
@@ -249,6 +256,7 @@ fn a_rootfs_whose_dev_and_proc_lead_to_the_host_changes_nothing_outside() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_panic_cleans_up_and_exits_125() {
     require_root();
     let mut c = hako();
@@ -261,6 +269,7 @@ fn a_panic_cleans_up_and_exits_125() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ctrl_c_at_a_prompt_cleans_up_and_exits_130() {
     require_root();
     let t = Tmux::start("", 110, 40);
@@ -294,6 +303,7 @@ fn walk_to(t: &Tmux, id: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn quit_at_a_prompt_cleans_up_and_exits_130() {
     require_root();
     let t = Tmux::start("", 110, 40);
@@ -307,6 +317,7 @@ fn quit_at_a_prompt_cleans_up_and_exits_130() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sighup_at_a_prompt_cleans_up_and_exits_143() {
     require_root();
     let t = Tmux::start("", 110, 40);
@@ -318,6 +329,7 @@ fn sighup_at_a_prompt_cleans_up_and_exits_143() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn in_a_terminal_the_shell_has_a_pty_of_its_own() {
     require_root();
     let t = Tmux::start("--auto", 90, 30);
@@ -337,6 +349,7 @@ fn in_a_terminal_the_shell_has_a_pty_of_its_own() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ctrl_c_in_the_shell_goes_to_the_shell() {
     require_root();
     let t = Tmux::start("--auto", 90, 30);

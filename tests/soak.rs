@@ -5,6 +5,7 @@ mod common;
 use common::*;
 
 #[test]
+#[ignore = "needs root"]
 fn soak_leaves_nothing_behind() {
     require_root();
     let out = std::process::Command::new("bash")

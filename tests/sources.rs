@@ -590,6 +590,7 @@ fn kept_rootfs(tmp: &Path) -> PathBuf {
 // ================================================================ tests: docker
 
 #[test]
+#[ignore = "needs root"]
 fn docker_bash_walks_and_leaves_no_container() {
     need_root();
     let d = Dockerd::start();
@@ -647,6 +648,7 @@ fn docker_bash_walks_and_leaves_no_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn docker_daemon_not_running_says_so() {
     need_root();
     let tmp = Tmp::new("tmp");
@@ -675,6 +677,7 @@ fn docker_daemon_not_running_says_so() {
 // ================================================================ tests: registry
 
 #[test]
+#[ignore = "needs root"]
 fn oci_layers_whiteouts_and_cache() {
     need_root();
     let (l1, l2) = layered_trees();
@@ -734,6 +737,7 @@ fn oci_layers_whiteouts_and_cache() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn oci_multi_arch_index_takes_this_machine() {
     need_root();
     let good = Tmp::new("good");
@@ -772,6 +776,7 @@ fn oci_multi_arch_index_takes_this_machine() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn oci_errors_unreachable_not_found_digest_mismatch() {
     need_root();
     let tmp = Tmp::new("tmp");
@@ -999,6 +1004,7 @@ impl TokenServer {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn oci_bearer_token_flow_against_a_token_auth_registry() {
     need_root();
     let ts = TokenServer::start();
@@ -1044,6 +1050,7 @@ fn oci_bearer_token_flow_against_a_token_auth_registry() {
 /// not get the registry's Authorization header. (A loopback stand-in: the Debian
 /// registry's filesystem storage serves blobs itself.)
 #[test]
+#[ignore = "needs root"]
 fn oci_redirect_to_another_host_drops_authorization() {
     need_root();
     let good = Tmp::new("good");
@@ -1162,6 +1169,7 @@ fn read_request(s: &mut TcpStream) -> String {
 // ================================================================ tests: tarballs
 
 #[test]
+#[ignore = "needs root"]
 fn tar_plain_gzip_xz_zstd_by_magic_bytes() {
     need_root();
     let t = Tmp::new("tars");
@@ -1252,6 +1260,7 @@ fn snapshot(p: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hostile_tarballs_write_nothing_outside_the_rootfs() {
     need_root();
     let outside = Tmp::new("outside");
@@ -1326,6 +1335,7 @@ fn hostile_tarballs_write_nothing_outside_the_rootfs() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn disk_full_says_so_and_leaves_nothing() {
     need_root();
     let t = Tmp::new("full");

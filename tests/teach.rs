@@ -24,6 +24,7 @@ fn before_after(line: &str) -> (u64, u64) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn trace_prints_each_call_with_its_man_page() {
     require_root();
     let r = run(&["--auto", "--trace", "--", "/bin/true"], "");
@@ -85,6 +86,7 @@ fn trace_prints_each_call_with_its_man_page() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn demos_show_the_kill_the_throttling_the_ptys_and_the_escape() {
     require_root();
     let r = run(&["--auto", "--demos", "--", "/bin/true"], "");
@@ -138,6 +140,7 @@ fn demos_show_the_kill_the_throttling_the_ptys_and_the_escape() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn beyond_sets_the_shell_beside_runc() {
     require_root();
     let r = run(&["--auto", "--", "/bin/true"], "");
@@ -202,6 +205,7 @@ fn assert_script_reached_the_shell(r: &Run) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_script_reaches_an_isolated_shell_and_leaves_nothing() {
     require_root();
     assert_script_reached_the_shell(&run_script(&[], "en"));

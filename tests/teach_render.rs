@@ -159,6 +159,7 @@ fn options_the_walk_could_only_fail_on_later_are_refused_up_front() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_smallest_memory_accepted_still_runs_the_walk() {
     require_root();
     let r = run(&["--auto", "--memory", "4M", "--", "/bin/true"], "");
@@ -196,6 +197,7 @@ fn doctor(args: &[&str], as_nobody: bool) -> Run {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn doctor_as_root_and_as_a_normal_user() {
     require_root();
     let root = doctor(&[], false);
@@ -237,6 +239,7 @@ fn doctor_as_root_and_as_a_normal_user() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn doctor_finds_a_noexec_tmpdir() {
     require_root();
     // A tmpfs of this test's own, mounted noexec, as TMPDIR.
@@ -279,6 +282,7 @@ fn summary_rows(stderr: &str) -> Vec<(String, String)> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_summary_tells_the_demonstrations_apart_and_points_to_harden() {
     require_root();
     let r = run(&["--auto", "--demos", "--", "/bin/true"], "");
@@ -336,6 +340,7 @@ fn the_summary_tells_the_demonstrations_apart_and_points_to_harden() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_command_killed_for_memory_is_reported_as_the_oom_killers() {
     require_root();
     let r = run(
@@ -363,6 +368,7 @@ fn a_command_killed_for_memory_is_reported_as_the_oom_killers() {
 /// "Explain more" in a terminal: the sections rendered (headings without `##`, bold
 /// without `**`, no code fences), Japanese wrapped at legal points, colour on.
 #[test]
+#[ignore = "needs root"]
 fn explain_more_renders_the_markdown_in_a_terminal() {
     require_root();
     let t = Tmux::start("--lang ja", 90, 50);

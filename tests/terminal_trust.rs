@@ -322,11 +322,13 @@ fn command_cannot_type(harden: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_command_cannot_type_into_the_learners_terminal() {
     command_cannot_type(false);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_hardened_command_cannot_type_into_the_learners_terminal() {
     command_cannot_type(true);
 }
@@ -443,11 +445,13 @@ fn look_around_cannot_type(harden: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_look_around_shell_cannot_type_into_the_learners_terminal() {
     look_around_cannot_type(false);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_hardened_look_around_shell_cannot_type_into_the_learners_terminal() {
     look_around_cannot_type(true);
 }

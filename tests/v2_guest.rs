@@ -779,6 +779,7 @@ fn tail(text: &str, n: usize) -> String {
 const PREPARE: &str = "run `sudo tests/qemu/prepare.sh` first (it installs qemu-system-x86, busybox-static and cpio and fetches the guest kernel)";
 
 #[test]
+#[ignore = "needs root"]
 fn cgroup_v2_walk_in_a_qemu_guest() {
     match effective_uid() {
         Some(0) => {}

@@ -29,6 +29,7 @@ fn value<'a>(log: &'a str, key: &str) -> Option<&'a str> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hardened_walk_in_the_cgroup_v2_guest() {
     common::require_root();
     let kernel = qemu_dir().join("vmlinuz");

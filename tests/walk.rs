@@ -145,6 +145,7 @@ fn assert_inside(r: &Run) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_walk_reaches_an_isolated_shell_with_busybox() {
     let r = full_walk(&[]);
     r.assert_no_panic();
@@ -160,6 +161,7 @@ fn the_walk_reaches_an_isolated_shell_with_busybox() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_walk_reaches_an_isolated_shell_without_busybox() {
     let r = full_walk(&[("HAKO_TEST_NO_BUSYBOX", "1")]);
     assert!(
@@ -172,6 +174,7 @@ fn the_walk_reaches_an_isolated_shell_without_busybox() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_host_side_lessons_show_v1_files_and_read_back() {
     require_root();
     let r = run(&["--auto"], "exit\n");
@@ -193,6 +196,7 @@ fn the_host_side_lessons_show_v1_files_and_read_back() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_commands_status_is_hakos() {
     require_root();
     for (cmd, code) in [("exit 0", 0), ("exit 3", 3), ("exit 255", 255)] {
@@ -203,6 +207,7 @@ fn the_commands_status_is_hakos() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_command_that_exits_at_once_is_still_checked() {
     require_root();
     let r = run(&["--auto", "--", "/bin/true"], "");
@@ -213,6 +218,7 @@ fn a_command_that_exits_at_once_is_still_checked() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_missing_command_is_127_and_a_non_executable_one_126() {
     require_root();
     let r = run(&["--auto", "--", "/no/such/cmd"], "");
@@ -230,6 +236,7 @@ fn a_missing_command_is_127_and_a_non_executable_one_126() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_memory_limit_too_small_to_run_anything_fails_clearly() {
     require_root();
     // Refused before anything is made (below the floor hako measured for its agent).
@@ -247,6 +254,7 @@ fn a_memory_limit_too_small_to_run_anything_fails_clearly() {
 /// Every check fails when its stage is left out: no check passes without the kernel
 /// doing the thing.
 #[test]
+#[ignore = "needs root"]
 fn each_check_fails_when_its_stage_is_skipped() {
     require_root();
     for id in [
@@ -282,6 +290,7 @@ fn each_check_fails_when_its_stage_is_skipped() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigterm_during_the_shell_ends_the_container_and_cleans_up() {
     require_root();
     let (mut child, said) = start_until(
@@ -305,6 +314,7 @@ fn sigterm_during_the_shell_ends_the_container_and_cleans_up() {
 /// error on failure; and nothing left behind either way (the rootfs goes to a private
 /// TMPDIR, the journal to a private directory: both must be empty afterwards).
 #[test]
+#[ignore = "needs root"]
 fn quiet_prints_nothing_but_errors() {
     require_root();
     let base = std::env::temp_dir().join(format!("hako-quiet-test.{}", std::process::id()));
