@@ -15,14 +15,16 @@ pub const MEMORY_FLOOR: u64 = 4 << 20;
 /// an optional lesson in --from/--to without --harden, a memory limit too small for
 /// the agent, a CPU limit above the CPUs this process may use.
 pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
-    if !cli.harden {
-        for (opt, id) in [("--from", &cli.from), ("--to", &cli.to)] {
-            if let Some(id) = id.as_deref().filter(|id| lessons::HARDEN.contains(id)) {
-                return Err(Error::usage(tf(
-                    "err.optional_needs_harden",
-                    &[("opt", &opt), ("id", &id)],
-                )));
-            }
+    let on = sets(cli);
+    for (opt, id) in [("--from", &cli.from), ("--to", &cli.to)] {
+        let Some(e) = id.as_deref().and_then(lessons::entry) else {
+            continue;
+        };
+        if let Some(option) = e.set.option().filter(|_| !on.contains(&e.set)) {
+            return Err(Error::usage(tf(
+                "err.optional_needs_harden",
+                &[("opt", &opt), ("id", &e.id), ("option", &option)],
+            )));
         }
     }
     if cli.memory < MEMORY_FLOOR {
@@ -49,6 +51,15 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The optional lesson sets the command line turns on.
+pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
+    let mut on = vec![];
+    if cli.harden {
+        on.push(lessons::Set::Harden);
+    }
+    on
 }
 
 /// A size as `--memory` reads it: 4M, 600K, or bytes.
@@ -83,26 +94,21 @@ pub fn cleanup(kept: bool) -> i32 {
 /// `hako list`: number, id and title, then marks: the lessons with a demonstration,
 /// the optional ones (--harden), and any not walked yet.
 pub fn list() -> i32 {
-    let all = lessons::walk_for(true);
-    for (i, id) in lessons::IDS.iter().enumerate() {
-        let p = lessons::prose(id);
-        let lesson = all.iter().find(|l| l.id() == *id);
+    for (i, e) in lessons::TABLE.iter().enumerate() {
+        let p = lessons::prose(e.id);
         let mut marks = vec![];
-        if lesson.is_some_and(|l| l.has_demo()) {
-            marks.push(t("list.demo"));
+        if e.lesson.has_demo() {
+            marks.push(t("list.demo").to_string());
         }
-        if lessons::HARDEN.contains(id) {
-            marks.push(t("list.optional"));
-        }
-        if lesson.is_none() {
-            marks.push(t("list.later"));
+        if let Some(option) = e.set.option() {
+            marks.push(tf("list.optional", &[("option", &option)]));
         }
         let marks = if marks.is_empty() {
             String::new()
         } else {
             format!("  {}", tf("list.marks", &[("marks", &marks.join(", "))]))
         };
-        println!("{:>2}  {:<11} {}{}", i + 1, id, p.title, marks);
+        println!("{:>2}  {:<11} {}{}", i + 1, e.id, p.title, marks);
     }
     0
 }

@@ -2,6 +2,8 @@
 //! than copying them. mdbook is installed by tests/setup/mdbook.sh (run by
 //! tests/run.sh); without it this test fails and says so.
 
+use hako::i18n::Lang;
+use hako::lessons::IDS;
 use std::path::{Path, PathBuf};
 
 fn mdbook() -> PathBuf {
@@ -40,4 +42,30 @@ fn the_book_builds_and_includes_the_lessons() {
     std::fs::remove_dir_all(&out).unwrap();
     assert!(ja.contains("9998336") && ja.contains("よくある間違い"));
     assert!(en.contains("9998336") && en.contains("Common mistakes"));
+}
+
+/// The book (book/src) lists every lesson in both languages, in order, and each
+/// chapter includes its lesson file instead of holding a copy.
+#[test]
+fn every_lesson_is_in_the_book() {
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/book/src");
+    let summary = std::fs::read_to_string(format!("{book}/SUMMARY.md")).unwrap();
+    for l in Lang::ALL {
+        let mut at = 0;
+        for id in IDS {
+            let link = format!("]({}/{id}.md)", l.code());
+            let pos = summary[at..].find(&link).unwrap_or_else(|| {
+                panic!("book/src/SUMMARY.md lacks {link} (or it is out of order)")
+            });
+            at += pos + link.len();
+            let chapter = format!("{book}/{}/{id}.md", l.code());
+            let text = std::fs::read_to_string(&chapter)
+                .unwrap_or_else(|_| panic!("{chapter} is missing"));
+            assert_eq!(
+                text.trim(),
+                format!("{{{{#include ../../../lessons/{}/{id}.md}}}}", l.code()),
+                "{chapter} must include the lesson file, not copy it"
+            );
+        }
+    }
 }

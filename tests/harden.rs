@@ -90,15 +90,7 @@ fn the_hardened_walk_ends_in_a_confined_shell() {
 #[ignore = "needs root"]
 fn each_measure_fails_its_check_when_left_out() {
     require_root();
-    for id in [
-        "userns",
-        "pivot_root",
-        "cgroupns",
-        "masks",
-        "caps",
-        "nonewprivs",
-        "seccomp",
-    ] {
+    for id in harden_ids() {
         let mut c = hako();
         c.args(["--auto", "--harden"]).env("HAKO_TEST_SKIP", id);
         let r = run_with(c, "exit 0\n");
@@ -150,15 +142,7 @@ fn demos_show_the_ways_out_failing() {
 fn list_shows_the_confining_lessons_as_optional() {
     let out = hako().arg("list").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for id in [
-        "userns",
-        "pivot_root",
-        "cgroupns",
-        "masks",
-        "caps",
-        "nonewprivs",
-        "seccomp",
-    ] {
+    for id in harden_ids() {
         let l = text
             .lines()
             .find(|l| l.split_whitespace().nth(1) == Some(id))
@@ -208,4 +192,13 @@ fn the_hardened_script_confines_the_shell_too() {
     assert!(marker(o, "ROOTMNT").ends_with(&format!(" {}", rootfs.display())));
     assert_ne!(marker(o, "MOUNT"), "0");
     r.assert_nothing_left();
+}
+
+/// The lessons only `--harden` walks, from the lesson table.
+fn harden_ids() -> Vec<&'static str> {
+    hako::lessons::TABLE
+        .iter()
+        .filter(|e| e.set == hako::lessons::Set::Harden)
+        .map(|e| e.id)
+        .collect()
 }

@@ -5,27 +5,7 @@
 mod common;
 use common::*;
 
-const IDS: [&str; 19] = [
-    "preflight",
-    "rootfs",
-    "cgroup",
-    "limits",
-    "userns",
-    "namespaces",
-    "proc",
-    "devpts",
-    "devnull",
-    "hostname",
-    "chroot",
-    "pivot_root",
-    "cgroupns",
-    "masks",
-    "caps",
-    "nonewprivs",
-    "seccomp",
-    "shell",
-    "beyond",
-];
+use hako::lessons::IDS;
 
 /// Characters no line may begin with, and those no line may end with (kinsoku).
 const NO_START: &str = "、。，．」』）】ー！？ァィゥェォッャュョヮぁぃぅぇぉっゃゅょゎ";
@@ -116,11 +96,11 @@ fn list_keeps_its_columns_and_marks_demos_and_optional_lessons() {
     let r = run(&["list"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 19);
+    assert_eq!(lines.len(), IDS.len());
     for (i, (l, id)) in lines.iter().zip(IDS).enumerate() {
         let mut w = l.split_whitespace();
         assert_eq!(w.next(), Some((i + 1).to_string().as_str()), "{l}");
-        assert_eq!(w.next(), Some(id), "{l}");
+        assert_eq!(w.next(), Some(*id), "{l}");
     }
     let line = |id: &str| {
         *lines
