@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
-use crate::lessons;
+use crate::lessons::{self, Fragment, ScriptCtx};
 use crate::rootfs::{host, Source};
 use crate::spec::CpuSpec;
 use crate::sys::cgroup::{self, Layout};
@@ -54,10 +54,7 @@ fn lines(text: &str) -> String {
         .collect()
 }
 
-/// Single-quotes a value for the shell.
-pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+pub use crate::lessons::fragment::quote;
 
 /// The script, for this host. Fails (one sentence) when this host has no cgroup
 /// layout to write it for.
@@ -91,54 +88,65 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
     s.push_str("CMD=${CMD:-/bin/sh}\n");
     s.push_str("say() { printf '%s\\n' \"$*\" >&2; }\n");
 
-    // preflight
-    s.push_str(&comment("preflight", 1));
-    s.push_str(&format!(
-        "if [ \"$(id -u)\" != 0 ]; then say {}; exit 1; fi\n",
-        quote(t("script.need_root"))
-    ));
-    let mut tools = vec![
-        "mktemp", "unshare", "mount", "capsh", "chroot", "hostname", "cp", "ln", "mkdir", "rmdir",
-        "grep", "cat",
-    ];
-    if busybox.is_none() && plan.source == Source::Host {
-        tools.push("ldd");
-    }
-    if plan.harden {
-        tools.extend([
-            "nsenter",
-            "setpriv",
-            "pivot_root",
-            "umount",
-            "chown",
-            "ldd",
-            "readlink",
-        ]);
-    }
-    s.push_str(&format!(
-        "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
-        tools.join(" "),
-        t("script.missing").replace("{list}", "$missing")
-    ));
-    let mem_dir = l.memory.display().to_string();
-    let cpu_dir = l.cpu.display().to_string();
-    let probe = if l.version.is_v2() {
-        format!("{mem_dir}/cgroup.controllers")
-    } else {
-        format!("{mem_dir}/memory.limit_in_bytes")
+    let sc = ScriptCtx {
+        source: &plan.source,
+        busybox: busybox.as_deref(),
+        layout: l,
+        memory: plan.memory,
+        cpu: plan.cpu,
+        harden: plan.harden,
     };
-    s.push_str(&format!(
-        "if [ ! -e {probe} ]; then say {}; exit 1; fi\n",
-        quote(&tf("script.other_host", &[("path", &probe)]))
-    ));
+    // Every lesson of the walk, numbered as the walk numbers it, with its own lines;
+    // those after the last that has any (nothing of theirs runs) are left out.
+    let steps: Vec<(&str, Vec<Fragment>)> = lessons::walk_for(plan.harden)
+        .iter()
+        .map(|l| (l.id(), l.script(&sc)))
+        .collect();
+    let end = steps
+        .iter()
+        .rposition(|(_, f)| !f.is_empty())
+        .map_or(0, |i| i + 1);
+    for (i, (id, fragments)) in steps.into_iter().take(end).enumerate() {
+        s.push_str(&comment(id, i + 1));
+        for f in fragments {
+            match f {
+                Fragment::Host(text) => s.push_str(&format!("{}\n", text.trim_end())),
+                Fragment::Inside(text) => s.push_str(&format!("inside {}\n", quote(&text))),
+                Fragment::Last(text) => s.push_str(&format!("inside_last {}\n", quote(&text))),
+                Fragment::Note(text) => s.push_str(&lines(&text)),
+            }
+        }
+        if i == 0 {
+            // After the first look at the host, before anything is made.
+            s.push_str(&setup(l));
+        }
+    }
 
-    // the clean-up, set before anything is made
+    let mem_dir = l.memory.display();
+    let cpu_dir = l.cpu.display();
+    s.push_str(&format!("\n{}", note("script.counted")));
+    if l.version.is_v2() {
+        s.push_str(&format!(
+            "grep -H . {mem_dir}/$UUID/memory.peak {mem_dir}/$UUID/memory.events {cpu_dir}/$UUID/cpu.stat >&2 || true\n",
+        ));
+    } else {
+        s.push_str(&format!(
+            "grep -H . {mem_dir}/$UUID/memory.max_usage_in_bytes {mem_dir}/$UUID/memory.failcnt {cpu_dir}/$UUID/cpu.stat >&2 || true\n",
+        ));
+    }
+    s.push_str("exit $status\n");
+    s
+}
+
+/// The script's own machinery: the container's name, the clean-up (set before anything
+/// is made), and the lists of steps to run inside the new namespaces.
+fn setup(l: &Layout) -> String {
     let cgroups: Vec<String> = l
         .dirs("$UUID")
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    s.push_str(&format!("\n{}", note("script.cleanup")));
+    let mut s = format!("\n{}", note("script.cleanup"));
     s.push_str(&format!(
         r#"UUID=$(cat /proc/sys/kernel/random/uuid)
 say "UUID=$UUID"
@@ -181,247 +189,19 @@ trap 'exit 143' TERM HUP
 "#,
         cgroups = cgroups.join(" ")
     ));
-
-    // rootfs
-    s.push_str(&comment("rootfs", 2));
-    match (&plan.source, &busybox) {
-        (Source::Dir(p), _) => {
-            s.push_str(&format!("ROOTFS={}\n", quote(&p.display().to_string())));
-            s.push_str(&format!(
-                "[ -x \"$ROOTFS/bin/sh\" ] || {{ say {}; exit 1; }}\n",
-                quote(&tf("script.no_sh", &[("root", &p.display())]))
-            ));
-        }
-        (Source::Tar(p), _) => {
-            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
-            s.push_str(&format!(
-                "tar -xf {} -C \"$ROOTFS\" --numeric-owner\n",
-                quote(&p.display().to_string())
-            ));
-        }
-        (Source::Docker(img), _) => {
-            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
-            s.push_str(&format!(
-                "CID=$(docker container create {img} {cmd})\ndocker container export \"$CID\" | tar -x -C \"$ROOTFS\"\ndocker container rm \"$CID\" >/dev/null\n[ -e \"$ROOTFS/bin/bash\" ] || [ ! -e \"$ROOTFS/usr/local/bin/bash\" ] || ln -s /usr/local/bin/bash \"$ROOTFS/bin/bash\"\n",
-                img = quote(img),
-                cmd = crate::rootfs::docker::CREATE_CMD,
-            ));
-        }
-        (Source::Oci(_), _) => unreachable!("refused in render()"),
-        (Source::Host, bb) => {
-            s.push_str("ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n");
-            s.push_str("mkdir -p \"$ROOTFS/bin\" \"$ROOTFS/etc\" \"$ROOTFS/root\" \"$ROOTFS/tmp\"\nchmod 1777 \"$ROOTFS/tmp\"\n");
-            s.push_str("echo 'root:x:0:0:root:/root:/bin/sh' > \"$ROOTFS/etc/passwd\"\necho 'root:x:0:' > \"$ROOTFS/etc/group\"\n");
-            match bb {
-                Some(bb) => s.push_str(&format!(
-                    "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln \"$ROOTFS/bin/busybox\" \"$ROOTFS/bin/$a\"\ndone\n",
-                    quote(&bb.display().to_string())
-                )),
-                None => {
-                    s.push_str(&note("rootfs.sh_ldd"));
-                    s.push_str("copy_program() {\n  cp -L \"$1\" \"$ROOTFS/bin/$2\"\n  for lib in $(ldd \"$1\" 2>/dev/null | grep -o '/[^ ]*'); do\n    [ -e \"$ROOTFS$lib\" ] || cp --parents -L \"$lib\" \"$ROOTFS\"\n  done\n}\n");
-                    s.push_str("copy_program \"$(type -P sh)\" sh\n");
-                    let found: Vec<&str> = host::TOOLS
-                        .iter()
-                        .copied()
-                        .filter(|t| host::which(t).is_some())
-                        .collect();
-                    s.push_str(&format!(
-                        "for t in {}; do\n  p=$(type -P \"$t\" || true)\n  [ -z \"$p\" ] || copy_program \"$p\" \"$t\"\ndone\n",
-                        found.join(" ")
-                    ));
-                }
-            }
-        }
-    }
-    // Nothing of the image runs before it is confined: a `chroot "$ROOTFS" /bin/sh` here would
-    // run the image's code as the host's root with every capability. The script only looks.
-    s.push_str("[ -e \"$ROOTFS/bin/sh\" ] || [ -L \"$ROOTFS/bin/sh\" ] || { say \"walk.sh: there is no /bin/sh in $ROOTFS\"; exit 1; }\n");
-
-    // cgroup
-    s.push_str(&comment("cgroup", 3));
-    if l.version.is_v2() {
-        s.push_str(&format!(
-            "for c in memory cpu; do\n  grep -qw \"$c\" {m}/cgroup.subtree_control || echo \"+$c\" > {m}/cgroup.subtree_control\ndone\n",
-            m = mem_dir
-        ));
-    }
-    for d in &cgroups {
-        s.push_str(&format!("mkdir {d}\n"));
-    }
-
-    // limits: the same plan the limits lesson applies (this host's files), the swap
-    // limit only where the kernel has the file.
-    s.push_str(&comment("limits", 4));
-    let swap = l.swap_file("$UUID");
-    for op in l.limit_plan("$UUID", plan.memory, plan.cpu, true) {
-        match &op {
-            crate::sys::cgroup::Op::Write { path, .. } if *path == swap => {
-                s.push_str(&format!("[ ! -e {} ] || {}\n", path.display(), op.shell()))
-            }
-            _ => s.push_str(&format!("{}\n", op.shell())),
-        }
-    }
-
-    // the mount points, made from the host so that the clean-up knows them
-    s.push_str(&format!("\n{}", note("script.points")));
+    s.push_str(&format!("\n{}", note("script.inside")));
     s.push_str(
-        r#"for d in proc dev dev/pts; do
-  [ -e "$ROOTFS/$d" ] || { mkdir "$ROOTFS/$d"; added "$ROOTFS/$d"; }
-done
-[ -e "$ROOTFS/dev/null" ] || { : > "$ROOTFS/dev/null"; added "$ROOTFS/dev/null"; }
-[ -e "$ROOTFS/dev/ptmx" ] || [ -L "$ROOTFS/dev/ptmx" ] || { ln -s pts/ptmx "$ROOTFS/dev/ptmx"; added "$ROOTFS/dev/ptmx"; }
+        r#"INNER='set -e
+'
+LAST=
+inside() { INNER="$INNER$1
+"; }
+inside_last() { LAST="$LAST$1
+"; }
+export ROOTFS UUID CMD INNER LAST HOLDER
 "#,
     );
-
-    if plan.harden {
-        harden_steps(&mut s, l);
-    } else {
-        // namespaces … chroot: the inside, as one script run by unshare's child
-        s.push_str(&comment("namespaces", 5));
-        s.push_str(&comment("proc", 6));
-        s.push_str(&comment("devpts", 7));
-        s.push_str(&note("devpts.sh_ours"));
-        s.push_str(&comment("devnull", 8));
-        s.push_str(&comment("hostname", 9));
-        s.push_str(&comment("chroot", 10));
-        s.push_str(
-            r#"INNER='
-    set -e
-    mount -t proc proc "$ROOTFS/proc"
-    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
-    [ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
-    mount --bind /dev/null "$ROOTFS/dev/null"
-    hostname "$UUID"
-    exec capsh --chroot="$ROOTFS" --drop=cap_sys_chroot --shell=/bin/sh -- -c "exec $CMD"
-    '
-    export ROOTFS UUID CMD INNER
-    "#,
-        );
-        s.push_str(&comment("shell", 11));
-        s.push_str(&join_then_exec(
-            l,
-            "unshare -muinpf --propagation private /bin/sh -c \"$INNER\"",
-            "",
-        ));
-    }
-    s.push_str(&format!("\n{}", note("script.counted")));
-    if l.version.is_v2() {
-        s.push_str(&format!(
-            "grep -H . {m}/$UUID/memory.peak {m}/$UUID/memory.events {c}/$UUID/cpu.stat >&2 || true\n",
-            m = mem_dir,
-            c = cpu_dir
-        ));
-    } else {
-        s.push_str(&format!(
-            "grep -H . {m}/$UUID/memory.max_usage_in_bytes {m}/$UUID/memory.failcnt {c}/$UUID/cpu.stat >&2 || true\n",
-            m = mem_dir,
-            c = cpu_dir
-        ));
-    }
-    s.push_str("exit $status\n");
     s
-}
-
-/// `--harden`: the same container, confined. The user namespace is made first by a
-/// waiting process, whose maps the script writes from the host; nsenter then enters it as
-/// uid 0 and unshares the rest, so that every other namespace belongs to it. The masks go
-/// on $ROOTFS/proc before pivot_root (the recursive bind carries them along); after
-/// pivot_root only the rootfs's files are left, so setpriv and umount are copied into
-/// $ROOTFS/.hako with their libraries. seccomp has no command-line equivalent.
-fn harden_steps(s: &mut String, l: &Layout) {
-    use crate::sys::harden::{map_line, MAP_OUTSIDE};
-    let keep: Vec<String> = crate::lessons::beyond::names(crate::lessons::caps::kept())
-        .iter()
-        .map(|n| format!("+{}", n.to_lowercase()))
-        .collect();
-    s.push_str(&comment("userns", 5));
-    s.push_str(&format!(
-        r#"[ -n "$OWNED" ] || {{ say {refuse}; exit 1; }}
-mkdir -p "$ROOTFS/.hako"
-for t in setpriv umount; do
-  p=$(command -v "$t")
-  cp -L "$p" "$ROOTFS/.hako/$t"
-  for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
-    [ -e "$ROOTFS$lib" ] || cp --parents -L "$lib" "$ROOTFS"
-  done
-done
-chown -R {u}:{u} "$ROOTFS"
-unshare --user sleep infinity &
-HOLDER=$!
-while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do sleep 0.01; done
-echo '{map}' > /proc/$HOLDER/uid_map
-echo '{map}' > /proc/$HOLDER/gid_map
-"#,
-        refuse = quote(t("script.harden_owned")),
-        u = MAP_OUTSIDE,
-        map = map_line(),
-    ));
-    s.push_str(&comment("namespaces", 6));
-    s.push_str(&comment("proc", 7));
-    s.push_str(&comment("devpts", 8));
-    s.push_str(&comment("devnull", 9));
-    s.push_str(&comment("hostname", 10));
-    s.push_str(&note("script.harden_no_chroot"));
-    s.push_str(&comment("pivot_root", 11));
-    s.push_str(&comment("cgroupns", 12));
-    s.push_str(&comment("masks", 13));
-    s.push_str(&comment("caps", 14));
-    s.push_str(&comment("nonewprivs", 15));
-    s.push_str(&comment("seccomp", 16));
-    s.push_str(&note("seccomp.sh_none"));
-    let (masked, ro) = crate::lessons::masks::proc_names();
-    s.push_str(&format!(
-        r#"INNER='
-set -e
-mount -t proc proc "$ROOTFS/proc"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOTFS/dev/pts"
-[ -L "$ROOTFS/dev/ptmx" ] || mount --bind "$ROOTFS/dev/pts/ptmx" "$ROOTFS/dev/ptmx"
-mount --bind /dev/null "$ROOTFS/dev/null"
-hostname "$UUID"
-for p in {masked}; do
-  if [ -d "$ROOTFS/proc/$p" ]; then mount -t tmpfs -o ro tmpfs "$ROOTFS/proc/$p"
-  elif [ -e "$ROOTFS/proc/$p" ]; then mount --bind /dev/null "$ROOTFS/proc/$p"; fi
-done
-for p in {ro}; do
-  [ -e "$ROOTFS/proc/$p" ] || continue
-  mount --bind "$ROOTFS/proc/$p" "$ROOTFS/proc/$p"
-  mount -o remount,bind,ro "$ROOTFS/proc/$p"
-done
-mount --make-rslave /
-mount --rbind "$ROOTFS" "$ROOTFS"
-cd "$ROOTFS"
-pivot_root . .
-/.hako/umount -l .
-cd /
-exec /.hako/setpriv --bounding-set=-all,{keep} --inh-caps=-all --ambient-caps=-all --no-new-privs -- /bin/sh -c "exec $CMD"
-'
-export ROOTFS UUID CMD INNER HOLDER
-"#,
-        masked = masked.join(" "),
-        ro = ro.join(" "),
-        keep = keep.join(","),
-    ));
-    s.push_str(&comment("shell", 17));
-    s.push_str(&join_then_exec(
-        l,
-        "nsenter --user --target \"$HOLDER\" --setuid 0 --setgid 0 unshare -muinpf --cgroup --propagation private /bin/sh -c \"$INNER\"",
-        "kill \"$HOLDER\" 2>/dev/null; HOLDER=\n",
-    ));
-}
-
-/// The shell step: a shell writes its PID into the cgroup (what cgexec does), then
-/// execs `exec` (inside single quotes); `after` runs once it has ended.
-fn join_then_exec(l: &Layout, exec: &str, after: &str) -> String {
-    let procs: Vec<String> = l
-        .procs_files("$UUID")
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    format!(
-        "set +e\nsh -c 'for f in \"$@\"; do echo $$ > \"$f\"; done\nexec {exec}' sh {}\nstatus=$?\n{after}set -e\n",
-        procs.join(" ")
-    )
 }
 
 #[cfg(test)]
@@ -474,7 +254,7 @@ mod tests {
             "/uid_map",
             "/gid_map",
             "nsenter --user",
-            "unshare -muinpf --cgroup",
+            "--fork --cgroup",
             "pivot_root . .",
             "/.hako/umount -l .",
             "mount --bind /dev/null",
@@ -488,6 +268,46 @@ mod tests {
         assert!(!s.contains("capsh --chroot"));
         let plain = render_for(&plan(), &cgroup::detect(&parse(HYBRID)).unwrap(), None);
         assert!(!plain.contains("pivot_root"));
+    }
+
+    /// The steps are numbered as the walk numbers the lessons, and each lesson's lines
+    /// are in the script as the lesson wrote them.
+    #[test]
+    fn the_steps_are_the_lessons_own() {
+        for harden in [false, true] {
+            let mut p = plan();
+            p.harden = harden;
+            let l = cgroup::detect(&parse(V2)).unwrap();
+            let s = render_for(&p, &l, None);
+            let sc = ScriptCtx {
+                source: &p.source,
+                busybox: None,
+                layout: &l,
+                memory: p.memory,
+                cpu: p.cpu,
+                harden,
+            };
+            for (i, lesson) in lessons::walk_for(harden).iter().enumerate() {
+                let fragments = lesson.script(&sc);
+                if lesson.id() != "beyond" {
+                    let head = format!("# ── {}. ", i + 1);
+                    let line = s
+                        .lines()
+                        .find(|l| l.starts_with(&head))
+                        .unwrap_or_else(|| panic!("no step {}", i + 1));
+                    assert!(line.ends_with(&format!("({}) ──", lesson.id())), "{line}");
+                }
+                for f in fragments {
+                    let text = match f {
+                        Fragment::Host(t) => t,
+                        Fragment::Inside(t) | Fragment::Last(t) => quote(&t),
+                        Fragment::Note(_) => continue,
+                    };
+                    assert!(s.contains(text.trim_end()), "{}: {text}", lesson.id());
+                }
+            }
+            assert_eq!(s.matches(crate::sys::ns::DEVPTS_OPTIONS).count(), 1);
+        }
     }
 
     #[test]

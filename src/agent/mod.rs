@@ -259,7 +259,7 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
                     "dev/pts",
                     Some("devpts"),
                     MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-                    Some("newinstance,ptmxmode=0666,mode=0620"),
+                    Some(crate::sys::ns::DEVPTS_OPTIONS),
                 )
                 .map(|_| vec![]),
             )?;

@@ -14,6 +14,18 @@ pub struct Caps;
 
 /// What the walk keeps: Docker's 14, less CAP_SYS_CHROOT, which the chroot lesson took
 /// from the bounding set already (the bounding set never grows back).
+/// setpriv(1)'s options that keep only [`kept`] in every set.
+pub fn setpriv_args() -> String {
+    let plus: Vec<String> = names(kept())
+        .iter()
+        .map(|n| format!("+{}", n.to_lowercase()))
+        .collect();
+    format!(
+        "--bounding-set=-all,{} --inh-caps=-all --ambient-caps=-all",
+        plus.join(",")
+    )
+}
+
 pub fn kept() -> u64 {
     docker_mask() & !CAP_SYS_CHROOT_BIT
 }
@@ -32,22 +44,14 @@ impl Lesson for Caps {
     }
 
     fn shell(&self, _st: &State) -> String {
-        let keep: Vec<String> = names(kept())
-            .iter()
-            .map(|n| format!("cap_{}", n.to_lowercase()))
-            .collect();
         let drop: Vec<String> = names(((1u64 << 41) - 1) & !kept())
             .iter()
             .map(|n| format!("cap_{}", n.to_lowercase()))
             .collect();
         format!(
-            "capsh --drop={drop} --inh= --    # {capsh}\nsetpriv --bounding-set=-all,{plus} --inh-caps=-all --ambient-caps=-all …    # {setpriv}",
+            "capsh --drop={drop} --inh= --    # {capsh}\nsetpriv {args} …    # {setpriv}",
             drop = drop.join(","),
-            plus = keep
-                .iter()
-                .map(|k| format!("+{}", k.trim_start_matches("cap_")))
-                .collect::<Vec<_>>()
-                .join(","),
+            args = setpriv_args(),
             capsh = t("caps.sh_capsh"),
             setpriv = t("caps.sh_setpriv"),
         )

@@ -1,5 +1,6 @@
 //! cgroup: `cgcreate -g cpu,memory:$UUID`, or the raw mkdir on cgroupfs.
 
+use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
@@ -37,6 +38,26 @@ impl Lesson for CgroupLesson {
             version = l.version.label(),
             raw = raw.join("\n")
         )
+    }
+
+    /// On v2 the controllers are enabled when the root lacks them (read when the
+    /// script runs), then the directories made as the lesson makes them.
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        let l = sc.layout;
+        let mut s = String::new();
+        if l.version.is_v2() {
+            s.push_str(&format!(
+                "for c in memory cpu; do\n  grep -qw \"$c\" {m}/cgroup.subtree_control || echo \"+$c\" > {m}/cgroup.subtree_control\ndone\n",
+                m = l.memory.display()
+            ));
+        }
+        let made: Vec<String> = l
+            .dirs(UUID)
+            .into_iter()
+            .map(|d| Op::Mkdir(d).shell())
+            .collect();
+        s.push_str(&made.join("\n"));
+        vec![Fragment::Host(s)]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

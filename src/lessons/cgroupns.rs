@@ -18,6 +18,9 @@ pub fn paths(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// unshare(1)'s option for a new cgroup namespace.
+pub const UNSHARE: &str = "--cgroup";
+
 impl Lesson for Cgroupns {
     fn id(&self) -> &'static str {
         "cgroupns"
@@ -25,7 +28,7 @@ impl Lesson for Cgroupns {
 
     fn shell(&self, _st: &State) -> String {
         format!(
-            "unshare --cgroup …    # {with}\ncat /proc/self/cgroup    # {see}",
+            "unshare {UNSHARE} …    # {with}\ncat /proc/self/cgroup    # {see}",
             with = t("cgroupns.sh_with"),
             see = t("cgroupns.sh_see"),
         )

@@ -1,6 +1,7 @@
 //! chroot: chroot + chdir, the CAP_SYS_CHROOT drop, close_range, then execve of the
 //! command; checked from the host while the command is stopped at its exec.
 
+use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
@@ -20,6 +21,12 @@ pub const PATH_INSIDE: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 pub const CAP_SYS_CHROOT_BIT: u64 = 1 << 18;
 
 /// The command line: `-- CMD ARG…`, or the rootfs's shell.
+/// Into rootfs `r` without the right to chroot again, running `cmd` (quoted for the
+/// shell) with /bin/sh (capsh's default shell is /bin/bash, which busybox lacks).
+fn capsh(r: &str, cmd: &str) -> String {
+    format!("exec capsh --chroot={r} --drop=cap_sys_chroot --shell=/bin/sh -- -c {cmd}")
+}
+
 pub fn argv(st: &State) -> Vec<String> {
     if st.opts.cmd.is_empty() {
         vec![st
@@ -281,12 +288,21 @@ impl Lesson for Chroot {
 
     fn shell(&self, st: &State) -> String {
         let r = st.rootfs_shown();
-        let cmd = argv(st).join(" ");
+        let cmd = format!("'exec {}'", argv(st).join(" "));
         format!(
-            "exec capsh --chroot={r} --drop=cap_sys_chroot -- -c 'exec {cmd}'    # {article}\nexec capsh --chroot={r} --drop=cap_sys_chroot --shell=/bin/sh -- -c 'exec {cmd}'    # {busybox}",
+            "exec capsh --chroot={r} --drop=cap_sys_chroot -- -c {cmd}    # {article}\n{}    # {busybox}",
+            capsh(&r, &cmd),
             article = t("chroot.sh_article"),
             busybox = t("chroot.sh_busybox"),
         )
+    }
+
+    /// With `--harden`, pivot_root takes the chroot's place.
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        if sc.harden {
+            return vec![Fragment::Note(t("script.harden_no_chroot").to_string())];
+        }
+        vec![Fragment::Last(capsh(ROOTFS, &format!("\"exec {CMD}\"")))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,5 +1,6 @@
 //! devnull: `mount --bind /dev/null $ROOTFS/dev/null`.
 
+use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
@@ -8,6 +9,11 @@ use crate::walk::State;
 
 pub struct Devnull;
 
+/// The host's /dev/null on the rootfs's (`r` as the shell names it).
+fn bind(r: &str) -> String {
+    format!("mount --bind /dev/null {r}/dev/null")
+}
+
 impl Lesson for Devnull {
     fn id(&self) -> &'static str {
         "devnull"
@@ -15,7 +21,13 @@ impl Lesson for Devnull {
 
     fn shell(&self, st: &State) -> String {
         let r = st.rootfs_shown();
-        format!("touch {r}/dev/null\nmount --bind /dev/null {r}/dev/null")
+        format!("touch {r}/dev/null\n{}", bind(&r))
+    }
+
+    /// The file to mount on is made from the host, before (the script's clean-up
+    /// knows what it added).
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Inside(bind(ROOTFS))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,13 +1,20 @@
 //! devpts: a devpts instance of the container's own, and `dev/ptmx -> pts/ptmx`.
 
+use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::i18n::{t, tf};
+use crate::sys::ns::DEVPTS_OPTIONS;
 use crate::walk::State;
 use std::os::unix::fs::MetadataExt;
 
 pub struct Devpts;
+
+/// The container's own devpts instance on rootfs `r` (as the shell names it).
+fn mount(r: &str) -> String {
+    format!("mount -t devpts -o {DEVPTS_OPTIONS} devpts {r}/dev/pts")
+}
 
 impl Lesson for Devpts {
     fn id(&self) -> &'static str {
@@ -17,10 +24,25 @@ impl Lesson for Devpts {
     fn shell(&self, st: &State) -> String {
         let r = st.rootfs_shown();
         format!(
-            "# {article}\n#   mkdir -p {r}/dev/pts\n#   mount -t devpts devpts {r}/dev/pts\n#   touch {r}/dev/ptmx\n#   mount --bind /dev/pts/ptmx {r}/dev/pts/ptmx\n#   ln -sf /dev/pts/ptmx {r}/dev/ptmx\n# {ours}\nmkdir -p {r}/dev/pts\nmount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts {r}/dev/pts\nln -sf pts/ptmx {r}/dev/ptmx",
+            "# {article}\n#   mkdir -p {r}/dev/pts\n#   mount -t devpts devpts {r}/dev/pts\n#   touch {r}/dev/ptmx\n#   mount --bind /dev/pts/ptmx {r}/dev/pts/ptmx\n#   ln -sf /dev/pts/ptmx {r}/dev/ptmx\n# {ours}\nmkdir -p {r}/dev/pts\n{mount}\nln -sf pts/ptmx {r}/dev/ptmx",
             article = t("devpts.sh_article"),
             ours = t("devpts.sh_ours"),
+            mount = mount(&r),
         )
+    }
+
+    /// The directory and the link are made from the host, before (the script's clean-up
+    /// knows what it added); where the rootfs has a ptmx of its own, the instance's is
+    /// bound over it.
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        let r = ROOTFS;
+        vec![
+            Fragment::Note(t("devpts.sh_ours").to_string()),
+            Fragment::Inside(format!(
+                "{}\n[ -L {r}/dev/ptmx ] || mount --bind {r}/dev/pts/ptmx {r}/dev/ptmx",
+                mount(r)
+            )),
+        ]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
@@ -32,7 +54,7 @@ impl Lesson for Devpts {
         super::proc::record(st, r);
         Ok(vec![
             format!(
-                "mount(\"devpts\", \"{}/dev/pts\", \"devpts\", MS_NOSUID|MS_NOEXEC, \"newinstance,ptmxmode=0666,mode=0620\")",
+                "mount(\"devpts\", \"{}/dev/pts\", \"devpts\", MS_NOSUID|MS_NOEXEC, \"{DEVPTS_OPTIONS}\")",
                 root.display()
             ),
             format!("symlink(\"pts/ptmx\", \"{}/dev/ptmx\")", root.display()),

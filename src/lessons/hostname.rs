@@ -1,5 +1,6 @@
 //! hostname: `hostname $UUID`, in the new UTS namespace.
 
+use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
@@ -8,13 +9,21 @@ use crate::walk::State;
 
 pub struct Hostname;
 
+fn command(name: &str) -> String {
+    format!("hostname {name}")
+}
+
 impl Lesson for Hostname {
     fn id(&self) -> &'static str {
         "hostname"
     }
 
     fn shell(&self, st: &State) -> String {
-        format!("hostname {}", st.uuid)
+        command(&st.uuid)
+    }
+
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Inside(command(&format!("\"{UUID}\"")))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,5 +1,6 @@
 //! limits: memory and CPU written into the cgroup's files, read back.
 
+use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
@@ -48,6 +49,24 @@ impl Lesson for Limits {
                 raw = raw.join("\n")
             )
         }
+    }
+
+    /// The same plan the lesson applies, the swap limit only where the kernel has
+    /// the file (tested when the script runs).
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        let l = sc.layout;
+        let swap = l.swap_file(UUID);
+        let lines: Vec<String> = l
+            .limit_plan(UUID, sc.memory, sc.cpu, true)
+            .iter()
+            .map(|op| match op {
+                Op::Write { path, .. } if *path == swap => {
+                    format!("[ ! -e {} ] || {}", path.display(), op.shell())
+                }
+                _ => op.shell(),
+            })
+            .collect();
+        vec![Fragment::Host(lines.join("\n"))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,6 +1,7 @@
 //! masks (`--harden`): runc's masked and read-only paths in the container's /proc.
 
 use super::confine::{probe, step, unexpected};
+use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::Result;
@@ -22,14 +23,13 @@ impl Lesson for Masks {
     }
 
     fn shell(&self, _st: &State) -> String {
-        let (files, ro) = proc_names();
-        format!(
-            "# {masked}\nfor p in {files}; do\n  if [ -d /proc/$p ]; then mount -t tmpfs -o ro tmpfs /proc/$p\n  elif [ -e /proc/$p ]; then mount --bind /dev/null /proc/$p; fi\ndone\n# {ro_label}\nfor p in {ro}; do\n  [ -e /proc/$p ] && mount --bind /proc/$p /proc/$p && mount -o remount,bind,ro /proc/$p\ndone",
-            masked = t("masks.sh_masked"),
-            ro_label = t("masks.sh_ro"),
-            files = files.join(" "),
-            ro = ro.join(" "),
-        )
+        commands("/proc")
+    }
+
+    /// On the rootfs's /proc before pivot_root (the recursive bind carries the masks
+    /// along): after it, the host's mount(8) is gone.
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Inside(commands(&format!("{ROOTFS}/proc")))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {
@@ -112,6 +112,18 @@ impl Lesson for Masks {
 
 /// The masked and the read-only paths under /proc, as names relative to it (for the
 /// shell equivalent here and in `hako script --harden`).
+/// The masks on the container's proc, mounted at `proc` (as the shell names it).
+fn commands(proc: &str) -> String {
+    let (files, ro) = proc_names();
+    format!(
+        "# {masked}\nfor p in {files}; do\n  if [ -d {proc}/$p ]; then mount -t tmpfs -o ro tmpfs {proc}/$p\n  elif [ -e {proc}/$p ]; then mount --bind /dev/null {proc}/$p; fi\ndone\n# {ro_label}\nfor p in {ro}; do\n  [ -e {proc}/$p ] || continue\n  mount --bind {proc}/$p {proc}/$p\n  mount -o remount,bind,ro {proc}/$p\ndone",
+        masked = t("masks.sh_masked"),
+        ro_label = t("masks.sh_ro"),
+        files = files.join(" "),
+        ro = ro.join(" "),
+    )
+}
+
 pub fn proc_names() -> (Vec<&'static str>, Vec<&'static str>) {
     let under_proc = |list: &'static [&'static str]| {
         list.iter()

@@ -12,6 +12,7 @@ pub mod chroot;
 mod confine;
 pub mod devnull;
 pub mod devpts;
+pub mod fragment;
 pub mod hostname;
 pub mod limits;
 pub mod masks;
@@ -26,6 +27,7 @@ pub mod shell;
 mod table;
 pub mod userns;
 
+pub use fragment::{Fragment, ScriptCtx};
 pub use table::{
     entry, headings, parse_prose, prose, source, walk_for, walk_with, Entry, Prose, Set, IDS, TABLE,
 };
@@ -102,6 +104,11 @@ pub trait Lesson: Sync {
     fn id(&self) -> &'static str;
     /// The equivalent shell commands, with this run's real values.
     fn shell(&self, st: &State) -> String;
+    /// Its lines in `hako script`, from the same text as `shell` (none: only its title
+    /// and summary, as comments).
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![]
+    }
     /// Does the stage for real; returns what it did, one line each.
     fn run(&self, st: &mut State) -> Result<Vec<String>>;
     /// Reads the result back from the kernel.

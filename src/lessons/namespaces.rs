@@ -1,5 +1,6 @@
 //! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
 
+use super::fragment::{ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
 use crate::error::Result;
@@ -78,6 +79,41 @@ pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
     Ok(did)
 }
 
+/// The shell joins the cgroup: its PID into each `cgroup.procs`.
+fn join(procs: &[std::path::PathBuf]) -> String {
+    procs
+        .iter()
+        .map(|p| format!("echo $$ > {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// unshare(1) with the walk's namespaces, and `extra` options.
+fn unshare(extra: &str) -> String {
+    format!("unshare --mount --uts --ipc --net --pid --fork{extra} --propagation private")
+}
+
+/// The script's container: a shell joins the cgroup (what cgexec does), then becomes
+/// unshare, whose child runs `$INNER` then `$LAST` (the steps the lessons put there) in
+/// the new namespaces; with `--harden`, inside the user namespace `$HOLDER` holds, with
+/// a cgroup namespace too. The status is kept for the end of the script.
+pub fn join_then_exec(sc: &ScriptCtx) -> String {
+    let mut enter = unshare("");
+    let mut after = "";
+    if sc.harden {
+        enter = format!(
+            "{} {}",
+            super::userns::nsenter("\"$HOLDER\""),
+            unshare(&format!(" {}", super::cgroupns::UNSHARE))
+        );
+        after = "kill \"$HOLDER\" 2>/dev/null; HOLDER=\n";
+    }
+    format!(
+        "set +e\nsh -c '{join}\nexec {enter} /bin/sh -c \"$INNER$LAST\"'\nstatus=$?\n{after}set -e\n",
+        join = join(&sc.layout.procs_files(UUID)),
+    )
+}
+
 impl Lesson for Namespaces {
     fn id(&self) -> &'static str {
         "namespaces"
@@ -89,16 +125,13 @@ impl Lesson for Namespaces {
             .as_ref()
             .map(|l| l.procs_files(&st.uuid))
             .unwrap_or_default();
-        let join: Vec<String> = procs
-            .iter()
-            .map(|p| format!("echo $$ > {}", p.display()))
-            .collect();
         format!(
-            "cgexec -g cpu,memory:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\nunshare --mount --uts --ipc --net --pid --fork --propagation private /bin/sh",
+            "cgexec -g cpu,memory:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\n{unshare} /bin/sh",
             uuid = st.uuid,
             article = t("ns.sh_article"),
             by_hand = t("ns.sh_by_hand"),
-            join = join.join("\n"),
+            join = join(&procs),
+            unshare = unshare(""),
         )
     }
 

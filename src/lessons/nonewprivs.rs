@@ -1,6 +1,7 @@
 //! nonewprivs (`--harden`): prctl(PR_SET_NO_NEW_PRIVS, 1).
 
 use super::confine::{pid1, status, step};
+use super::fragment::{Fragment, ScriptCtx, CMD};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
@@ -9,6 +10,9 @@ use crate::walk::State;
 
 pub struct NoNewPrivs;
 
+/// setpriv(1)'s option for the flag.
+pub const NO_NEW_PRIVS: &str = "--no-new-privs";
+
 impl Lesson for NoNewPrivs {
     fn id(&self) -> &'static str {
         "nonewprivs"
@@ -16,9 +20,18 @@ impl Lesson for NoNewPrivs {
 
     fn shell(&self, _st: &State) -> String {
         format!(
-            "setpriv --no-new-privs …    # {}\ngrep NoNewPrivs /proc/self/status",
+            "setpriv {NO_NEW_PRIVS} …    # {}\ngrep NoNewPrivs /proc/self/status",
             t("nnp.sh")
         )
+    }
+
+    /// One setpriv(1) for the capabilities and the flag, from the copy in `.hako`
+    /// (after pivot_root only the rootfs's files are left), then the command.
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Last(format!(
+            "exec /.hako/setpriv {} {NO_NEW_PRIVS} -- /bin/sh -c \"exec {CMD}\"",
+            super::caps::setpriv_args()
+        ))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

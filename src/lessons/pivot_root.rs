@@ -2,6 +2,7 @@
 //! host's root is unmounted from it, so that no chroot escape has anywhere to go.
 
 use super::confine::{pid1, step};
+use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply, Request};
 use crate::error::Result;
@@ -11,19 +12,28 @@ use crate::walk::State;
 
 pub struct PivotRoot;
 
+/// Rootfs `r` (as the shell names it) becomes `/`; the old root is detached with `umount`.
+fn commands(r: &str, umount: &str) -> String {
+    format!(
+        "mount --rbind {r} {r}    # {point}\ncd {r}\npivot_root . .    # {stack}\nmount --make-rslave .\n{umount} -l .    # {detach}\ncd /",
+        point = t("pivot.sh_point"),
+        stack = t("pivot.sh_stack"),
+        detach = t("pivot.sh_detach"),
+    )
+}
+
 impl Lesson for PivotRoot {
     fn id(&self) -> &'static str {
         "pivot_root"
     }
 
     fn shell(&self, st: &State) -> String {
-        let r = st.rootfs_shown();
-        format!(
-            "mount --rbind {r} {r}    # {point}\ncd {r}\npivot_root . .    # {stack}\nmount --make-rslave .\numount -l .    # {detach}\ncd /",
-            point = t("pivot.sh_point"),
-            stack = t("pivot.sh_stack"),
-            detach = t("pivot.sh_detach"),
-        )
+        commands(&st.rootfs_shown(), "umount")
+    }
+
+    /// umount(8) from the copy the script put in the rootfs (`.hako`).
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Last(commands(ROOTFS, "/.hako/umount"))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

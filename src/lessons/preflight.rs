@@ -1,5 +1,6 @@
 //! preflight: what this host offers, and what to do about each gap.
 
+use super::fragment::{quote, Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
@@ -144,6 +145,49 @@ impl Lesson for Preflight {
             tmpdir().display(),
             t("pre.sh_noexec")
         )
+    }
+
+    /// Root, the tools the script calls, and the cgroup files it was written for.
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        let mut s = format!(
+            "if [ \"$(id -u)\" != 0 ]; then say {}; exit 1; fi\n",
+            quote(t("script.need_root"))
+        );
+        let mut tools = vec![
+            "mktemp", "unshare", "mount", "capsh", "chroot", "hostname", "cp", "ln", "mkdir",
+            "rmdir", "grep", "cat",
+        ];
+        if sc.busybox.is_none() && *sc.source == Source::Host {
+            tools.push("ldd");
+        }
+        if sc.harden {
+            tools.extend([
+                "nsenter",
+                "setpriv",
+                "pivot_root",
+                "umount",
+                "chown",
+                "ldd",
+                "readlink",
+            ]);
+        }
+        s.push_str(&format!(
+            "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
+            tools.join(" "),
+            t("script.missing").replace("{list}", "$missing")
+        ));
+        let l = sc.layout;
+        let probe = if l.version.is_v2() {
+            l.memory.join("cgroup.controllers")
+        } else {
+            l.memory.join("memory.limit_in_bytes")
+        };
+        s.push_str(&format!(
+            "if [ ! -e {probe} ]; then say {}; exit 1; fi",
+            quote(&tf("script.other_host", &[("path", &probe.display())])),
+            probe = probe.display()
+        ));
+        vec![Fragment::Host(s)]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,5 +1,6 @@
 //! proc: `mount -t proc proc $ROOTFS/proc`, inside the new namespaces.
 
+use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
@@ -11,6 +12,11 @@ pub struct Proc;
 
 /// Adds what a step created inside a rootfs to what cleanup removes (`dir:` only;
 /// a temp rootfs goes as a whole).
+/// The commands of the stage, for rootfs `r` as the shell names it.
+fn commands(r: &str) -> String {
+    format!("mkdir -p {r}/proc\nmount -t proc proc {r}/proc")
+}
+
 pub fn record(st: &mut State, r: Reply) {
     if let (Some(rootfs), Reply::Done { created }) = (st.rootfs.as_mut(), r) {
         for p in &created {
@@ -26,8 +32,11 @@ impl Lesson for Proc {
     }
 
     fn shell(&self, st: &State) -> String {
-        let r = st.rootfs_shown();
-        format!("mkdir -p {r}/proc\nmount -t proc proc {r}/proc")
+        commands(&st.rootfs_shown())
+    }
+
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Inside(commands(ROOTFS))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -2,6 +2,7 @@
 //! the shell's ELF interpreter and libraries as the kernel would find them with the
 //! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
+use super::fragment::{quote, Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
@@ -47,6 +48,83 @@ impl Lesson for RootfsLesson {
                 ),
             },
         }
+    }
+
+    /// A rootfs of the script's own (in `$OWNED`, removed at the end) or the `dir:`
+    /// given, then the mount points the later lessons need, made from the host so that
+    /// the clean-up knows what was added. Nothing of the image runs before it is
+    /// confined: a `chroot "$ROOTFS" /bin/sh` here would run the image's code as the
+    /// host's root with every capability, so the script only looks.
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        let made = "ROOTFS=$(mktemp -d -t hako.XXXXXX)\nOWNED=1\nsay \"created $ROOTFS\"\n";
+        let mut s = String::new();
+        let mut notes = vec![];
+        match sc.source {
+            Source::Dir(p) => {
+                s.push_str(&format!("ROOTFS={}\n", quote(&p.display().to_string())));
+                s.push_str(&format!(
+                    "[ -x \"$ROOTFS/bin/sh\" ] || {{ say {}; exit 1; }}\n",
+                    quote(&tf("script.no_sh", &[("root", &p.display())]))
+                ));
+            }
+            Source::Tar(p) => {
+                s.push_str(made);
+                s.push_str(&format!(
+                    "tar -xf {} -C \"$ROOTFS\" --numeric-owner\n",
+                    quote(&p.display().to_string())
+                ));
+            }
+            Source::Docker(img) => {
+                s.push_str(made);
+                s.push_str(&format!(
+                    "CID=$(docker container create {img} {cmd})\ndocker container export \"$CID\" | tar -x -C \"$ROOTFS\"\ndocker container rm \"$CID\" >/dev/null\n[ -e \"$ROOTFS/bin/bash\" ] || [ ! -e \"$ROOTFS/usr/local/bin/bash\" ] || ln -s /usr/local/bin/bash \"$ROOTFS/bin/bash\"\n",
+                    img = quote(img),
+                    cmd = docker::CREATE_CMD,
+                ));
+            }
+            // hako script refuses oci: before it writes anything.
+            Source::Oci(_) => {}
+            Source::Host => {
+                s.push_str(made);
+                s.push_str("mkdir -p \"$ROOTFS/bin\" \"$ROOTFS/etc\" \"$ROOTFS/root\" \"$ROOTFS/tmp\"\nchmod 1777 \"$ROOTFS/tmp\"\n");
+                s.push_str("echo 'root:x:0:0:root:/root:/bin/sh' > \"$ROOTFS/etc/passwd\"\necho 'root:x:0:' > \"$ROOTFS/etc/group\"\n");
+                match sc.busybox {
+                    Some(bb) => s.push_str(&format!(
+                        "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln \"$ROOTFS/bin/busybox\" \"$ROOTFS/bin/$a\"\ndone\n",
+                        quote(&bb.display().to_string())
+                    )),
+                    None => {
+                        let found: Vec<&str> = host::TOOLS
+                            .iter()
+                            .copied()
+                            .filter(|t| host::which(t).is_some())
+                            .collect();
+                        notes.push((s, t("rootfs.sh_ldd")));
+                        s = format!(
+                            "copy_program() {{\n  cp -L \"$1\" \"$ROOTFS/bin/$2\"\n  for lib in $(ldd \"$1\" 2>/dev/null | grep -o '/[^ ]*'); do\n    [ -e \"$ROOTFS$lib\" ] || cp --parents -L \"$lib\" \"$ROOTFS\"\n  done\n}}\ncopy_program \"$(type -P sh)\" sh\nfor t in {}; do\n  p=$(type -P \"$t\" || true)\n  [ -z \"$p\" ] || copy_program \"$p\" \"$t\"\ndone\n",
+                            found.join(" ")
+                        );
+                    }
+                }
+            }
+        }
+        s.push_str("[ -e \"$ROOTFS/bin/sh\" ] || [ -L \"$ROOTFS/bin/sh\" ] || { say \"walk.sh: there is no /bin/sh in $ROOTFS\"; exit 1; }");
+        let mut out = vec![];
+        for (before, note) in notes {
+            out.push(Fragment::Host(before.trim_end().to_string()));
+            out.push(Fragment::Note(note.to_string()));
+        }
+        out.push(Fragment::Host(s));
+        out.push(Fragment::Note(t("script.points").to_string()));
+        out.push(Fragment::Host(
+            r#"for d in proc dev dev/pts; do
+  [ -e "$ROOTFS/$d" ] || { mkdir "$ROOTFS/$d"; added "$ROOTFS/$d"; }
+done
+[ -e "$ROOTFS/dev/null" ] || { : > "$ROOTFS/dev/null"; added "$ROOTFS/dev/null"; }
+[ -e "$ROOTFS/dev/ptmx" ] || [ -L "$ROOTFS/dev/ptmx" ] || { ln -s pts/ptmx "$ROOTFS/dev/ptmx"; added "$ROOTFS/dev/ptmx"; }"#
+                .to_string(),
+        ));
+        out
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -1,6 +1,7 @@
 //! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
 
 use super::confine::{pid1, probe, status, step};
+use super::fragment::{Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
@@ -33,6 +34,11 @@ impl Lesson for Seccomp {
                 .collect::<Vec<_>>()
                 .join(", "),
         )
+    }
+
+    /// No command sets a filter: the script says so.
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Note(t("seccomp.sh_none").to_string())]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

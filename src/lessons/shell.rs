@@ -1,5 +1,6 @@
 //! shell: the command runs, in the container, until it exits.
 
+use super::fragment::{Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
@@ -42,6 +43,12 @@ impl Lesson for Shell {
             super::chroot::argv(st).join(" "),
             t("shell.sh_exec")
         )
+    }
+
+    /// The container starts here, once the other lessons have put their steps in
+    /// `$INNER` and `$LAST`.
+    fn script(&self, sc: &ScriptCtx) -> Vec<Fragment> {
+        vec![Fragment::Host(super::namespaces::join_then_exec(sc))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

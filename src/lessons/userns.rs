@@ -2,6 +2,7 @@
 //! they are all owned by it. Root inside is uid 100000 outside.
 
 use super::confine::{status, step};
+use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
@@ -10,6 +11,22 @@ use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
 use crate::walk::State;
 
 pub struct Userns;
+
+/// The rootfs `r` (as the shell names it) owned by the ids root inside maps to.
+fn chown(r: &str) -> String {
+    format!("chown -R {MAP_OUTSIDE}:{MAP_OUTSIDE} {r}")
+}
+
+/// The maps of the user namespace that process `pid` (as the shell names it) is in.
+fn maps(pid: &str) -> String {
+    let map = map_line();
+    format!("echo '{map}' > /proc/{pid}/uid_map\necho '{map}' > /proc/{pid}/gid_map")
+}
+
+/// Into the user namespace process `pid` holds, as its root.
+pub fn nsenter(pid: &str) -> String {
+    format!("nsenter --user --target {pid} --setuid 0 --setgid 0")
+}
 
 impl Lesson for Userns {
     fn id(&self) -> &'static str {
@@ -20,18 +37,44 @@ impl Lesson for Userns {
         let r = st.rootfs_shown();
         let last = MAP_OUTSIDE + MAP_COUNT - 1;
         format!(
-            "chown -R {MAP_OUTSIDE}:{MAP_OUTSIDE} {r}    # {own}\n\
+            "{chown}    # {own}\n\
              unshare --user --map-users={MAP_OUTSIDE},0,{MAP_COUNT} --map-groups={MAP_OUTSIDE},0,{MAP_COUNT} --setgroups allow …    # {tool}\n\
              # {by_hand}\n\
-             echo '{map}' > /proc/$AGENT/uid_map\n\
-             echo '{map}' > /proc/$AGENT/gid_map\n\
+             {maps}\n\
              # {inside} (ids {MAP_OUTSIDE}-{last} on the host)",
+            chown = chown(&r),
             own = t("userns.sh_own"),
             tool = t("userns.sh_tool"),
             by_hand = t("userns.sh_by_hand"),
             inside = t("userns.sh_inside"),
-            map = map_line(),
+            maps = maps("$AGENT"),
         )
+    }
+
+    /// A waiting process holds the user namespace; the script writes its maps from the
+    /// host. setpriv and umount are copied into the rootfs first (after pivot_root only
+    /// its files are left), and the owners changed with the rest.
+    fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
+        let r = ROOTFS;
+        vec![Fragment::Host(format!(
+            r#"[ -n "$OWNED" ] || {{ say {refuse}; exit 1; }}
+mkdir -p {r}/.hako
+for t in setpriv umount; do
+  p=$(command -v "$t")
+  cp -L "$p" {r}/.hako/"$t"
+  for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
+    [ -e {r}"$lib" ] || cp --parents -L "$lib" {r}
+  done
+done
+{chown}
+unshare --user sleep infinity &
+HOLDER=$!
+while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do sleep 0.01; done
+{maps}"#,
+            refuse = quote(t("script.harden_owned")),
+            chown = chown(r),
+            maps = maps("$HOLDER"),
+        ))]
     }
 
     fn run(&self, st: &mut State) -> Result<Vec<String>> {

@@ -130,7 +130,7 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
             &pts,
             Some("devpts"),
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=0620"),
+            Some(ns::DEVPTS_OPTIONS),
         )
         .map_err(at(&pts))?;
         super::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;

@@ -93,6 +93,11 @@ pub fn die_with_parent(expected_parent: i32) -> bool {
     r == 0 && nix::unistd::getppid().as_raw() == expected_parent
 }
 
+/// The options of the container's devpts (devpts(5)): an instance of its own
+/// (`newinstance`), a `ptmx` anyone may open (`ptmxmode=0666`: the default 0000 makes
+/// every openpty fail), and new terminals readable by their owner's group only.
+pub const DEVPTS_OPTIONS: &str = "newinstance,ptmxmode=0666,mode=0620";
+
 /// mount(2), traced, with the options as a string.
 pub fn do_mount(
     source: &str,
