@@ -235,7 +235,7 @@ mod tests {
         );
         assert!(v2.contains("/sys/fs/cgroup/$UUID/memory.max"));
         assert!(v2.contains("cgroup.subtree_control"));
-        assert!(v2.contains("busybox\" --list"));
+        assert!(v2.contains("/bin/busybox --list"));
         for s in [&v1, &v2] {
             assert!(s.contains("trap cleanup EXIT"));
             assert!(s.contains("ptmxmode=0666"));

@@ -2,7 +2,7 @@
 //! the shell's ELF interpreter and libraries as the kernel would find them with the
 //! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
-use super::fragment::{quote, Fragment, ScriptCtx};
+use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
@@ -12,6 +12,25 @@ use crate::walk::State;
 pub struct RootfsLesson;
 
 const SHELL: &str = "/bin/sh";
+
+/// Tarball `p` unpacked into rootfs `r` (as the shell names it), owners kept as numbers.
+fn untar(p: &std::path::Path, r: &str) -> String {
+    let opts = tarball::compression(p)
+        .map(|c| c.tar_flag())
+        .unwrap_or("-xf");
+    format!(
+        "tar {opts} {} -C {r} --numeric-owner",
+        quote(&p.display().to_string())
+    )
+}
+
+/// The host's busybox `bb` copied into rootfs `r`, with a link for each of its commands.
+fn busybox(bb: &std::path::Path, r: &str) -> String {
+    format!(
+        "cp {} {r}/bin/busybox\nfor a in $({r}/bin/busybox --list); do\n  [ \"$a\" = busybox ] || ln {r}/bin/busybox {r}/bin/\"$a\"\ndone",
+        quote(&bb.display().to_string())
+    )
+}
 
 impl Lesson for RootfsLesson {
     fn id(&self) -> &'static str {
@@ -26,9 +45,11 @@ impl Lesson for RootfsLesson {
         match &st.opts.source {
             Source::Dir(p) => format!("ROOTFS={}\n{article}", p.display()),
             Source::Tar(p) => {
-                let opts = tarball::compression(p).map(|c| c.tar_flag()).unwrap_or("-xf");
-                let cmd = format!("tar {opts} {} -C $ROOTFS", p.display());
-                format!("ROOTFS=$(mktemp -d)\n{cmd}    # {}", t("rootfs.sh_tar"))
+                format!(
+                    "ROOTFS=$(mktemp -d)\n{}    # {}",
+                    untar(p, "$ROOTFS"),
+                    t("rootfs.sh_tar")
+                )
             }
             Source::Docker(img) => format!(
                 "ROOTFS=$(mktemp -d)\nCID=$(docker container create {img})    # {}\ndocker container export $CID | tar -x -C $ROOTFS\nln -s /usr/local/bin/bash $ROOTFS/bin/bash    # {}\ndocker container rm $CID",
@@ -38,8 +59,8 @@ impl Lesson for RootfsLesson {
             Source::Oci(r) => oci_shell(r),
             Source::Host => match host::find_busybox() {
                 Some(bb) => format!(
-                    "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\ncp {} $ROOTFS/bin/busybox\nfor a in $($ROOTFS/bin/busybox --list); do ln $ROOTFS/bin/busybox $ROOTFS/bin/$a; done\n{article}",
-                    bb.display()
+                    "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\n{}\n{article}",
+                    busybox(&bb, "$ROOTFS")
                 ),
                 None => format!(
                     "ROOTFS=$(mktemp -d)\nmkdir -p $ROOTFS/bin $ROOTFS/proc $ROOTFS/dev $ROOTFS/etc $ROOTFS/tmp\ncp -L /bin/sh $ROOTFS/bin/sh\nldd /bin/sh    # {}\n# {}\n{article}",
@@ -69,10 +90,7 @@ impl Lesson for RootfsLesson {
             }
             Source::Tar(p) => {
                 s.push_str(made);
-                s.push_str(&format!(
-                    "tar -xf {} -C \"$ROOTFS\" --numeric-owner\n",
-                    quote(&p.display().to_string())
-                ));
+                s.push_str(&format!("{}\n", untar(p, ROOTFS)));
             }
             Source::Docker(img) => {
                 s.push_str(made);
@@ -89,10 +107,7 @@ impl Lesson for RootfsLesson {
                 s.push_str("mkdir -p \"$ROOTFS/bin\" \"$ROOTFS/etc\" \"$ROOTFS/root\" \"$ROOTFS/tmp\"\nchmod 1777 \"$ROOTFS/tmp\"\n");
                 s.push_str("echo 'root:x:0:0:root:/root:/bin/sh' > \"$ROOTFS/etc/passwd\"\necho 'root:x:0:' > \"$ROOTFS/etc/group\"\n");
                 match sc.busybox {
-                    Some(bb) => s.push_str(&format!(
-                        "cp {} \"$ROOTFS/bin/busybox\"\nfor a in $(\"$ROOTFS/bin/busybox\" --list); do\n  [ \"$a\" = busybox ] || ln \"$ROOTFS/bin/busybox\" \"$ROOTFS/bin/$a\"\ndone\n",
-                        quote(&bb.display().to_string())
-                    )),
+                    Some(bb) => s.push_str(&format!("{}\n", busybox(bb, ROOTFS))),
                     None => {
                         let found: Vec<&str> = host::TOOLS
                             .iter()
