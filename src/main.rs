@@ -83,7 +83,8 @@ fn run() -> i32 {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,
                 cpu: cli.cpu,
-                harden: cli.harden,
+                harden: cli.harden(),
+                pids: cli.pids(),
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -137,6 +138,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         walk::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
+    let (harden, pids) = (cli.harden(), cli.pids());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -149,7 +151,8 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         from: cli.from,
         to: cli.to,
         pace: cli.pace,
-        harden: cli.harden,
+        harden,
+        pids,
     };
     walk::run(opts)
 }
@@ -173,11 +176,16 @@ fn cleanup(kept: bool) -> i32 {
 }
 
 fn list() -> i32 {
-    let runs: Vec<&str> = lessons::walk_for(true).iter().map(|l| l.id()).collect();
+    let runs: Vec<&str> = lessons::walk_for(true, true)
+        .iter()
+        .map(|l| l.id())
+        .collect();
     for (i, id) in lessons::IDS.iter().enumerate() {
         let p = lessons::prose(id);
         let later = if lessons::HARDEN.contains(id) {
             t("list.harden")
+        } else if *id == lessons::PIDS {
+            t("list.pids")
         } else if runs.contains(id) {
             ""
         } else {

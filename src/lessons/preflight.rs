@@ -259,6 +259,7 @@ impl Lesson for Preflight {
             t("pre.source_usable"),
             src_ok,
         );
+        let pids_ok = st.opts.pids.is_none_or(|_| pids_row(st, &mut c));
         if !root {
             c.hint = t("err.need_root").to_string();
         } else if nx {
@@ -267,9 +268,34 @@ impl Lesson for Preflight {
             c.hint = cgroup_hint.unwrap_or_else(|| t("pre.hint_cgroup").to_string());
         } else if !src_ok {
             c.hint = source_hint(&st.opts.source);
+        } else if !pids_ok {
+            c.hint = t("pre.pids_hint").to_string();
         }
         c
     }
+}
+
+/// With `--pids`: whether this host offers the pids controller (v1: a pids hierarchy in
+/// mountinfo; v2: `pids` in the root's `cgroup.controllers`). Adds the row, returns it.
+fn pids_row(st: &State, c: &mut Check) -> bool {
+    let (seen, ok) = match &st.layout {
+        Some(l) if l.version.is_v2() => {
+            let f = l.memory.join("cgroup.controllers");
+            let have = read_trim(&f).unwrap_or_default();
+            if have.split_whitespace().any(|w| w == "pids") {
+                (tf("pre.pids_v2", &[("path", &f.display())]), true)
+            } else {
+                (tf("pre.pids_none_v2", &[("path", &f.display())]), false)
+            }
+        }
+        Some(Layout {
+            pids: Some(p),
+            ..
+        }) => (tf("pre.pids_v1", &[("path", &p.display())]), true),
+        _ => (t("pre.pids_none_v1").to_string(), false),
+    };
+    c.row(t("pre.row_pids"), seen, t("pre.pids_need"), ok);
+    ok
 }
 
 #[cfg(test)]
