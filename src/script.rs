@@ -531,7 +531,10 @@ mod tests {
         let v1 = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
         assert!(v1.contains("mkdir /sys/fs/cgroup/pids/$UUID\n"), "{v1}");
         assert!(v1.contains("echo 20 > /sys/fs/cgroup/pids/$UUID/pids.max"));
-        assert!(v1.contains("/sys/fs/cgroup/pids/$UUID/cgroup.procs"), "joined");
+        assert!(
+            v1.contains("/sys/fs/cgroup/pids/$UUID/cgroup.procs"),
+            "joined"
+        );
         assert!(v1.contains("CGROUPS=\"/sys/fs/cgroup/memory/$UUID /sys/fs/cgroup/cpu/$UUID /sys/fs/cgroup/pids/$UUID\""));
         assert!(v1.contains("5. "), "pids is lesson 5");
         assert!(v1.contains("(namespaces)"));
@@ -543,7 +546,9 @@ mod tests {
         assert!(!plain.contains("pids.max"), "no pids step without --pids");
         p.harden = true;
         let hard = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
-        assert!(hard.lines().any(|l| l.starts_with("# ── 6. ") && l.ends_with("(userns) ──")));
+        assert!(hard
+            .lines()
+            .any(|l| l.starts_with("# ── 6. ") && l.ends_with("(userns) ──")));
         assert!(hard.contains("pids.max"));
     }
 

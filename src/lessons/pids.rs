@@ -76,7 +76,10 @@ impl Lesson for Pids {
     fn shell(&self, st: &State) -> String {
         let max = max_of(st);
         let Some(l) = &st.layout else {
-            return format!("cgcreate -g pids:{u}\ncgset -r pids.max={max} {u}", u = st.uuid);
+            return format!(
+                "cgcreate -g pids:{u}\ncgset -r pids.max={max} {u}",
+                u = st.uuid
+            );
         };
         let plan = l.pids_plan(&st.uuid, max, &root_subtree(l));
         shell_for(l, &st.uuid, max, &plan)
@@ -125,7 +128,11 @@ impl Lesson for Pids {
         };
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
         if v2 {
-            let root = st.layout.as_ref().map(|l| l.memory.clone()).unwrap_or_default();
+            let root = st
+                .layout
+                .as_ref()
+                .map(|l| l.memory.clone())
+                .unwrap_or_default();
             let sub = read_trim(&root.join("cgroup.subtree_control")).unwrap_or_default();
             c.row(
                 format!("{} (cgroup.subtree_control)", t("pids.row_enabled")),
@@ -240,7 +247,10 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
         if thread == 0 {
             t("pids.demo_thread_ran").to_string()
         } else {
-            tf("pids.demo_thread_refused", &[("errno", &errno_name(thread))])
+            tf(
+                "pids.demo_thread_refused",
+                &[("errno", &errno_name(thread))],
+            )
         },
         t("pids.demo_threads_count"),
         thread == libc::EAGAIN as u64,

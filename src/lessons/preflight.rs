@@ -288,10 +288,7 @@ fn pids_row(st: &State, c: &mut Check) -> bool {
                 (tf("pre.pids_none_v2", &[("path", &f.display())]), false)
             }
         }
-        Some(Layout {
-            pids: Some(p),
-            ..
-        }) => (tf("pre.pids_v1", &[("path", &p.display())]), true),
+        Some(Layout { pids: Some(p), .. }) => (tf("pre.pids_v1", &[("path", &p.display())]), true),
         _ => (t("pre.pids_none_v1").to_string(), false),
     };
     c.row(t("pre.row_pids"), seen, t("pre.pids_need"), ok);

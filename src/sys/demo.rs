@@ -469,7 +469,11 @@ pub fn thread_refused() -> Option<Errno> {
 
 /// Reads a demo child's stdout until a line `marker` arrives, the pipe closes or
 /// `limit` passes (poll(2), then read(2)); returns what it read.
-pub fn read_until(child: &mut std::process::Child, marker: &str, limit: std::time::Duration) -> String {
+pub fn read_until(
+    child: &mut std::process::Child,
+    marker: &str,
+    limit: std::time::Duration,
+) -> String {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + limit;
     let mut out = vec![];

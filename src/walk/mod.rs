@@ -564,6 +564,10 @@ fn summary(st: &State) {
             t("sum.not_confined").to_string(),
         ]
     };
+    let mut lines = lines;
+    if let Some(max) = st.opts.pids {
+        lines.insert(1, tf("sum.pids", &[("max", &max)]));
+    }
     if render::json() {
         json::summary(&counters, &lines);
         return;
