@@ -27,16 +27,7 @@ fn a_pids_limit_stops_forks_inside_and_leaves_nothing() {
     require_root();
     let r = run(
         &[
-            "--auto",
-            "--color",
-            "never",
-            "--pids",
-            "20",
-            "--demos",
-            "--",
-            "/bin/sh",
-            "-c",
-            INSIDE,
+            "--auto", "--color", "never", "--pids", "20", "--demos", "--", "/bin/sh", "-c", INSIDE,
         ],
         "",
     );
@@ -53,10 +44,16 @@ fn a_pids_limit_stops_forks_inside_and_leaves_nothing() {
     // The demonstration: 19 children and EAGAIN (the loop itself is the 20th), a thread
     // refused too, pids.events max risen, every child reaped, the host unaffected.
     let forks = row(e, "fork() in a loop inside the cgroup");
-    assert!(forks.contains('✔') && forks.contains("19 children"), "{forks}");
+    assert!(
+        forks.contains('✔') && forks.contains("19 children"),
+        "{forks}"
+    );
     assert!(forks.contains("EAGAIN"), "{forks}");
     let thread = row(e, "one more thread, at the limit");
-    assert!(thread.contains('✔') && thread.contains("EAGAIN"), "{thread}");
+    assert!(
+        thread.contains('✔') && thread.contains("EAGAIN"),
+        "{thread}"
+    );
     assert!(row(e, "tasks at the limit, read from the host").contains("20  (pids.max 20)"));
     let events = row(e, "pids.events max ");
     assert!(events.contains('✔') && events.contains('→'), "{events}");
@@ -87,7 +84,15 @@ fn a_pids_limit_stops_forks_inside_and_leaves_nothing() {
 fn without_pids_the_walk_has_no_pids_lesson() {
     require_root();
     let r = run(
-        &["--auto", "--color", "never", "--to", "limits", "--", "/bin/true"],
+        &[
+            "--auto",
+            "--color",
+            "never",
+            "--to",
+            "limits",
+            "--",
+            "/bin/true",
+        ],
         "",
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -121,4 +126,66 @@ fn list_shows_pids_as_optional_and_the_script_sets_pids_max() {
     let r = run(&["--pids", "3"], "");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("pids limit"), "{}", r.stderr);
+}
+
+#[test]
+fn a_dead_runs_pids_cgroup_is_removed_by_cleanup() {
+    require_root();
+    let (mut child, said) = start_until(
+        &["--auto", "--pids", "16", "--", "/bin/sleep", "100"],
+        &[],
+        "inside the container now",
+    );
+    let dead = Run {
+        code: 0,
+        stdout: String::new(),
+        stderr: said,
+    };
+    let uuid = dead.uuid().expect("the run's UUID");
+    let layout = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let pids_dir = if layout.contains(" - cgroup cgroup ") {
+        format!("/sys/fs/cgroup/pids/{uuid}")
+    } else {
+        format!("/sys/fs/cgroup/{uuid}")
+    };
+    assert_eq!(
+        std::fs::read_to_string(format!("{pids_dir}/pids.max"))
+            .unwrap()
+            .trim(),
+        "16"
+    );
+    signal(child.id(), "-9");
+    child.wait().unwrap();
+    let r = run(&["cleanup"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !std::path::Path::new(&pids_dir).exists(),
+        "{pids_dir} is left:\n{}",
+        r.stderr
+    );
+    dead.assert_nothing_left();
+}
+
+#[test]
+fn the_check_fails_when_the_limit_is_not_set() {
+    require_root();
+    let mut c = hako();
+    c.args([
+        "--auto",
+        "--color",
+        "never",
+        "--pids",
+        "20",
+        "--",
+        "/bin/true",
+    ])
+    .env("HAKO_TEST_SKIP", "pids");
+    let r = run_with(c, "");
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("'pids' lesson did not hold"),
+        "{}",
+        r.stderr
+    );
+    r.assert_nothing_left();
 }
