@@ -191,7 +191,9 @@ fn list() -> i32 {
         } else {
             t("list.later")
         };
-        println!("{:>2}  {:<11} {}{}", i + 1, id, p.title, later);
+        // (the catalog trims its values: the gap before the note is made here)
+        let gap = if later.is_empty() { "" } else { "  " };
+        println!("{:>2}  {:<11} {}{gap}{}", i + 1, id, p.title, later);
     }
     0
 }
