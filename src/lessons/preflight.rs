@@ -299,6 +299,43 @@ fn pids_row(st: &State, c: &mut Check) -> bool {
 mod tests {
     use super::*;
 
+    fn state(mountinfo: &str) -> State {
+        let mut st = State::new(crate::walk::Options {
+            interactive: false,
+            memory: 1,
+            cpu: Default::default(),
+            keep: false,
+            source: Source::Host,
+            cmd: vec![],
+            demos: false,
+            insecure: false,
+            from: None,
+            to: None,
+            pace: None,
+            harden: false,
+            pids: Some(20),
+        });
+        st.layout = cgroup::detect(&mountinfo::parse(mountinfo)).ok();
+        st
+    }
+
+    #[test]
+    fn the_pids_row_says_where_the_controller_is_or_that_it_is_not() {
+        let hybrid = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let mut c = Check::new("");
+        assert!(!pids_row(&state(hybrid), &mut c));
+        assert!(c.rows[0].seen.contains("no pids hierarchy"), "{:?}", c.rows);
+        let with = format!("{hybrid}39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n");
+        let mut c = Check::new("");
+        assert!(pids_row(&state(&with), &mut c));
+        assert!(
+            c.rows[0].seen.contains("/sys/fs/cgroup/pids"),
+            "{:?}",
+            c.rows
+        );
+        assert!(!t("pre.pids_hint").is_empty());
+    }
+
     #[test]
     fn the_hybrid_note_says_what_the_unified_hierarchy_holds() {
         // This project's hosts: /sys/fs/cgroup/unified/cgroup.controllers reads "hugetlb".
