@@ -297,7 +297,10 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
     c.row(
         t("pids.demo_host"),
         match &host {
-            Ok(s) => tf("pids.demo_host_ran", &[("status", s)]),
+            Ok(s) => tf(
+                "pids.demo_host_ran",
+                &[("status", &s.code().map_or("-".into(), |c| c.to_string()))],
+            ),
             Err(e) => e.to_string(),
         },
         t("pids.demo_outside"),
