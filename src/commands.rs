@@ -15,14 +15,19 @@ pub const MEMORY_FLOOR: u64 = 4 << 20;
 /// an optional lesson in --from/--to without --harden, a memory limit too small for
 /// the agent, a CPU limit above the CPUs this process may use.
 pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
-    if !cli.harden {
-        for (opt, id) in [("--from", &cli.from), ("--to", &cli.to)] {
-            if let Some(id) = id.as_deref().filter(|id| lessons::HARDEN.contains(id)) {
-                return Err(Error::usage(tf(
-                    "err.optional_needs_harden",
-                    &[("opt", &opt), ("id", &id)],
-                )));
-            }
+    for (opt, id) in [("--from", &cli.from), ("--to", &cli.to)] {
+        let Some(id) = id.as_deref() else { continue };
+        if !cli.harden() && lessons::HARDEN.contains(&id) {
+            return Err(Error::usage(tf(
+                "err.optional_needs_harden",
+                &[("opt", &opt), ("id", &id)],
+            )));
+        }
+        if cli.pids().is_none() && id == lessons::PIDS {
+            return Err(Error::usage(tf(
+                "err.optional_needs_pids",
+                &[("opt", &opt), ("id", &id)],
+            )));
         }
     }
     if cli.memory < MEMORY_FLOOR {
@@ -83,7 +88,7 @@ pub fn cleanup(kept: bool) -> i32 {
 /// `hako list`: number, id and title, then marks: the lessons with a demonstration,
 /// the optional ones (--harden), and any not walked yet.
 pub fn list() -> i32 {
-    let all = lessons::walk_for(true);
+    let all = lessons::walk_for(true, true);
     for (i, id) in lessons::IDS.iter().enumerate() {
         let p = lessons::prose(id);
         let lesson = all.iter().find(|l| l.id() == *id);
@@ -93,6 +98,9 @@ pub fn list() -> i32 {
         }
         if lessons::HARDEN.contains(id) {
             marks.push(t("list.optional"));
+        }
+        if *id == lessons::PIDS {
+            marks.push(t("list.pids"));
         }
         if lesson.is_none() {
             marks.push(t("list.later"));

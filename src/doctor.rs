@@ -29,7 +29,7 @@ fn zero_limits(names: &[&str]) -> Vec<(String, String)> {
 }
 
 /// The rows, the information lines, and the hints of the failed rows.
-pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
+pub fn examine(source: &Source, harden: bool, pids: Option<u64>) -> (Check, Vec<String>) {
     let opts = crate::walk::Options {
         interactive: false,
         memory: 10_000_000,
@@ -43,6 +43,7 @@ pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
         to: None,
         pace: None,
         harden,
+        pids,
     };
     let mut st = crate::walk::State::new(opts);
     let mut info = match Preflight.run(&mut st) {
@@ -142,8 +143,8 @@ fn fixes(c: &Check) -> Vec<String> {
 }
 
 /// `hako doctor`: prints the report on stdout; 0 when ready, 1 when not.
-pub fn main(source: &Source, harden: bool, color: bool) -> i32 {
-    let (c, info) = examine(source, harden);
+pub fn main(source: &Source, harden: bool, pids: Option<u64>, color: bool) -> i32 {
+    let (c, info) = examine(source, harden, pids);
     let unicode = crate::walk::utf8_locale();
     let st = |s: console::Style| s.force_styling(color);
     let width = console::Term::stdout()

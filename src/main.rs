@@ -70,7 +70,7 @@ fn run() -> i32 {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            return doctor::main(&cli.rootfs, cli.harden, color);
+            return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), color);
         }
         Some(cli::Command::Show { id }) => return show(&id, cli.color),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
@@ -81,7 +81,8 @@ fn run() -> i32 {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,
                 cpu: cli.cpu,
-                harden: cli.harden,
+                harden: cli.harden(),
+                pids: cli.pids(),
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -136,6 +137,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         walk::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
+    let (harden, pids) = (cli.harden(), cli.pids());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -148,7 +150,8 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         from: cli.from,
         to: cli.to,
         pace: cli.pace,
-        harden: cli.harden,
+        harden,
+        pids,
     };
     walk::run(opts)
 }

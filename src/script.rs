@@ -18,6 +18,17 @@ pub struct Plan {
     pub cpu: CpuSpec,
     /// `--harden`: the confining steps too.
     pub harden: bool,
+    /// `--pids N`: the pids limit too.
+    pub pids: Option<u64>,
+}
+
+/// A lesson's number in the walk these options make (as `hako` numbers it).
+fn number(id: &str, harden: bool, pids: bool) -> usize {
+    lessons::walk_for(harden, pids)
+        .iter()
+        .position(|l| l.id() == id)
+        .map(|i| i + 1)
+        .unwrap_or(0)
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -74,6 +85,7 @@ pub fn render(plan: &Plan) -> Result<String> {
 
 pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) -> String {
     let mut s = String::new();
+    let num = |id: &str| number(id, plan.harden, plan.pids.is_some());
     let source = match (&plan.source, &busybox) {
         (Source::Dir(p), _) => format!("dir:{}", p.display()),
         (Source::Host, Some(bb)) => format!("host (busybox {})", bb.display()),
@@ -92,7 +104,7 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
     s.push_str("say() { printf '%s\\n' \"$*\" >&2; }\n");
 
     // preflight
-    s.push_str(&comment("preflight", 1));
+    s.push_str(&comment("preflight", num("preflight")));
     s.push_str(&format!(
         "if [ \"$(id -u)\" != 0 ]; then say {}; exit 1; fi\n",
         quote(t("script.need_root"))
@@ -134,7 +146,7 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
 
     // the clean-up, set before anything is made
     let cgroups: Vec<String> = l
-        .dirs("$UUID")
+        .dirs_with("$UUID", plan.pids.is_some())
         .iter()
         .map(|d| d.display().to_string())
         .collect();
@@ -183,7 +195,7 @@ trap 'exit 143' TERM HUP
     ));
 
     // rootfs
-    s.push_str(&comment("rootfs", 2));
+    s.push_str(&comment("rootfs", num("rootfs")));
     match (&plan.source, &busybox) {
         (Source::Dir(p), _) => {
             s.push_str(&format!("ROOTFS={}\n", quote(&p.display().to_string())));
@@ -239,20 +251,20 @@ trap 'exit 143' TERM HUP
     s.push_str("[ -e \"$ROOTFS/bin/sh\" ] || [ -L \"$ROOTFS/bin/sh\" ] || { say \"walk.sh: there is no /bin/sh in $ROOTFS\"; exit 1; }\n");
 
     // cgroup
-    s.push_str(&comment("cgroup", 3));
+    s.push_str(&comment("cgroup", num("cgroup")));
     if l.version.is_v2() {
         s.push_str(&format!(
             "for c in memory cpu; do\n  grep -qw \"$c\" {m}/cgroup.subtree_control || echo \"+$c\" > {m}/cgroup.subtree_control\ndone\n",
             m = mem_dir
         ));
     }
-    for d in &cgroups {
-        s.push_str(&format!("mkdir {d}\n"));
+    for d in l.dirs("$UUID") {
+        s.push_str(&format!("mkdir {}\n", d.display()));
     }
 
     // limits: the same plan the limits lesson applies (this host's files), the swap
     // limit only where the kernel has the file.
-    s.push_str(&comment("limits", 4));
+    s.push_str(&comment("limits", num("limits")));
     let swap = l.swap_file("$UUID");
     for op in l.limit_plan("$UUID", plan.memory, plan.cpu, true) {
         match &op {
@@ -260,6 +272,24 @@ trap 'exit 143' TERM HUP
                 s.push_str(&format!("[ ! -e {} ] || {}\n", path.display(), op.shell()))
             }
             _ => s.push_str(&format!("{}\n", op.shell())),
+        }
+    }
+
+    // pids: the same plan the pids lesson applies; on v2 +pids only where it is missing
+    if let Some(max) = plan.pids {
+        s.push_str(&comment("pids", num("pids")));
+        if l.version.is_v2() {
+            s.push_str(&format!(
+                "grep -qw pids {m}/cgroup.subtree_control || echo +pids > {m}/cgroup.subtree_control\n",
+                m = mem_dir
+            ));
+        }
+        // (on v2 the line above did what the plan would: it is left out of it)
+        for op in l.pids_plan("$UUID", max, "pids") {
+            s.push_str(&format!("{}\n", op.shell()));
+        }
+        if let Some(d) = l.pids_dir("$UUID") {
+            s.push_str(&format!("cat {}/pids.max\n", d.display()));
         }
     }
 
@@ -275,16 +305,16 @@ done
     );
 
     if plan.harden {
-        harden_steps(&mut s, l);
+        harden_steps(&mut s, l, plan.pids.is_some());
     } else {
         // namespaces … chroot: the inside, as one script run by unshare's child
-        s.push_str(&comment("namespaces", 5));
-        s.push_str(&comment("proc", 6));
-        s.push_str(&comment("devpts", 7));
+        s.push_str(&comment("namespaces", num("namespaces")));
+        s.push_str(&comment("proc", num("proc")));
+        s.push_str(&comment("devpts", num("devpts")));
         s.push_str(&note("devpts.sh_ours"));
-        s.push_str(&comment("devnull", 8));
-        s.push_str(&comment("hostname", 9));
-        s.push_str(&comment("chroot", 10));
+        s.push_str(&comment("devnull", num("devnull")));
+        s.push_str(&comment("hostname", num("hostname")));
+        s.push_str(&comment("chroot", num("chroot")));
         s.push_str(
             r#"INNER='
     set -e
@@ -298,9 +328,10 @@ done
     export ROOTFS UUID CMD INNER
     "#,
         );
-        s.push_str(&comment("shell", 11));
+        s.push_str(&comment("shell", num("shell")));
         s.push_str(&join_then_exec(
             l,
+            plan.pids.is_some(),
             "unshare -muinpf --propagation private /bin/sh -c \"$INNER\"",
             "",
         ));
@@ -319,6 +350,12 @@ done
             c = cpu_dir
         ));
     }
+    if let Some(d) = plan.pids.and_then(|_| l.pids_dir("$UUID")) {
+        s.push_str(&format!(
+            "grep -H . {d}/pids.events {d}/pids.peak >&2 2>/dev/null || true\n",
+            d = d.display()
+        ));
+    }
     s.push_str("exit $status\n");
     s
 }
@@ -329,13 +366,13 @@ done
 /// on $ROOTFS/proc before pivot_root (the recursive bind carries them along); after
 /// pivot_root only the rootfs's files are left, so setpriv and umount are copied into
 /// $ROOTFS/.hako with their libraries. seccomp has no command-line equivalent.
-fn harden_steps(s: &mut String, l: &Layout) {
+fn harden_steps(s: &mut String, l: &Layout, pids: bool) {
     use crate::sys::harden::{map_line, MAP_OUTSIDE};
     let keep: Vec<String> = crate::lessons::beyond::names(crate::lessons::caps::kept())
         .iter()
         .map(|n| format!("+{}", n.to_lowercase()))
         .collect();
-    s.push_str(&comment("userns", 5));
+    s.push_str(&comment("userns", number("userns", true, pids)));
     s.push_str(&format!(
         r#"[ -n "$OWNED" ] || {{ say {refuse}; exit 1; }}
 mkdir -p "$ROOTFS/.hako"
@@ -357,18 +394,18 @@ echo '{map}' > /proc/$HOLDER/gid_map
         u = MAP_OUTSIDE,
         map = map_line(),
     ));
-    s.push_str(&comment("namespaces", 6));
-    s.push_str(&comment("proc", 7));
-    s.push_str(&comment("devpts", 8));
-    s.push_str(&comment("devnull", 9));
-    s.push_str(&comment("hostname", 10));
+    s.push_str(&comment("namespaces", number("namespaces", true, pids)));
+    s.push_str(&comment("proc", number("proc", true, pids)));
+    s.push_str(&comment("devpts", number("devpts", true, pids)));
+    s.push_str(&comment("devnull", number("devnull", true, pids)));
+    s.push_str(&comment("hostname", number("hostname", true, pids)));
     s.push_str(&note("script.harden_no_chroot"));
-    s.push_str(&comment("pivot_root", 11));
-    s.push_str(&comment("cgroupns", 12));
-    s.push_str(&comment("masks", 13));
-    s.push_str(&comment("caps", 14));
-    s.push_str(&comment("nonewprivs", 15));
-    s.push_str(&comment("seccomp", 16));
+    s.push_str(&comment("pivot_root", number("pivot_root", true, pids)));
+    s.push_str(&comment("cgroupns", number("cgroupns", true, pids)));
+    s.push_str(&comment("masks", number("masks", true, pids)));
+    s.push_str(&comment("caps", number("caps", true, pids)));
+    s.push_str(&comment("nonewprivs", number("nonewprivs", true, pids)));
+    s.push_str(&comment("seccomp", number("seccomp", true, pids)));
     s.push_str(&note("seccomp.sh_none"));
     let (masked, ro) = crate::lessons::masks::proc_names();
     s.push_str(&format!(
@@ -402,9 +439,10 @@ export ROOTFS UUID CMD INNER HOLDER
         ro = ro.join(" "),
         keep = keep.join(","),
     ));
-    s.push_str(&comment("shell", 17));
+    s.push_str(&comment("shell", number("shell", true, pids)));
     s.push_str(&join_then_exec(
         l,
+        pids,
         "nsenter --user --target \"$HOLDER\" --setuid 0 --setgid 0 unshare -muinpf --cgroup --propagation private /bin/sh -c \"$INNER\"",
         "kill \"$HOLDER\" 2>/dev/null; HOLDER=\n",
     ));
@@ -412,9 +450,9 @@ export ROOTFS UUID CMD INNER HOLDER
 
 /// The shell step: a shell writes its PID into the cgroup (what cgexec does), then
 /// execs `exec` (inside single quotes); `after` runs once it has ended.
-fn join_then_exec(l: &Layout, exec: &str, after: &str) -> String {
+fn join_then_exec(l: &Layout, pids: bool, exec: &str, after: &str) -> String {
     let procs: Vec<String> = l
-        .procs_files("$UUID")
+        .procs_files_with("$UUID", pids)
         .iter()
         .map(|p| p.display().to_string())
         .collect();
@@ -431,6 +469,7 @@ mod tests {
 
     const HYBRID: &str = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
     const V2: &str = "26 24 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    const HYBRID_PIDS: &str = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
 
     fn plan() -> Plan {
         Plan {
@@ -438,6 +477,7 @@ mod tests {
             memory: 10_000_000,
             cpu: CpuSpec::default(),
             harden: false,
+            pids: None,
         }
     }
 
@@ -488,6 +528,34 @@ mod tests {
         assert!(!s.contains("capsh --chroot"));
         let plain = render_for(&plan(), &cgroup::detect(&parse(HYBRID)).unwrap(), None);
         assert!(!plain.contains("pivot_root"));
+    }
+
+    #[test]
+    fn the_pids_step_uses_each_versions_files_and_joins_the_hierarchy() {
+        let mut p = plan();
+        p.pids = Some(20);
+        let v1 = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(v1.contains("mkdir /sys/fs/cgroup/pids/$UUID\n"), "{v1}");
+        assert!(v1.contains("echo 20 > /sys/fs/cgroup/pids/$UUID/pids.max"));
+        assert!(
+            v1.contains("/sys/fs/cgroup/pids/$UUID/cgroup.procs"),
+            "joined"
+        );
+        assert!(v1.contains("CGROUPS=\"/sys/fs/cgroup/memory/$UUID /sys/fs/cgroup/cpu/$UUID /sys/fs/cgroup/pids/$UUID\""));
+        assert!(v1.contains("5. "), "pids is lesson 5");
+        assert!(v1.contains("(namespaces)"));
+        let v2 = render_for(&p, &cgroup::detect(&parse(V2)).unwrap(), None);
+        assert!(v2.contains("echo +pids > /sys/fs/cgroup/cgroup.subtree_control"));
+        assert!(v2.contains("echo 20 > /sys/fs/cgroup/$UUID/pids.max"));
+        assert!(!v2.contains("mkdir /sys/fs/cgroup/pids"));
+        let plain = render_for(&plan(), &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(!plain.contains("pids.max"), "no pids step without --pids");
+        p.harden = true;
+        let hard = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(hard
+            .lines()
+            .any(|l| l.starts_with("# ── 6. ") && l.ends_with("(userns) ──")));
+        assert!(hard.contains("pids.max"));
     }
 
     #[test]

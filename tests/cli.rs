@@ -49,7 +49,11 @@ fn list_and_show_work_without_root_in_both_languages() {
         }
         let r = run_with(c, "");
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(r.stdout.lines().count(), 19, "12 lessons and 7 of --harden");
+        assert_eq!(
+            r.stdout.lines().count(),
+            20,
+            "12 lessons, 7 of --harden, pids"
+        );
         for id in ["preflight", "limits", "chroot", "beyond"] {
             assert!(r.stdout.contains(id));
         }

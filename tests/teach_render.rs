@@ -5,27 +5,7 @@
 mod common;
 use common::*;
 
-const IDS: [&str; 19] = [
-    "preflight",
-    "rootfs",
-    "cgroup",
-    "limits",
-    "userns",
-    "namespaces",
-    "proc",
-    "devpts",
-    "devnull",
-    "hostname",
-    "chroot",
-    "pivot_root",
-    "cgroupns",
-    "masks",
-    "caps",
-    "nonewprivs",
-    "seccomp",
-    "shell",
-    "beyond",
-];
+use hako::lessons::IDS;
 
 /// Characters no line may begin with, and those no line may end with (kinsoku).
 const NO_START: &str = "、。，．」』）】ー！？ァィゥェォッャュョヮぁぃぅぇぉっゃゅょゎ";
@@ -54,7 +34,7 @@ fn assert_kinsoku(what: &str, lines: &[&str]) {
 #[test]
 fn show_in_a_pipe_is_plain_text_without_markdown_marks() {
     for lang in ["en", "ja"] {
-        for id in IDS {
+        for &id in IDS {
             let r = run(&["--lang", lang, "show", id], "");
             assert_eq!(r.code, 0, "{lang} {id}: {}", r.stderr);
             let out = &r.stdout;
@@ -116,11 +96,11 @@ fn list_keeps_its_columns_and_marks_demos_and_optional_lessons() {
     let r = run(&["list"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 19);
+    assert_eq!(lines.len(), IDS.len());
     for (i, (l, id)) in lines.iter().zip(IDS).enumerate() {
         let mut w = l.split_whitespace();
         assert_eq!(w.next(), Some((i + 1).to_string().as_str()), "{l}");
-        assert_eq!(w.next(), Some(id), "{l}");
+        assert_eq!(w.next(), Some(*id), "{l}");
     }
     let line = |id: &str| {
         *lines

@@ -299,6 +299,7 @@ mod tests {
             to: None,
             pace: None,
             harden: false,
+            pids: None,
         };
         let mut st = State::new(opts);
         assert!(!Beyond.check(&mut st).passed());

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod masks;
 pub mod namespaces;
 pub mod nonewprivs;
+pub mod pids;
 pub mod pivot_root;
 pub mod preflight;
 pub mod proc;
@@ -123,15 +124,21 @@ pub const HARDEN: [&str; 7] = [
     "seccomp",
 ];
 
+/// The lesson only `--pids` (or `--all`) runs (optional in `hako list`).
+pub const PIDS: &str = "pids";
+
 /// The lessons the walk runs, in order: the article's, and with `harden` the confining
 /// ones where they must happen. The user namespace comes before every other namespace
-/// (they are then owned by it); the others come after the chroot, seccomp last.
-pub fn walk_for(harden: bool) -> Vec<&'static dyn Lesson> {
+/// (they are then owned by it); the others come after the chroot, seccomp last. With
+/// `pids`, the pids limit right after the memory and CPU limits: in place before any
+/// process joins the cgroup.
+pub fn walk_for(harden: bool, pids: bool) -> Vec<&'static dyn Lesson> {
     let all: Vec<&'static dyn Lesson> = vec![
         &preflight::Preflight,
         &rootfs::RootfsLesson,
         &cgroup::CgroupLesson,
         &limits::Limits,
+        &pids::Pids,
         &userns::Userns,
         &namespaces::Namespaces,
         &proc::Proc,
@@ -150,13 +157,14 @@ pub fn walk_for(harden: bool) -> Vec<&'static dyn Lesson> {
     ];
     all.into_iter()
         .filter(|l| harden || !HARDEN.contains(&l.id()))
+        .filter(|l| pids || l.id() != PIDS)
         .collect()
 }
 
 /// The article's walk.
 #[cfg(test)]
 pub fn walk() -> Vec<&'static dyn Lesson> {
-    walk_for(false)
+    walk_for(false, false)
 }
 
 /// The lesson ids in order, and their prose in both languages, from one list.
@@ -177,6 +185,7 @@ lesson_table!(
     "rootfs",
     "cgroup",
     "limits",
+    "pids",
     "userns",
     "namespaces",
     "proc",
@@ -324,12 +333,21 @@ mod tests {
         let article: Vec<&str> = IDS
             .iter()
             .copied()
-            .filter(|i| !HARDEN.contains(i))
+            .filter(|i| !HARDEN.contains(i) && *i != PIDS)
             .collect();
         assert_eq!(ids, article);
-        let hard: Vec<&str> = walk_for(true).iter().map(|l| l.id()).collect();
-        assert_eq!(hard[..], IDS[..]);
+        let all: Vec<&str> = walk_for(true, true).iter().map(|l| l.id()).collect();
+        assert_eq!(all[..], IDS[..]);
+        let hard: Vec<&str> = walk_for(true, false).iter().map(|l| l.id()).collect();
+        assert!(!hard.contains(&PIDS) && hard.len() + 1 == IDS.len());
+        // The pids limit is set before any process joins the cgroup.
+        let pids: Vec<&str> = walk_for(false, true).iter().map(|l| l.id()).collect();
+        let at = |id: &str| pids.iter().position(|i| *i == id).unwrap();
+        assert_eq!(at("limits") + 1, at("pids"));
+        assert!(at("pids") < at("namespaces"));
+        assert!(all.iter().position(|i| *i == "pids") < all.iter().position(|i| *i == "userns"));
         // The user namespace before every other namespace; seccomp last before the shell.
+        let hard = all;
         let at = |id: &str| hard.iter().position(|i| *i == id).unwrap();
         assert!(at("userns") < at("namespaces"));
         assert_eq!(at("seccomp") + 1, at("shell"));

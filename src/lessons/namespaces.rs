@@ -45,7 +45,7 @@ pub fn interfaces(net_dev: &str) -> Vec<String> {
 
 /// Starts the agent and has it join the cgroup (what cgexec does); returns what it did.
 pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
-    let procs = st.layout()?.procs_files(&st.uuid);
+    let procs = st.join_files()?;
     st.cgroup()?;
     let agent = Agent::spawn()?;
     let apid = agent.pid();
@@ -78,23 +78,29 @@ pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
     Ok(did)
 }
 
+/// The pids lesson set a limit: the agent joins the pids hierarchy too.
+fn with_pids(st: &State) -> bool {
+    st.cgroup.as_ref().is_some_and(|c| c.pids)
+}
+
 impl Lesson for Namespaces {
     fn id(&self) -> &'static str {
         "namespaces"
     }
 
     fn shell(&self, st: &State) -> String {
-        let procs = st
-            .layout
-            .as_ref()
-            .map(|l| l.procs_files(&st.uuid))
-            .unwrap_or_default();
+        let procs = st.join_files().unwrap_or_default();
+        let ctls = if with_pids(st) {
+            "cpu,memory,pids"
+        } else {
+            "cpu,memory"
+        };
         let join: Vec<String> = procs
             .iter()
             .map(|p| format!("echo $$ > {}", p.display()))
             .collect();
         format!(
-            "cgexec -g cpu,memory:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\nunshare --mount --uts --ipc --net --pid --fork --propagation private /bin/sh",
+            "cgexec -g {ctls}:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\nunshare --mount --uts --ipc --net --pid --fork --propagation private /bin/sh",
             uuid = st.uuid,
             article = t("ns.sh_article"),
             by_hand = t("ns.sh_by_hand"),
@@ -140,7 +146,12 @@ impl Lesson for Namespaces {
         let pid = pid1.to_string();
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
         let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        for ctl in ["memory", "cpu"] {
+        let ctls: &[&str] = if with_pids(st) {
+            &["memory", "cpu", "pids"]
+        } else {
+            &["memory", "cpu"]
+        };
+        for ctl in ctls.iter().copied() {
             let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
             let line = cg
                 .lines()

@@ -289,6 +289,7 @@ impl Lesson for Preflight {
             t("pre.source_usable"),
             src_ok,
         );
+        let pids_ok = st.opts.pids.is_none_or(|_| pids_row(st, &mut c));
         if !root {
             c.hint = t("err.need_root").to_string();
         } else if nx {
@@ -297,14 +298,73 @@ impl Lesson for Preflight {
             c.hint = cgroup_hint.unwrap_or_else(|| t("pre.hint_cgroup").to_string());
         } else if !src_ok {
             c.hint = source_hint(&st.opts.source);
+        } else if !pids_ok {
+            c.hint = t("pre.pids_hint").to_string();
         }
         c
     }
 }
 
+/// With `--pids`: whether this host offers the pids controller (v1: a pids hierarchy in
+/// mountinfo; v2: `pids` in the root's `cgroup.controllers`). Adds the row, returns it.
+fn pids_row(st: &State, c: &mut Check) -> bool {
+    let (seen, ok) = match &st.layout {
+        Some(l) if l.version.is_v2() => {
+            let f = l.memory.join("cgroup.controllers");
+            let have = read_trim(&f).unwrap_or_default();
+            if have.split_whitespace().any(|w| w == "pids") {
+                (tf("pre.pids_v2", &[("path", &f.display())]), true)
+            } else {
+                (tf("pre.pids_none_v2", &[("path", &f.display())]), false)
+            }
+        }
+        Some(Layout { pids: Some(p), .. }) => (tf("pre.pids_v1", &[("path", &p.display())]), true),
+        _ => (t("pre.pids_none_v1").to_string(), false),
+    };
+    c.row(t("pre.row_pids"), seen, t("pre.pids_need"), ok);
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(mountinfo: &str) -> State {
+        let mut st = State::new(crate::walk::Options {
+            interactive: false,
+            memory: 1,
+            cpu: Default::default(),
+            keep: false,
+            source: Source::Host,
+            cmd: vec![],
+            demos: false,
+            insecure: false,
+            from: None,
+            to: None,
+            pace: None,
+            harden: false,
+            pids: Some(20),
+        });
+        st.layout = cgroup::detect(&mountinfo::parse(mountinfo)).ok();
+        st
+    }
+
+    #[test]
+    fn the_pids_row_says_where_the_controller_is_or_that_it_is_not() {
+        let hybrid = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let mut c = Check::new("");
+        assert!(!pids_row(&state(hybrid), &mut c));
+        assert!(c.rows[0].seen.contains("no pids hierarchy"), "{:?}", c.rows);
+        let with = format!("{hybrid}39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n");
+        let mut c = Check::new("");
+        assert!(pids_row(&state(&with), &mut c));
+        assert!(
+            c.rows[0].seen.contains("/sys/fs/cgroup/pids"),
+            "{:?}",
+            c.rows
+        );
+        assert!(!t("pre.pids_hint").is_empty());
+    }
 
     #[test]
     fn the_hybrid_note_says_what_the_unified_hierarchy_holds() {

@@ -43,6 +43,9 @@ pub struct Layout {
     pub cpu: PathBuf,
     /// The cgroup2 mount, if any (v2: the root; hybrid: e.g. `/sys/fs/cgroup/unified`).
     pub unified: Option<PathBuf>,
+    /// The hierarchy that holds the pids controller, for `--pids`: v1 its own mount
+    /// (`/sys/fs/cgroup/pids`), v2 the unified root; `None` when v1 has no pids mount.
+    pub pids: Option<PathBuf>,
 }
 
 /// Finds the cgroup layout in mountinfo. `Err` names what is missing.
@@ -69,11 +72,13 @@ pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
             memory,
             cpu,
             unified,
+            pids: v1("pids"),
         }),
         (None, None, Some(root)) => Ok(Layout {
             version: Version::V2,
             memory: root.clone(),
             cpu: root.clone(),
+            pids: Some(root.clone()),
             unified,
         }),
         (None, None, None) => Err("none".into()),
@@ -216,10 +221,54 @@ impl Layout {
 
     /// The `cgroup.procs` files a process writes itself into to join (cgexec).
     pub fn procs_files(&self, name: &str) -> Vec<PathBuf> {
-        self.dirs(name)
+        self.procs_files_with(name, false)
+    }
+
+    /// The directories of cgroup `name`, with the pids hierarchy's own on v1 when `pids`.
+    pub fn dirs_with(&self, name: &str, pids: bool) -> Vec<PathBuf> {
+        let mut v = self.dirs(name);
+        if let Some(d) = self.pids_dir(name).filter(|d| pids && !v.contains(d)) {
+            v.push(d);
+        }
+        v
+    }
+
+    /// The `cgroup.procs` files to join, the pids hierarchy's too when `pids` (v1).
+    pub fn procs_files_with(&self, name: &str, pids: bool) -> Vec<PathBuf> {
+        self.dirs_with(name, pids)
             .into_iter()
             .map(|d| d.join("cgroup.procs"))
             .collect()
+    }
+
+    /// The directory of cgroup `name` in the pids hierarchy (v2: the one cgroup).
+    pub fn pids_dir(&self, name: &str) -> Option<PathBuf> {
+        self.pids.as_ref().map(|p| p.join(name))
+    }
+
+    /// What the pids lesson does: on v1 a directory in the pids hierarchy, on v2
+    /// `+pids` in the root's `subtree_control` when `root_subtree` lacks it (the cgroup
+    /// exists already); then `pids.max`. Empty when this layout has no pids hierarchy.
+    pub fn pids_plan(&self, name: &str, max: u64, root_subtree: &str) -> Vec<Op> {
+        let Some(dir) = self.pids_dir(name) else {
+            return vec![];
+        };
+        let mut ops = vec![];
+        if self.version.is_v2() {
+            if !root_subtree.split_whitespace().any(|w| w == "pids") {
+                ops.push(Op::Write {
+                    path: self.memory.join("cgroup.subtree_control"),
+                    value: "+pids".into(),
+                });
+            }
+        } else {
+            ops.push(Op::Mkdir(dir.clone()));
+        }
+        ops.push(Op::Write {
+            path: dir.join("pids.max"),
+            value: max.to_string(),
+        });
+        ops
     }
 }
 
@@ -292,6 +341,8 @@ pub struct Cgroup {
     pub created: Vec<PathBuf>,
     /// Controllers enabled in the root's subtree_control (v2), left on afterwards.
     pub enabled: Vec<String>,
+    /// The pids lesson set `pids.max` here (`--pids`).
+    pub pids: bool,
 }
 
 impl Cgroup {
@@ -307,6 +358,7 @@ impl Cgroup {
             layout: layout.clone(),
             created: vec![],
             enabled: vec![],
+            pids: false,
         };
         for op in plan {
             if let Op::Mkdir(p) = op {
@@ -389,6 +441,9 @@ impl Cgroup {
             );
             add_kv(&m, "memory.oom_control", &["oom_kill"]);
         }
+        if let Some(p) = self.layout.pids_dir(&self.name).filter(|_| self.pids) {
+            add_kv(&p, "pids.events", &["max"]);
+        }
         let singles: &[&str] = if self.layout.version.is_v2() {
             &["memory.peak"]
         } else {
@@ -397,6 +452,11 @@ impl Cgroup {
         for f in singles {
             if let Some(v) = super::read_trim(&m.join(f)) {
                 out.push((f.to_string(), String::new(), v));
+            }
+        }
+        if let Some(p) = self.layout.pids_dir(&self.name).filter(|_| self.pids) {
+            if let Some(v) = super::read_trim(&p.join("pids.peak")) {
+                out.push(("pids.peak".into(), String::new(), v));
             }
         }
         out

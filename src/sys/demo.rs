@@ -252,6 +252,22 @@ pub fn escape(as_after_exec: bool) -> EscapeOutcome {
 /// child writes "0" (itself) into every `cgroup.procs` given, as `cgexec` would, so
 /// the program is charged to the cgroup from its first page. Its stdout is a pipe.
 pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::process::Child, Errno> {
+    spawn_in(args, procs, std::process::Stdio::null())
+}
+
+/// [`spawn_in_cgroup`], with the child's stdin a pipe (to tell it when to go on).
+pub fn spawn_in_cgroup_with_stdin(
+    args: &[String],
+    procs: &[PathBuf],
+) -> Result<std::process::Child, Errno> {
+    spawn_in(args, procs, std::process::Stdio::piped())
+}
+
+fn spawn_in(
+    args: &[String],
+    procs: &[PathBuf],
+    stdin: std::process::Stdio,
+) -> Result<std::process::Child, Errno> {
     use std::os::unix::process::CommandExt;
     let files: Vec<std::ffi::CString> = procs
         .iter()
@@ -260,7 +276,7 @@ pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::proces
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.arg("__demo")
         .args(args)
-        .stdin(std::process::Stdio::null())
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped());
     // SAFETY: between fork and exec only open, write, close and prctl are called, on
     // memory prepared before the fork; nothing is allocated.
@@ -373,4 +389,118 @@ pub fn cpu_time_us() -> u64 {
             t(u.user_time()) + t(u.system_time())
         })
         .unwrap_or(0)
+}
+
+// ------------------------------------------------------------------ pids
+
+/// Children of the pids demonstration, each blocked in read(2) on a pipe until it is
+/// released.
+pub struct Held {
+    pub children: Vec<nix::unistd::Pid>,
+    release: Option<OwnedFd>,
+}
+
+/// fork(2) in a loop, at most `bound` times, until the kernel refuses; each child
+/// blocks reading a pipe whose write end only this process holds. Returns the children
+/// and the errno of the refused fork (`None` if `bound` forks all succeeded). The caller
+/// must be single-threaded (`hako __demo forks` is).
+pub fn fork_until_refused(bound: usize) -> Result<(Held, Option<Errno>), Errno> {
+    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe()?;
+    let mut held = Held {
+        children: vec![],
+        release: Some(w),
+    };
+    let raw_r = r.as_raw_fd();
+    let raw_w = held.release.as_ref().map(|w| w.as_raw_fd()).unwrap_or(-1);
+    for _ in 0..bound {
+        // SAFETY: single-threaded caller; the child only calls close, read and _exit,
+        // which are async-signal-safe, on descriptors that existed before the fork.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => unsafe {
+                libc::close(raw_w);
+                let mut b = 0u8;
+                // read(2) returns 0 (EOF) once every write end is closed.
+                while libc::read(raw_r, (&mut b as *mut u8).cast(), 1) != 0 {
+                    if *libc::__errno_location() != libc::EINTR {
+                        break;
+                    }
+                }
+                libc::_exit(0)
+            },
+            Ok(nix::unistd::ForkResult::Parent { child }) => held.children.push(child),
+            Err(e) => return Ok((held, Some(e))),
+        }
+    }
+    Ok((held, None))
+}
+
+/// Closes the pipe's write end (every child reads EOF and exits), then reaps each child
+/// with waitpid(2); returns how many were reaped.
+pub fn release(mut held: Held) -> usize {
+    drop(held.release.take());
+    let mut reaped = 0;
+    for pid in &held.children {
+        loop {
+            match nix::sys::wait::waitpid(*pid, None) {
+                Err(Errno::EINTR) => continue,
+                Ok(_) => reaped += 1,
+                Err(_) => {}
+            }
+            break;
+        }
+    }
+    reaped
+}
+
+/// Tries to start one thread (clone(2) with CLONE_THREAD, through std): the errno
+/// when the kernel refuses it, `None` when it ran.
+pub fn thread_refused() -> Option<Errno> {
+    match std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(|| ())
+    {
+        Ok(h) => {
+            let _ = h.join();
+            None
+        }
+        Err(e) => Some(super::io_errno(&e)),
+    }
+}
+
+/// Reads a demo child's stdout until a line `marker` arrives, the pipe closes or
+/// `limit` passes (poll(2), then read(2)); returns what it read.
+pub fn read_until(
+    child: &mut std::process::Child,
+    marker: &str,
+    limit: std::time::Duration,
+) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + limit;
+    let mut out = vec![];
+    let Some(pipe) = child.stdout.as_mut() else {
+        return String::new();
+    };
+    let mut buf = [0u8; 4096];
+    let want = format!("{marker}\n");
+    while !String::from_utf8_lossy(&out).contains(&want) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&*pipe),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

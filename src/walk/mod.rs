@@ -37,6 +37,8 @@ pub struct Options {
     pub pace: Option<std::time::Duration>,
     /// `--harden`: the confining lessons too.
     pub harden: bool,
+    /// `--pids N`: the pids lesson, with this limit.
+    pub pids: Option<u64>,
 }
 
 /// What passes from one lesson to the next.
@@ -143,6 +145,13 @@ impl State {
             .as_ref()
             .map(|r| r.path.clone())
             .ok_or_else(|| Error::failed(t("err.no_rootfs")))
+    }
+
+    /// The `cgroup.procs` files a process joins the container's cgroup through: the
+    /// pids hierarchy's too (v1) once the pids lesson made its directory.
+    pub fn join_files(&self) -> Result<Vec<std::path::PathBuf>> {
+        let pids = self.cgroup.as_ref().is_some_and(|c| c.pids);
+        Ok(self.layout()?.procs_files_with(&self.uuid, pids))
     }
 
     pub fn cgroup(&self) -> Result<&Cgroup> {
@@ -595,6 +604,9 @@ fn summary(st: &State) {
             t("sum.not_confined").to_string(),
         ]
     };
+    if let Some(max) = st.opts.pids {
+        lines.insert(1, tf("sum.pids", &[("max", &max)]));
+    }
     if start.is_some() {
         let list = if by_demos.is_empty() {
             t("sum.demos_nothing").to_string()
@@ -636,7 +648,7 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     crate::bench::figure("orphans_us", crate::bench::us(started));
-    let lessons = lessons::walk_for(opts.harden);
+    let lessons = lessons::walk_for(opts.harden, opts.pids.is_some());
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
     let mut st = State::new(opts);
