@@ -8,8 +8,8 @@
 //! files are removed by descriptor, only while they are still what hako made: a
 //! tampered journal must not make hako delete, kill or send anything else.
 
-use crate::i18n::{t, tf};
 use crate::sys::tree::Id;
+use crate::ui::i18n::{t, tf};
 use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -539,11 +539,11 @@ fn runs_hako(pid: i32, recorded: Option<Id>) -> bool {
 
 /// Shows an untrusted string (a path from a journal) safely.
 fn clean(s: &str) -> String {
-    crate::sanitize::clean(s).into_owned()
+    crate::ui::sanitize::clean(s).into_owned()
 }
 
 fn shown(p: &Path) -> String {
-    crate::sanitize::clean_path(p)
+    crate::ui::sanitize::clean_path(p)
 }
 
 /// What one item of a dead run's journal came to.

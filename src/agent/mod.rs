@@ -10,8 +10,8 @@
 //! which gets none when it succeeds: the exec closes the socket (close-on-exec).
 
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
 use crate::sys::{self, ns};
+use crate::ui::i18n::{t, tf};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};

@@ -6,8 +6,8 @@ use super::confine::{pid1, probe, status, step};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::docker_mask;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Caps;

@@ -4,9 +4,9 @@
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
 use crate::rootfs::host::inside_to_host;
 use crate::sys::ptrace::{self, AtExec};
+use crate::ui::i18n::{t, tf};
 use crate::walk::{ExecSeen, State};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -119,7 +119,7 @@ pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
         .filter_map(|e| {
             let n: i32 = e.file_name().to_str()?.parse().ok()?;
             let target = std::fs::read_link(e.path())
-                .map(|p| crate::sanitize::clean_path(&p))
+                .map(|p| crate::ui::sanitize::clean_path(&p))
                 .unwrap_or_else(|_| "?".into());
             let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
                 let major = libc::major(m.rdev());

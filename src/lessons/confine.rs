@@ -3,8 +3,8 @@
 
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::sys::harden::Seen;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 /// Asks the agent (PID 1 once it exists) for one confining step.

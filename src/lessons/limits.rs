@@ -2,10 +2,10 @@
 
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Limits;

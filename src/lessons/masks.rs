@@ -4,8 +4,8 @@ use super::confine::{probe, step, unexpected};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::{Masked, MASKED, READ_ONLY};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Masks;

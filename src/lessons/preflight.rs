@@ -2,11 +2,11 @@
 
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
 use crate::sys::{mountinfo, read_trim};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Shell;
@@ -53,7 +53,7 @@ impl Lesson for Shell {
         if !a.stopped {
             return Err(Error::failed(t("err.not_stopped")));
         }
-        crate::walk::render::note(&crate::walk::render::dim(t("shell.enter")));
+        crate::ui::render::note(&crate::ui::render::dim(t("shell.enter")));
         crate::sys::ptrace::release(pid1)
             .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;

@@ -39,7 +39,7 @@
 //! - a signal (Ctrl-C, SIGTERM) stops the unpacking at the next read or buffer; the walk
 //!   then removes the partial rootfs.
 //! - a name or link target from the archive reaches a message only through
-//!   `crate::sanitize` (an entry may be named with escape sequences).
+//!   `crate::ui::sanitize` (an entry may be named with escape sequences).
 
 mod compress;
 pub mod limits;
@@ -48,10 +48,10 @@ pub use compress::{open, sniff, Compression, NotTar};
 pub use limits::Limits;
 
 use crate::error::{Error, Kind};
-use crate::i18n::{t, tf};
-use crate::sanitize::{clean, clean_bytes};
 use crate::sys::at::{self, DirFd};
 use crate::sys::signals;
+use crate::ui::i18n::{t, tf};
+use crate::ui::sanitize::{clean, clean_bytes};
 use nix::errno::Errno;
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -75,7 +75,7 @@ pub struct Stats {
 }
 
 /// Why an entry could not be unpacked (turned into one sentence by [`Fail::into_error`]).
-/// Every `entry` is the archive's name already cleaned by `crate::sanitize`.
+/// Every `entry` is the archive's name already cleaned by `crate::ui::sanitize`.
 #[derive(Debug)]
 pub enum Fail {
     /// The entry would reach outside the rootfs, or is not something hako unpacks.
@@ -1421,7 +1421,7 @@ pub mod tests {
 
     fn no_raw_control(msg: &str) {
         assert!(
-            !msg.chars().any(crate::sanitize::is_unsafe),
+            !msg.chars().any(crate::ui::sanitize::is_unsafe),
             "a raw control character reached the message: {msg:?}"
         );
     }

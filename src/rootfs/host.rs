@@ -4,7 +4,7 @@
 //! its headers name (PT_INTERP, DT_NEEDED; what `ldd` shows), found by `lddtree`.
 
 use crate::error::{Error, Result};
-use crate::i18n::tf;
+use crate::ui::i18n::tf;
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -508,13 +508,16 @@ fn glob_match(pat: &str, name: &str) -> bool {
 /// or device at the path cannot make hako wait), and only their headers are parsed.
 pub fn inspect(root: &Path, prog: &str) -> Result<Inspected> {
     let dir = DirFd::open(root).map_err(|e| {
-        crate::sys::failure(&format!("open {}", crate::sanitize::clean_path(root)), e)
+        crate::sys::failure(
+            &format!("open {}", crate::ui::sanitize::clean_path(root)),
+            e,
+        )
     })?;
     Ok(inspect_in(&dir, prog))
 }
 
 fn inspect_in(root: &DirFd, prog: &str) -> Inspected {
-    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
+    let clean = |s: &str| crate::ui::sanitize::clean(s).into_owned();
     let mut path = prog.to_string();
     let mut chain: Vec<String> = vec![];
     for _ in 0..=MAX_SCRIPT_DEPTH {
@@ -597,7 +600,7 @@ fn kind_word(mode: u32) -> &'static str {
 /// with whether it is inside the rootfs, as an ELF file of the program's class and
 /// machine (a 32-bit library in a 64-bit search path is skipped, as the loader does).
 fn loader_needs(root: &DirFd, prog: &str, info: &ElfInfo) -> Vec<(String, bool)> {
-    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
+    let clean = |s: &str| crate::ui::sanitize::clean(s).into_owned();
     let mut out = vec![];
     if let Some(i) = &info.interp {
         let ok = matches!(read_in_root(root, i, false), Content::Elf(ref e, _) if e.machine == info.machine);

@@ -7,8 +7,8 @@ pub mod oci;
 pub mod tarball;
 
 use crate::error::{Error, Result};
-use crate::i18n::tf;
 use crate::sys::tree::Id;
+use crate::ui::i18n::tf;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -44,11 +44,11 @@ impl FromStr for Source {
                 }
                 Ok(_) => Err(format!(
                     "'{}' is not a directory; give a directory that holds a root filesystem",
-                    crate::sanitize::clean(p)
+                    crate::ui::sanitize::clean(p)
                 )),
                 Err(e) => Err(format!(
                     "the directory '{}' cannot be used ({e}); create it, or use --rootfs host",
-                    crate::sanitize::clean(p)
+                    crate::ui::sanitize::clean(p)
                 )),
             };
         }
@@ -63,11 +63,11 @@ impl FromStr for Source {
                 }
                 Ok(_) => Err(format!(
                     "'{}' is not a file; give a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)",
-                    crate::sanitize::clean(p)
+                    crate::ui::sanitize::clean(p)
                 )),
                 Err(e) => Err(format!(
                     "the tarball '{}' cannot be used ({e}); check the path, or use --rootfs host",
-                    crate::sanitize::clean(p)
+                    crate::ui::sanitize::clean(p)
                 )),
             };
         }
@@ -77,11 +77,11 @@ impl FromStr for Source {
         if let Some(img) = s.strip_prefix("docker:") {
             if img
                 .chars()
-                .any(|c| c.is_whitespace() || crate::sanitize::is_unsafe(c))
+                .any(|c| c.is_whitespace() || crate::ui::sanitize::is_unsafe(c))
             {
                 return Err(format!(
                     "'{}' is not an image name; give one as docker shows it, e.g. docker:bash or docker:debian:12",
-                    crate::sanitize::clean(img)
+                    crate::ui::sanitize::clean(img)
                 ));
             }
             return Ok(Source::Docker(img.into()));
@@ -91,7 +91,7 @@ impl FromStr for Source {
         }
         Err(format!(
             "'{}' is not a rootfs source; use host (the default), dir:PATH, tar:PATH, docker:IMAGE or oci:IMAGE",
-            crate::sanitize::clean(s)
+            crate::ui::sanitize::clean(s)
         ))
     }
 }
@@ -100,10 +100,10 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Host => "host".into(),
-            Source::Dir(p) => format!("dir:{}", crate::sanitize::clean_path(p)),
-            Source::Tar(p) => format!("tar:{}", crate::sanitize::clean_path(p)),
-            Source::Docker(i) => format!("docker:{}", crate::sanitize::clean(i)),
-            Source::Oci(r) => format!("oci:{}", crate::sanitize::clean(&r.to_string())),
+            Source::Dir(p) => format!("dir:{}", crate::ui::sanitize::clean_path(p)),
+            Source::Tar(p) => format!("tar:{}", crate::ui::sanitize::clean_path(p)),
+            Source::Docker(i) => format!("docker:{}", crate::ui::sanitize::clean(i)),
+            Source::Oci(r) => format!("oci:{}", crate::ui::sanitize::clean(&r.to_string())),
         }
     }
 }

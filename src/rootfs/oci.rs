@@ -26,8 +26,8 @@ pub use digest::{Algorithm, Digest, Hasher};
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
-use crate::walk::render;
+use crate::ui::i18n::{t, tf};
+use crate::ui::render;
 use digest::shown;
 use policy::{Policy, MAX_HOPS};
 use std::fmt;
@@ -447,7 +447,7 @@ enum Net {
 /// An error body, sanitised and cut short.
 fn body_hint(resp: ureq::http::Response<ureq::Body>) -> String {
     let (b, _) = read_capped(resp.into_body().into_reader(), MAX_SMALL).unwrap_or_default();
-    crate::sanitize::clean_truncated(&b, SHOWN_BODY)
+    crate::ui::sanitize::clean_truncated(&b, SHOWN_BODY)
 }
 
 /// Where a `Location` leads from `scheme://authority`; `None` when it is no URL at all.
@@ -616,7 +616,10 @@ impl Client {
                     &[
                         ("realm", &shown(&realm)),
                         ("status", &status),
-                        ("body", &crate::sanitize::clean_truncated(&body, SHOWN_BODY)),
+                        (
+                            "body",
+                            &crate::ui::sanitize::clean_truncated(&body, SHOWN_BODY),
+                        ),
                     ],
                 ),
             ));
@@ -982,7 +985,7 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
                 ("image", &r),
                 (
                     "why",
-                    &crate::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
+                    &crate::ui::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
                 ),
             ],
         ))
@@ -1356,7 +1359,7 @@ mod tests {
             for text in [s.clone(), t.clone()] {
                 if let Ok(r) = Reference::parse(&text) {
                     let shown = r.to_string();
-                    proptest::prop_assert!(!shown.chars().any(crate::sanitize::is_unsafe));
+                    proptest::prop_assert!(!shown.chars().any(crate::ui::sanitize::is_unsafe));
                     if let Some(p) = cache.tag_file(&r) {
                         proptest::prop_assert!(p.starts_with("/cache/refs"));
                         proptest::prop_assert!(

@@ -3,9 +3,9 @@
 
 use super::extract::{self, Compression, Counted, NotTar, Unpacker};
 use crate::error::{Error, Result};
-use crate::i18n::tf;
-use crate::sanitize::clean_path;
-use crate::walk::render;
+use crate::ui::i18n::tf;
+use crate::ui::render;
+use crate::ui::sanitize::clean_path;
 use std::path::Path;
 
 /// The compression of the file, from its magic bytes (for the shell equivalent).

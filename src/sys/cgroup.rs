@@ -6,8 +6,8 @@
 
 use super::mountinfo::Mount;
 use crate::error::{Error, Result};
-use crate::i18n::tf;
 use crate::spec::CpuSpec;
+use crate::ui::i18n::tf;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

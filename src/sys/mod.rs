@@ -15,7 +15,7 @@ pub mod tree;
 pub mod tty;
 
 use crate::error::Error;
-use crate::i18n::tf;
+use crate::ui::i18n::tf;
 use nix::errno::Errno;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +44,7 @@ pub fn trace_as<T>(
     ok: impl FnOnce(&T) -> String,
 ) {
     if tracing() {
-        crate::walk::render::trace_line(&format!("{} = {}", call(), result_text(r, ok)), man);
+        crate::ui::render::trace_line(&format!("{} = {}", call(), result_text(r, ok)), man);
     }
 }
 

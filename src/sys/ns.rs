@@ -295,7 +295,7 @@ pub fn close_all_but_stdio(keep: RawFd) {
         libc::close_range((keep.max(2) + 1) as libc::c_uint, libc::c_uint::MAX, 0);
     }
     if super::tracing() {
-        crate::walk::render::trace_line(
+        crate::ui::render::trace_line(
             &format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"),
             "2 close_range",
         );

@@ -16,7 +16,7 @@
 //! resolves differently the second time (DNS rebinding) still cannot reach those addresses.
 
 use super::{digest::shown, is_loopback_host};
-use crate::i18n::tf;
+use crate::ui::i18n::tf;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// Redirects followed for one request, at most.
