@@ -111,7 +111,7 @@ fn write_journal(path: &Path, j: &Journal) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::sys::files::O_NOFOLLOW)
         .open(&tmp)?;
     f.write_all(&serde_json::to_vec(j).unwrap_or_default())?;
     drop(f);
@@ -335,7 +335,7 @@ pub fn orphans() -> Vec<Found> {
         };
         let (mut f, m) = match tree::open_read_at(&dfd, &n) {
             Ok(x) => x,
-            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(crate::sys::Errno::ENOENT) => continue,
             Err(_) => {
                 v.push(Found::Refused {
                     file,
@@ -594,10 +594,7 @@ fn undo(
                     &tf("cleanup.why_process", &[("pid", &p.pid)]),
                 );
             }
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = crate::sys::pids::kill(p.pid, crate::sys::Signal::SIGKILL);
             Outcome::Done(tf("cleanup.killed", &[("pid", &p.pid)]))
         }
         Item::Cgroup { path } => {

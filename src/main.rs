@@ -13,6 +13,8 @@ fn main() {
 }
 
 fn run() -> i32 {
+    // --trace lines from the kernel layer reach the screen through the renderer.
+    sys::set_trace_sink(ui::render::trace_line);
     if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
         return agent::agent_main();
     }

@@ -122,7 +122,7 @@ pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
                 .map(|p| crate::ui::sanitize::clean_path(&p))
                 .unwrap_or_else(|_| "?".into());
             let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
-                let major = libc::major(m.rdev());
+                let major = crate::sys::files::dev_major(m.rdev());
                 let tty = m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143);
                 tty && Some(m.dev()) != own_pts
             });
@@ -203,7 +203,7 @@ pub fn exec_and_stop(
             crate::sys::trace(
                 || crate::sys::ns::exec_call(&path, &argv),
                 "2 execve",
-                &Ok::<(), nix::errno::Errno>(()),
+                &Ok::<(), crate::sys::Errno>(()),
             );
             a.stopped = true;
             did.push(tf(
@@ -214,8 +214,8 @@ pub fn exec_and_stop(
         AtExec::Ended => {
             return Err(match a.recv()? {
                 Some(Reply::Failed { errno, .. }) => {
-                    let e = nix::errno::Errno::from_raw(errno);
-                    let kind = if e == nix::errno::Errno::ENOENT {
+                    let e = crate::sys::Errno::from_raw(errno);
+                    let kind = if e == crate::sys::Errno::ENOENT {
                         Kind::NotFound
                     } else {
                         Kind::CannotExec
@@ -414,7 +414,7 @@ impl Lesson for Chroot {
         let eperm = without
             .failed_at
             .as_ref()
-            .is_some_and(|(_, e)| *e == libc::EPERM);
+            .is_some_and(|(_, e)| *e == (crate::sys::Errno::EPERM as i32));
         c.row(
             tf(
                 "chroot.demo_without",
@@ -447,6 +447,6 @@ pub fn escape_seen(o: &crate::sys::demo::EscapeOutcome) -> String {
                 ("list", &o.listing.join(" ")),
             ],
         ),
-        Some((at, e)) => format!("{at} = -1 {}", nix::errno::Errno::from_raw(*e)),
+        Some((at, e)) => format!("{at} = -1 {}", crate::sys::Errno::from_raw(*e)),
     }
 }

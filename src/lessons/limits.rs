@@ -252,7 +252,7 @@ fn memory_demo(st: &State, l: &Layout, c: &mut Check) {
     let (out, status) = finish_child(child, std::time::Duration::from_secs(60));
     let mib = crate::demos::value(&out, "mib").unwrap_or(0);
     let survived = crate::demos::value(&out, "survived").is_some();
-    let killed = status.signal() == Some(libc::SIGKILL);
+    let killed = status.signal() == Some(crate::sys::Signal::SIGKILL as i32);
     let seen = if killed {
         tf("limits.demo_killed", &[("mib", &mib)])
     } else if survived {

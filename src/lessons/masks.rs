@@ -104,7 +104,7 @@ impl Lesson for Masks {
             tf("masks.row_write", &[("path", &WRITE)]),
             seen.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("masks.want_erofs"),
-            seen.is_some_and(|s| s.errno == Some(libc::EROFS)),
+            seen.is_some_and(|s| s.errno == Some(crate::sys::Errno::EROFS as i32)),
         );
         c
     }

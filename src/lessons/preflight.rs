@@ -24,9 +24,7 @@ pub fn tmpdir() -> PathBuf {
 }
 
 fn noexec(path: &Path) -> bool {
-    nix::sys::statvfs::statvfs(path)
-        .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
-        .unwrap_or(false)
+    crate::sys::files::noexec(path)
 }
 
 fn offered_namespaces() -> Vec<String> {

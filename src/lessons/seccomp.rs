@@ -77,7 +77,7 @@ impl Lesson for Seccomp {
             t("seccomp.row_probe"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
-            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            after.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         if let Some(e) = &st.exec {
             super::chroot::fd_rows(e, &mut c);
@@ -103,7 +103,7 @@ impl Lesson for Seccomp {
             t("seccomp.demo_after"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
-            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            after.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         if let Some(e) = &st.exec {
             super::chroot::fd_rows(e, &mut c);

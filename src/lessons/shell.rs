@@ -19,7 +19,7 @@ fn oom_kills(counters: &[(String, String, String)]) -> Option<u64> {
 /// The command ended with status 137 (SIGKILL) and the cgroup's OOM killer acted
 /// while it ran: the kernel killed it for the memory limit.
 fn oom_killed(st: &State, status: i32) -> bool {
-    if status != 128 + libc::SIGKILL {
+    if status != 128 + crate::sys::Signal::SIGKILL as i32 {
         return false;
     }
     let before = st.at_command.as_deref().and_then(oom_kills).unwrap_or(0);
@@ -60,7 +60,7 @@ impl Lesson for Shell {
         let stop = || {
             matches!(
                 crate::sys::signals::peek(),
-                Some(nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGHUP)
+                Some(crate::sys::Signal::SIGTERM | crate::sys::Signal::SIGHUP)
             )
         };
         let agent = a.pid();
@@ -102,7 +102,7 @@ impl Lesson for Shell {
                 })
                 .collect();
             crate::sys::tty::relay(&links, None, || {
-                if crate::sys::signals::peek() == Some(nix::sys::signal::Signal::SIGINT) {
+                if crate::sys::signals::peek() == Some(crate::sys::Signal::SIGINT) {
                     crate::sys::signals::take();
                     a.pass_sigint();
                 }

@@ -50,9 +50,9 @@ pub use limits::Limits;
 use crate::error::{Error, Kind};
 use crate::sys::at::{self, DirFd};
 use crate::sys::signals;
+use crate::sys::Errno;
 use crate::ui::i18n::{t, tf};
 use crate::ui::sanitize::{clean, clean_bytes};
-use nix::errno::Errno;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -183,9 +183,7 @@ impl Fail {
                 ],
             )),
             Fail::Signal => match signals::take() {
-                Some(nix::sys::signal::Signal::SIGINT) => {
-                    Error::new(Kind::Interrupted, t("err.quit"))
-                }
+                Some(crate::sys::Signal::SIGINT) => Error::new(Kind::Interrupted, t("err.quit")),
                 _ => Error::new(Kind::Terminated, t("err.terminated")),
             },
         }
@@ -456,7 +454,7 @@ impl Unpacker {
         let dir = self.dir(depth);
         let path = join(comps);
         match dir.lstat(c) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            Ok(st) if crate::sys::files::mode_is_symlink(st.st_mode) => {
                 let to = dir.readlink(c).map(|t| clean_bytes(&t)).unwrap_or_default();
                 tf("x.through_link", &[("path", &path), ("target", &to)])
             }
@@ -699,7 +697,7 @@ impl Unpacker {
         match dir.mkdir(last, h.mode) {
             Ok(()) => {}
             Err(Errno::EEXIST) => match dir.lstat(last) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                Ok(st) if crate::sys::files::mode_is_dir(st.st_mode) => {
                     fresh = false;
                     if self.owners && (st.st_uid != h.uid || st.st_gid != h.gid) {
                         dir.chown(last, h.uid, h.gid).map_err(wr)?;

@@ -321,7 +321,7 @@ enum Content {
 }
 
 use crate::sys::at::{DirFd, InRoot};
-use nix::errno::Errno;
+use crate::sys::Errno;
 
 /// PT_INTERP, DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF file's bytes (goblin parses;
 /// nothing is mapped or run). `None` when the bytes are not ELF.
@@ -842,11 +842,7 @@ mod tests {
         assert!(!check(Some("/proc/self/exe")).runs);
         // A FIFO: named at once, not opened (an open would wait for a writer).
         let _ = check(None);
-        nix::unistd::mkfifo(
-            &d.join("usr/bin/sh"),
-            nix::sys::stat::Mode::from_bits_truncate(0o755),
-        )
-        .unwrap();
+        crate::sys::files::mkfifo(&d.join("usr/bin/sh"), 0o755).unwrap();
         let i = inspect(&d, "/bin/sh").unwrap();
         assert!(!i.runs && i.seen.contains("FIFO"), "{i:?}");
         std::fs::remove_file(d.join("usr/bin/sh")).unwrap();

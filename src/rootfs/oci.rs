@@ -868,7 +868,7 @@ impl Pull<'_> {
     fn cache_error(&self, e: io::Error) -> Error {
         let dir = shown(&self.cache.dir.to_string_lossy());
         let errno = crate::sys::io_errno(&e);
-        if errno == nix::errno::Errno::ENOSPC || errno == nix::errno::Errno::EDQUOT {
+        if errno == crate::sys::Errno::ENOSPC || errno == crate::sys::Errno::EDQUOT {
             Error::failed(tf("err.oci_cache_full", &[("dir", &dir)]))
         } else {
             Error::failed(tf("err.oci_cache", &[("dir", &dir), ("why", &e)]))
@@ -1306,7 +1306,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let root = std::env::temp_dir().join(format!("hako-cache-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        if !nix::unistd::geteuid().is_root() {
+        if !crate::sys::is_root() {
             // Not root: a directory this user owns is refused.
             assert!(Cache::at(root.clone()).is_err());
             let _ = std::fs::remove_dir_all(&root);

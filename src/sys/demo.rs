@@ -291,7 +291,7 @@ pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::proces
     let r = cmd.spawn().map_err(|e| super::io_errno(&e));
     if super::tracing() {
         for p in procs {
-            crate::ui::render::trace_line(
+            super::trace_line(
                 &format!(
                     "write(\"{}\", \"0\") = 0   (in the child, before its execve)",
                     p.display()

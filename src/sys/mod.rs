@@ -4,10 +4,12 @@
 pub mod at;
 pub mod cgroup;
 pub mod demo;
+pub mod files;
 pub mod harden;
 pub mod mountinfo;
 pub mod ns;
 pub mod nsenter;
+pub mod pids;
 pub mod process;
 pub mod ptrace;
 pub mod signals;
@@ -16,11 +18,32 @@ pub mod tty;
 
 use crate::error::Error;
 use crate::ui::i18n::tf;
-use nix::errno::Errno;
+/// The kernel's error numbers and signal names, for the layers above (which never name
+/// `nix` or `libc` themselves).
+pub use nix::errno::Errno;
+pub use nix::sys::signal::Signal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static TRACE: AtomicBool = AtomicBool::new(false);
+
+/// Where `--trace` lines go: one function, installed once by `main` (the renderer's
+/// `trace_line`). The kernel layer never imports the screen; it hands lines to this sink.
+pub type TraceSink = fn(call: &str, man: &str);
+static SINK: std::sync::OnceLock<TraceSink> = std::sync::OnceLock::new();
+
+/// Installs the trace sink (the first call wins).
+pub fn set_trace_sink(sink: TraceSink) {
+    let _ = SINK.set(sink);
+}
+
+/// Hands one traced call to the sink; without one, a plain line on stderr.
+pub fn trace_line(call: &str, man: &str) {
+    match SINK.get() {
+        Some(sink) => sink(call, man),
+        None => eprintln!("  -> {call}   man {man}"),
+    }
+}
 
 /// `--trace`: print every syscall hako makes, with its man page.
 pub fn set_trace(on: bool) {
@@ -44,7 +67,7 @@ pub fn trace_as<T>(
     ok: impl FnOnce(&T) -> String,
 ) {
     if tracing() {
-        crate::ui::render::trace_line(&format!("{} = {}", call(), result_text(r, ok)), man);
+        trace_line(&format!("{} = {}", call(), result_text(r, ok)), man);
     }
 }
 

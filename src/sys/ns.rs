@@ -5,7 +5,8 @@
 
 use super::{trace, trace_as};
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
+use nix::mount::mount;
+pub use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -295,7 +296,7 @@ pub fn close_all_but_stdio(keep: RawFd) {
         libc::close_range((keep.max(2) + 1) as libc::c_uint, libc::c_uint::MAX, 0);
     }
     if super::tracing() {
-        crate::ui::render::trace_line(
+        super::trace_line(
             &format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"),
             "2 close_range",
         );

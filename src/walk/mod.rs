@@ -316,7 +316,7 @@ fn wait_enter() -> Result<()> {
 
 fn interrupted() -> Error {
     match signals::take() {
-        Some(nix::sys::signal::Signal::SIGTERM) | Some(nix::sys::signal::Signal::SIGHUP) => {
+        Some(crate::sys::Signal::SIGTERM) | Some(crate::sys::Signal::SIGHUP) => {
             Error::new(Kind::Terminated, t("err.terminated"))
         }
         _ => Error::new(Kind::Interrupted, t("err.quit")),
