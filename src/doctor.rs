@@ -124,7 +124,7 @@ fn fixes(c: &Check) -> Vec<String> {
         } else if l == t("pre.row_tmp") {
             tf(
                 "pre.hint_noexec",
-                &[("path", &crate::lessons::preflight::tmpdir().display())],
+                &[("path", &crate::rootfs::tmpdir().display())],
             )
         } else if l == t("pre.row_source") {
             t("doctor.fix_source").to_string()

@@ -399,7 +399,7 @@ pub struct Roots {
 
 impl Roots {
     pub fn here() -> Roots {
-        let mut tmp = vec![crate::lessons::preflight::tmpdir()];
+        let mut tmp = vec![crate::rootfs::tmpdir()];
         for p in ["/tmp", "/var/tmp"] {
             if !tmp.iter().any(|t| t == Path::new(p)) {
                 tmp.push(PathBuf::from(p));

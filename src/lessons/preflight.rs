@@ -15,13 +15,7 @@ pub struct Preflight;
 /// The namespaces the walk needs, as /proc/self/ns names them.
 pub const NEEDED_NS: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid"];
 
-/// The temp directory the rootfs goes in.
-pub fn tmpdir() -> PathBuf {
-    std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
+pub use crate::rootfs::tmpdir;
 
 fn noexec(path: &Path) -> bool {
     crate::sys::files::noexec(path)

@@ -178,6 +178,14 @@ impl Rootfs {
     }
 }
 
+/// The temp directory the rootfs goes in: `$TMPDIR` when absolute, else /tmp.
+pub fn tmpdir() -> PathBuf {
+    std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
 /// The temp rootfs of run `uuid`: `$TMPDIR/hako.<first 12 hex digits>`, named in
 /// advance so that the journal can record it before it exists.
 pub fn temp_path(uuid: &str) -> PathBuf {
@@ -186,7 +194,7 @@ pub fn temp_path(uuid: &str) -> PathBuf {
         .filter(|c| c.is_ascii_hexdigit())
         .take(12)
         .collect();
-    crate::lessons::preflight::tmpdir().join(format!("hako.{short}"))
+    tmpdir().join(format!("hako.{short}"))
 }
 
 /// Creates the directory named by [`temp_path`], mode 0700 (as mktemp does); fails if
