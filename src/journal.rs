@@ -8,6 +8,7 @@
 //! files are removed by descriptor, only while they are still what hako made: a
 //! tampered journal must not make hako delete, kill or send anything else.
 
+use crate::sys::procfs::{Stat, Who};
 use crate::sys::tree::Id;
 use crate::ui::i18n::{t, tf};
 use serde::{Deserialize, Serialize};
@@ -31,15 +32,15 @@ pub struct Proc {
 impl Proc {
     /// The start time of `pid` in clock ticks since boot (proc(5), /proc/PID/stat field 22).
     pub fn of(pid: i32) -> Option<Proc> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name may hold spaces and parentheses: fields start after the last ')'.
-        let rest = &s[s.rfind(')')? + 2..];
+        let stat = Stat::of(Who::Pid(pid))?;
         // A zombie has finished: only its exit status waits to be collected.
-        if rest.starts_with('Z') || rest.starts_with('X') {
+        if stat.ended() {
             return None;
         }
-        let start = rest.split(' ').nth(19)?.parse().ok()?;
-        Some(Proc { pid, start })
+        Some(Proc {
+            pid,
+            start: stat.start_time()?,
+        })
     }
 
     pub fn me() -> Proc {

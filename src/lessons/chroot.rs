@@ -5,6 +5,7 @@ use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
 use crate::rootfs::host::inside_to_host;
+use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
 use crate::ui::i18n::{t, tf};
 use crate::walk::{ExecSeen, State};
@@ -80,15 +81,9 @@ pub fn look_at(pid: i32) -> ExecSeen {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+    let status = Status::of(Who::Pid(pid))
         .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.starts_with("Cap") || l.starts_with("NoNewPrivs") || l.starts_with("Seccomp:")
-        })
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
+        .select(|k| k.starts_with("Cap") || k == "NoNewPrivs" || k == "Seccomp");
     ExecSeen {
         pid,
         root: link("root"),
@@ -358,11 +353,7 @@ impl Lesson for Chroot {
             want_root.clone(),
             seen.root == want_root,
         );
-        let host_bnd = std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
-            .unwrap_or_default();
+        let host_bnd = crate::sys::procfs::status_field(Who::Me, "CapBnd");
         for set in ["CapBnd", "CapEff"] {
             let v = seen.caps(set);
             c.row(

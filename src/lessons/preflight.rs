@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
+use crate::sys::procfs::{Status, Who};
 use crate::sys::{mountinfo, read_trim};
 use crate::ui::i18n::{t, tf};
 use crate::walk::State;
@@ -37,13 +38,7 @@ fn offered_namespaces() -> Vec<String> {
 /// /proc/self/status, up to /proc/sys/kernel/cap_last_cap): what even root cannot
 /// have here, read at run time because hosts differ (a container, a systemd unit).
 pub fn bounding_set_lacks() -> Option<Vec<&'static str>> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))?
-        .trim()
-        .to_string();
-    let bnd = u64::from_str_radix(&hex, 16).ok()?;
+    let bnd = Status::of(Who::Me)?.hex("CapBnd")?;
     let last: usize = read_trim(Path::new("/proc/sys/kernel/cap_last_cap"))?
         .parse()
         .ok()?;

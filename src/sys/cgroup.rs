@@ -533,8 +533,7 @@ pub fn own_v2_cgroup(proc_cgroup: &str) -> Option<String> {
 /// 6 SCHED_DEADLINE are real-time. The command name (field 2) may hold spaces and
 /// parentheses, so the fields are counted after its last `)`.
 pub fn sched_policy(stat: &str) -> Option<u32> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(41 - 3)?.parse().ok()
+    super::procfs::Stat::parse(stat)?.policy()
 }
 
 pub fn is_realtime(policy: u32) -> bool {
@@ -545,8 +544,8 @@ pub fn is_realtime(policy: u32) -> bool {
 /// Kernel threads stay in the root cgroup: the real-time ones (migration/N) do not count.
 pub fn is_kernel_thread(stat: &str) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(9 - 3)?.parse::<u64>().ok())
+    super::procfs::Stat::parse(stat)
+        .and_then(|s| s.flags())
         .is_some_and(|f| f & PF_KTHREAD != 0)
 }
 
@@ -574,10 +573,8 @@ pub fn realtime_outside_root() -> Vec<(i32, String, String)> {
             .and_then(|s| own_v2_cgroup(&s))
             .unwrap_or_default();
         if cg != "/" && !cg.is_empty() && !cg.starts_with("/..") {
-            let name = stat
-                .split_once('(')
-                .and_then(|(_, r)| r.rsplit_once(')'))
-                .map(|(n, _)| n.to_string())
+            let name = super::procfs::Stat::parse(&stat)
+                .map(|s| s.comm)
                 .unwrap_or_default();
             out.push((pid, name, cg));
         }

@@ -173,11 +173,7 @@ pub struct EscapeOutcome {
 }
 
 fn cap_eff() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
-        .unwrap_or_default()
+    super::procfs::status_field(super::procfs::Who::Me, "CapEff")
 }
 
 /// The classic escape, tried by a process already chrooted (PID 1 after the chroot

@@ -11,6 +11,7 @@ pub mod ns;
 pub mod nsenter;
 pub mod pids;
 pub mod process;
+pub mod procfs;
 pub mod ptrace;
 pub mod signals;
 pub mod tree;

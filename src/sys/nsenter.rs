@@ -340,14 +340,9 @@ pub struct Confinement {
 
 /// Reads PID's capability sets, no_new_privs and seccomp mode.
 pub fn confinement_of(pid: i32) -> Option<Confinement> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
-    let hex = |name: &str| u64::from_str_radix(field(name)?, 16).ok();
+    let status = super::procfs::Status::of(super::procfs::Who::Pid(pid))?;
+    let field = |name: &str| status.field(name);
+    let hex = |name: &str| status.hex(name);
     Some(Confinement {
         inh: hex("CapInh")?,
         prm: hex("CapPrm")?,
