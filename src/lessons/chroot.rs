@@ -5,6 +5,7 @@ use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
 use crate::rootfs::host::inside_to_host;
+use crate::sys::capnames::Cap;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
 use crate::ui::i18n::{t, tf};
@@ -17,8 +18,8 @@ pub struct Chroot;
 /// The PATH the command gets inside, as Docker sets it.
 pub const PATH_INSIDE: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// CAP_SYS_CHROOT is capability 18 (capabilities(7)).
-pub const CAP_SYS_CHROOT_BIT: u64 = 1 << 18;
+/// CAP_SYS_CHROOT's bit (capability 18, capabilities(7)).
+pub const CAP_SYS_CHROOT_BIT: u64 = 1 << (Cap::CAP_SYS_CHROOT as u32);
 
 /// The command line: `-- CMD ARG…`, or the rootfs's shell.
 pub fn argv(st: &State) -> Vec<String> {

@@ -45,7 +45,7 @@ pub fn bounding_set_lacks() -> Option<Vec<&'static str>> {
     Some(
         (0..=last.min(63))
             .filter(|b| bnd & (1u64 << b) == 0)
-            .filter_map(|b| super::beyond::CAP_NAMES.get(b).copied())
+            .filter_map(|b| crate::sys::capnames::name(b as u32))
             .collect(),
     )
 }

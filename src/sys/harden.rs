@@ -286,27 +286,8 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
     Ok(out)
 }
 
-/// Docker's default capabilities (moby `oci/caps/defaults.go`), by bit number.
-pub const DOCKER_DEFAULT: [u32; 14] = [
-    0,  // CHOWN
-    1,  // DAC_OVERRIDE
-    3,  // FOWNER
-    4,  // FSETID
-    5,  // KILL
-    6,  // SETGID
-    7,  // SETUID
-    8,  // SETPCAP
-    10, // NET_BIND_SERVICE
-    13, // NET_RAW
-    18, // SYS_CHROOT
-    27, // MKNOD
-    29, // AUDIT_WRITE
-    31, // SETFCAP
-];
-
-pub fn docker_mask() -> u64 {
-    DOCKER_DEFAULT.iter().fold(0, |m, b| m | 1 << b)
-}
+/// Docker's default capability set is kept once, in `capnames`.
+pub use super::capnames::docker_mask;
 
 /// Cuts every capability set to `keep` (capabilities(7)): the bounding set one
 /// PR_CAPBSET_DROP at a time (which needs CAP_SETPCAP, so it goes first), the ambient set
