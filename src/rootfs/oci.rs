@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::ui::i18n::{t, tf};
 use crate::ui::render;
 use digest::shown;
+pub use policy::is_loopback_host;
 use policy::{Policy, MAX_HOPS};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -206,26 +207,6 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
-}
-
-/// `localhost`, 127.0.0.0/8 or ::1, with or without a port.
-pub fn is_loopback_host(authority: &str) -> bool {
-    if let Ok(ip) = authority.parse::<std::net::IpAddr>() {
-        return ip.is_loopback();
-    }
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
 }
 
 /// This machine's platform as image indexes name it (`GOARCH`).
