@@ -47,8 +47,6 @@ const PARENTS_STILL_SHARED: &[&str] = &[
     "src/walk/mod.rs",
     // The agent's protocol, server and client in one file.
     "src/agent/mod.rs",
-    // Trace helpers and small kernel calls shared by every sys module.
-    "src/sys/mod.rs",
     // Rootfs and Source, shared by the rootfs sources.
     "src/rootfs/mod.rs",
 ];

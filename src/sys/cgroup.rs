@@ -106,11 +106,11 @@ impl Op {
 
     pub fn apply(&self) -> Result<()> {
         match self {
-            Op::Mkdir(p) => super::mkdir(p),
+            Op::Mkdir(p) => super::common::mkdir(p),
             Op::Write { path, value } if path.ends_with("cgroup.subtree_control") => {
-                super::write_raw(path, value).map_err(|e| enable_failure(path, value, e))
+                super::common::write_raw(path, value).map_err(|e| enable_failure(path, value, e))
             }
-            Op::Write { path, value } => super::write_file(path, value),
+            Op::Write { path, value } => super::common::write_file(path, value),
         }
     }
 }
@@ -258,7 +258,7 @@ pub fn pids_in(dirs: &[PathBuf]) -> Vec<i32> {
 pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while let Some(dir) = dirs.last().cloned() {
-        match super::rmdir(&dir) {
+        match super::common::rmdir(&dir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => {
                 dirs.pop();
             }
@@ -268,14 +268,17 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
-                    super::trace(|| format!("kill({pid}, SIGKILL)"), "2 kill", &r);
+                    super::tracer::trace(|| format!("kill({pid}, SIGKILL)"), "2 kill", &r);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Err(e) => {
                 return Err(Error::failed(tf(
                     "err.cgroup_remove",
-                    &[("path", &dir.display()), ("why", &super::explain(e))],
+                    &[
+                        ("path", &dir.display()),
+                        ("why", &super::common::explain(e)),
+                    ],
                 )))
             }
         }
@@ -355,7 +358,9 @@ impl Cgroup {
         } else {
             "memory.usage_in_bytes"
         };
-        super::read_trim(&self.memory_dir().join(f))?.parse().ok()
+        super::common::read_trim(&self.memory_dir().join(f))?
+            .parse()
+            .ok()
     }
 
     /// The counters a closing summary shows: (file, key, value).
@@ -395,7 +400,7 @@ impl Cgroup {
             &["memory.max_usage_in_bytes", "memory.failcnt"]
         };
         for f in singles {
-            if let Some(v) = super::read_trim(&m.join(f)) {
+            if let Some(v) = super::common::read_trim(&m.join(f)) {
                 out.push((f.to_string(), String::new(), v));
             }
         }
@@ -460,8 +465,10 @@ impl Parent {
             .unwrap_or_default();
         Parent {
             nested: path.join("cgroup.type").exists(),
-            controllers: super::read_trim(&path.join("cgroup.controllers")).unwrap_or_default(),
-            subtree: super::read_trim(&path.join("cgroup.subtree_control")).unwrap_or_default(),
+            controllers: super::common::read_trim(&path.join("cgroup.controllers"))
+                .unwrap_or_default(),
+            subtree: super::common::read_trim(&path.join("cgroup.subtree_control"))
+                .unwrap_or_default(),
             procs: pids_in(std::slice::from_ref(&path)),
             mount_root,
             own,
@@ -604,7 +611,7 @@ pub fn enable_failure(path: &Path, value: &str, e: nix::errno::Errno) -> Error {
         }
         // A controller that the parent does not offer (not in its cgroup.controllers).
         Errno::ENOENT => Error::failed(tf("cg2.enable_enoent", args)),
-        _ => super::failure(
+        _ => super::common::failure(
             &tf("do.write", &[("value", &value), ("path", &path.display())]),
             e,
         ),

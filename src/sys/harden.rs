@@ -12,7 +12,7 @@
 //! 7. seccomp last, just before the execve: the filter then covers only the command.
 #![allow(unsafe_code)]
 
-use super::{trace, trace_as};
+use super::tracer::{trace, trace_as};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::{Deserialize, Serialize};
@@ -587,7 +587,7 @@ impl Seen {
 
 /// read(2) of a whole file: how many bytes came.
 pub fn read_len(path: &str) -> Seen {
-    let r = std::fs::read(path).map_err(|e| super::io_errno(&e));
+    let r = std::fs::read(path).map_err(|e| super::common::io_errno(&e));
     trace_as(
         || format!("read(\"{path}\")"),
         "2 read",
@@ -603,7 +603,7 @@ pub fn open_write(path: &str) -> Seen {
         .write(true)
         .open(path)
         .map(|_| ())
-        .map_err(|e| super::io_errno(&e));
+        .map_err(|e| super::common::io_errno(&e));
     trace(|| format!("open(\"{path}\", O_WRONLY)"), "2 open", &r);
     Seen::of(r, |_| 0)
 }
@@ -697,11 +697,12 @@ pub fn mknod_and_read(major: u64, minor: u64) -> Seen {
         };
     }
     let read = (|| -> Result<u16, Errno> {
-        let mut f = std::fs::File::open(&node).map_err(|e| super::io_errno(&e))?;
+        let mut f = std::fs::File::open(&node).map_err(|e| super::common::io_errno(&e))?;
         f.seek(SeekFrom::Start(1080))
-            .map_err(|e| super::io_errno(&e))?;
+            .map_err(|e| super::common::io_errno(&e))?;
         let mut b = [0u8; 2];
-        f.read_exact(&mut b).map_err(|e| super::io_errno(&e))?;
+        f.read_exact(&mut b)
+            .map_err(|e| super::common::io_errno(&e))?;
         Ok(u16::from_le_bytes(b))
     })();
     trace_as(
@@ -741,9 +742,10 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
         }
     };
     while let Some(p) = stack.pop() {
-        let m = std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::io_errno(&e)))?;
+        let m =
+            std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
         std::os::unix::fs::lchown(&p, Some(shift(m.uid())), Some(shift(m.gid())))
-            .map_err(|e| (p.clone(), super::io_errno(&e)))?;
+            .map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
         if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
             let _ =
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777));

@@ -25,7 +25,7 @@ pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno>
     cmd.arg("__agent")
         .env(FD_ENV, fd.to_string())
         .env(GUIDE_ENV, guide.to_string());
-    if super::tracing() {
+    if super::tracer::tracing() {
         cmd.env(TRACE_ENV, "1");
     }
     // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
@@ -48,8 +48,8 @@ pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno>
             Ok(())
         });
     }
-    let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    super::trace_as(
+    let r = cmd.spawn().map_err(|e| super::common::io_errno(&e));
+    super::tracer::trace_as(
         || "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(),
         "2 execve",
         &r,
