@@ -434,7 +434,7 @@ pub fn fill(root: &Path, image: &str, name: &str) -> Result<Vec<String>> {
         Ok(()) => did.push(tf("docker.removed", &[("id", &short)])),
         Err(why) => did.push(tf("docker.remove_failed", &[("id", &short), ("why", &why)])),
     }
-    did.extend(super::summary(&stats));
+    did.extend(super::summary::summary(&stats));
     Ok(did)
 }
 

@@ -1017,8 +1017,8 @@ pub mod tests {
     }
     impl Tmp {
         pub fn new() -> Tmp {
-            let p = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-            crate::rootfs::create_temp(&p).unwrap();
+            let p = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+            crate::rootfs::temp::create_temp(&p).unwrap();
             Tmp(p)
         }
     }

@@ -756,8 +756,8 @@ mod tests {
     }
 
     fn scratch() -> PathBuf {
-        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-        crate::rootfs::create_temp(&d).unwrap();
+        let d = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::temp::create_temp(&d).unwrap();
         d
     }
 
@@ -811,7 +811,7 @@ mod tests {
                 "{i:?}"
             );
         }
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 
     /// Links are followed as the kernel would with the rootfs as `/` (absolute ones
@@ -861,13 +861,13 @@ mod tests {
         std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
         assert!(!inspect(&d, "/bin/sh").unwrap().runs);
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 
     #[test]
     fn resolves_paths_inside_a_root() {
-        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-        crate::rootfs::create_temp(&d).unwrap();
+        let d = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::temp::create_temp(&d).unwrap();
         std::fs::create_dir_all(d.join("usr/bin")).unwrap();
         std::fs::write(d.join("usr/bin/busybox"), "x").unwrap();
         std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();
@@ -880,6 +880,6 @@ mod tests {
         // `..` stops at the root, as it does after chroot.
         assert_eq!(inside_to_host(&d, "/usr/bin/up"), None);
         assert_eq!(inside_to_host(&d, "/nope"), None);
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 }

@@ -4,12 +4,16 @@ pub mod docker;
 pub mod extract;
 pub mod host;
 pub mod oci;
+pub mod summary;
 pub mod tarball;
+pub mod temp;
 
-use crate::error::{Error, Result};
+pub use summary::summary;
+pub use temp::{create_temp, remove_tree, remove_tree_as, temp_path, tmpdir};
+
 use crate::sys::tree::Id;
 use crate::ui::i18n::tf;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// `--rootfs SOURCE`.
@@ -178,83 +182,10 @@ impl Rootfs {
     }
 }
 
-/// The temp directory the rootfs goes in: `$TMPDIR` when absolute, else /tmp.
-pub fn tmpdir() -> PathBuf {
-    std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
-
-/// The temp rootfs of run `uuid`: `$TMPDIR/hako.<first 12 hex digits>`, named in
-/// advance so that the journal can record it before it exists.
-pub fn temp_path(uuid: &str) -> PathBuf {
-    let short: String = uuid
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(12)
-        .collect();
-    tmpdir().join(format!("hako.{short}"))
-}
-
-/// Creates the directory named by [`temp_path`], mode 0700 (as mktemp does); fails if
-/// anything is there already.
-pub fn create_temp(path: &Path) -> Result<()> {
-    crate::sys::mkdir_private(path)
-        .map_err(|e| crate::sys::failure(&tf("do.mktemp", &[("path", &path.display())]), e))
-}
-
-/// The lines that tell what an extraction wrote (and what it left out on purpose).
-pub fn summary(s: &extract::Stats) -> Vec<String> {
-    let mut v = vec![tf(
-        "rootfs.did_stats",
-        &[
-            ("files", &s.files),
-            ("dirs", &s.dirs),
-            ("symlinks", &s.symlinks),
-            ("hardlinks", &s.hardlinks),
-            ("bytes", &indicatif::HumanBytes(s.bytes)),
-        ],
-    )];
-    if !s.devices.is_empty() {
-        let mut names = s
-            .devices
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if s.devices.len() > 5 {
-            names.push_str(", …");
-        }
-        v.push(tf(
-            "rootfs.did_devices",
-            &[("n", &s.devices.len()), ("names", &names)],
-        ));
-    }
-    v
-}
-
-/// Removes a directory tree without ever leaving its filesystem: what is mounted under
-/// it is detached first, a mount still in place is not descended into (and the removal
-/// stops with an error), a link is removed, never followed (see [`crate::sys::tree`]).
-pub fn remove_tree(root: &Path) -> Result<()> {
-    remove_tree_as(root, None)
-}
-
-/// [`remove_tree`], only while `root` is still the directory `id` names (when recorded).
-pub fn remove_tree_as(root: &Path, id: Option<Id>) -> Result<()> {
-    crate::sys::tree::remove_tree(root, id).map_err(|why| {
-        Error::failed(tf(
-            "err.rootfs_remove",
-            &[("path", &root.display()), ("why", &why)],
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn sources() {

@@ -1058,7 +1058,7 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
         "oci.did_layers",
         &[("n", &n), ("whiteouts", &whiteouts)],
     ));
-    did.extend(super::summary(&u.stats));
+    did.extend(super::summary::summary(&u.stats));
     let dir = shown(&p.cache.dir.to_string_lossy());
     if p.fetched == 0 {
         did.push(tf("oci.did_cache", &[("dir", &dir)]));
