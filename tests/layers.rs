@@ -652,7 +652,9 @@ fn word(line: &str, w: &str) -> bool {
     line.match_indices(w).any(|(at, _)| {
         let before = line[..at].chars().next_back();
         let after = line[at + w.len()..].chars().next();
-        !before.is_some_and(is_ident) && !(w.ends_with(is_ident) && after.is_some_and(is_ident))
+        let glued_before = before.is_some_and(is_ident);
+        let glued_after = w.ends_with(is_ident) && after.is_some_and(is_ident);
+        !glued_before && !glued_after
     })
 }
 

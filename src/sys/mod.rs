@@ -24,6 +24,7 @@ pub mod tty;
 /// `nix` or `libc` themselves).
 pub use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
+pub use nix::unistd::Pid;
 
 pub use common::*;
 pub use tracer::*;
