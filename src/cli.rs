@@ -1,10 +1,10 @@
 //! The command line (clap).
 
-use crate::i18n::Lang;
 use crate::lessons::IDS;
 use crate::rootfs::Source;
 use crate::spec::{parse_cpu, parse_size, CpuSpec};
-use crate::walk::render::{ColorWhen, Format};
+use crate::ui::i18n::Lang;
+use crate::ui::render::{ColorWhen, Format};
 use clap::{Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
@@ -163,8 +163,7 @@ pub struct Cli {
     pub cmd: Vec<String>,
 }
 
-/// The pids limit `--pids` alone (and `--all`) sets.
-pub const DEFAULT_PIDS: u64 = 64;
+pub use crate::lessons::pids::DEFAULT_PIDS;
 
 /// `--pids N`: a whole number from 8 (hako's own processes in the cgroup leave room for
 /// the shell) to the kernel's PID_MAX_LIMIT.
@@ -255,7 +254,7 @@ pub fn lang_from_args(args: &[String]) -> Option<Lang> {
 /// `-h`/`-V` and its error messages stay English.
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let m = localized(Cli::command(), crate::i18n::lang()).try_get_matches()?;
+    let m = localized(Cli::command(), crate::ui::i18n::lang()).try_get_matches()?;
     Cli::from_arg_matches(&m)
 }
 
@@ -265,7 +264,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
     if lang != Lang::Ja {
         return cmd;
     }
-    let t = |key: &str| crate::i18n::t_in(lang, key);
+    let t = |key: &str| crate::ui::i18n::t_in(lang, key);
     let mut cmd = cmd
         .about(t("help.about"))
         .long_about(t("help.long_about"))

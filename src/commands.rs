@@ -2,8 +2,9 @@
 //! `hako cleanup`, and the options refused up front.
 
 use crate::error::{Error, Kind};
-use crate::i18n::{t, tf};
-use crate::{cli, i18n, journal, lessons, sys, ui, walk};
+use crate::ui::i18n;
+use crate::ui::i18n::{t, tf};
+use crate::{cli, journal, lessons, sys, ui};
 
 /// The least `--memory` the walk accepts. Measured: the agent and the container's PID 1
 /// start with -- /bin/true at 600 KiB on a v1 host and fail at 512 KiB (the kernel
@@ -68,20 +69,20 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 pub fn cleanup(kept: bool) -> i32 {
-    walk::render::init(false);
+    ui::render::init(false);
     if !sys::is_root() {
-        walk::render::error(t("err.cleanup_root"));
+        ui::render::error(t("err.cleanup_root"));
         return Kind::Failed.code();
     }
     let said = journal::clean_orphans(kept);
     if said.is_empty() {
-        walk::render::note(t("cleanup.nothing"));
+        ui::render::note(t("cleanup.nothing"));
     } else {
         for l in &said {
-            walk::render::note(l);
+            ui::render::note(l);
         }
     }
-    walk::render::note(t("cleanup.reset"));
+    ui::render::note(t("cleanup.reset"));
     0
 }
 
@@ -117,8 +118,8 @@ pub fn list() -> i32 {
 
 /// `hako show ID`: the lesson rendered from its Markdown (colour on a terminal unless
 /// NO_COLOR or `--color never`; plain text without Markdown marks in a pipe).
-pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
-    use walk::render::ColorWhen;
+pub fn show(id: &str, when: ui::render::ColorWhen) -> i32 {
+    use ui::render::ColorWhen;
     let src = lessons::source(id, i18n::lang()).unwrap_or_default();
     let term = console::Term::stdout();
     let color = match when {
@@ -133,7 +134,7 @@ pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
     let look = ui::markdown::Look {
         width,
         color,
-        unicode: walk::utf8_locale(),
+        unicode: ui::render::utf8_locale(),
     };
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -141,7 +142,7 @@ pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
         let line = if look.unicode {
             line
         } else {
-            walk::render::transliterate(&line)
+            ui::render::transliterate(&line)
         };
         if writeln!(out, "{line}").is_err() {
             break;

@@ -120,7 +120,7 @@ fn forks(bound: usize, current: &str) -> i32 {
 /// root, chroot into the rootfs, mknod the host's root device, read its superblock's
 /// magic, unlink the node. Prints what it saw as one JSON line.
 fn mknod(root: &str, major: u64, minor: u64) -> i32 {
-    let seen = match nix::unistd::chroot(root).and_then(|_| nix::unistd::chdir("/")) {
+    let seen = match crate::sys::ns::chroot(std::path::Path::new(root)) {
         Ok(()) => crate::sys::harden::mknod_and_read(major, minor),
         Err(e) => crate::sys::harden::Seen {
             errno: Some(e as i32),
@@ -154,7 +154,7 @@ pub fn mknod_as_host_root(
             )
         },
         "2 execve",
-        &Ok::<(), nix::errno::Errno>(()),
+        &Ok::<(), crate::sys::Errno>(()),
         |_| "0".into(),
     );
     serde_json::from_slice(&out.stdout).ok()

@@ -4,12 +4,12 @@
 //! cleans up after itself on every exit.
 
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::lessons;
 use crate::rootfs::{host, Source};
 use crate::spec::CpuSpec;
 use crate::sys::cgroup::{self, Layout};
 use crate::sys::mountinfo;
+use crate::ui::i18n::{t, tf};
 
 /// What the script is made for.
 pub struct Plan {
@@ -59,7 +59,7 @@ fn note(key: &str) -> String {
 
 /// `# text` lines, wrapped to 76 columns at legal break points.
 fn lines(text: &str) -> String {
-    crate::walk::render::wrap(text, 76)
+    crate::ui::render::wrap(text, 76)
         .iter()
         .map(|l| format!("# {l}\n"))
         .collect()

@@ -3,7 +3,7 @@
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
-use crate::i18n::t;
+use crate::ui::i18n::t;
 use crate::walk::State;
 
 pub struct Devnull;

@@ -27,8 +27,11 @@ pub mod shell;
 pub mod userns;
 
 use crate::error::Result;
-use crate::i18n::{lang, Lang};
+use crate::ui::i18n::{lang, Lang};
 use crate::walk::State;
+
+/// The evidence types live in `ui` (the renderer shows them); lessons fill them.
+pub use crate::ui::evidence::{Check, Row};
 
 /// What the `--harden` lessons pass on to their checks.
 #[derive(Debug, Default)]
@@ -39,60 +42,6 @@ pub struct HardenNotes {
     pub unshare_before: Option<crate::sys::harden::Seen>,
     /// The same call after the filter, before the exec (the seccomp check).
     pub unshare_after: Option<crate::sys::harden::Seen>,
-}
-
-/// What a check read, where from, what it was compared with, and whether it holds.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Row {
-    pub label: String,
-    pub seen: String,
-    pub compared: String,
-    pub ok: bool,
-}
-
-impl Row {
-    pub fn new(
-        label: impl Into<String>,
-        seen: impl Into<String>,
-        compared: impl Into<String>,
-        ok: bool,
-    ) -> Row {
-        Row {
-            label: label.into(),
-            seen: seen.into(),
-            compared: compared.into(),
-            ok,
-        }
-    }
-}
-
-/// A lesson's evidence, and the hint to show when it does not hold.
-#[derive(Debug, Clone, Default)]
-pub struct Check {
-    pub rows: Vec<Row>,
-    pub hint: String,
-}
-
-impl Check {
-    pub fn new(hint: impl Into<String>) -> Check {
-        Check {
-            rows: vec![],
-            hint: hint.into(),
-        }
-    }
-    pub fn row(
-        &mut self,
-        label: impl Into<String>,
-        seen: impl Into<String>,
-        compared: impl Into<String>,
-        ok: bool,
-    ) {
-        self.rows.push(Row::new(label, seen, compared, ok));
-    }
-    /// A check with no evidence has not passed.
-    pub fn passed(&self) -> bool {
-        !self.rows.is_empty() && self.rows.iter().all(|r| r.ok)
-    }
 }
 
 pub trait Lesson: Sync {

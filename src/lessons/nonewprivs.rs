@@ -4,7 +4,7 @@ use super::confine::{pid1, status, step};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct NoNewPrivs;

@@ -4,15 +4,18 @@
 
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::sys::cgroup::{Layout, Op};
 use crate::sys::read_trim;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 use std::path::{Path, PathBuf};
 
 pub struct Pids;
 
 /// The root's `cgroup.subtree_control` on v2 (empty elsewhere).
+/// The pids limit `--pids` alone (and `--all`) sets.
+pub const DEFAULT_PIDS: u64 = 64;
+
 fn root_subtree(l: &Layout) -> String {
     if l.version.is_v2() {
         read_trim(&l.memory.join("cgroup.subtree_control")).unwrap_or_default()
@@ -22,7 +25,7 @@ fn root_subtree(l: &Layout) -> String {
 }
 
 fn max_of(st: &State) -> u64 {
-    st.opts.pids.unwrap_or(crate::cli::DEFAULT_PIDS)
+    st.opts.pids.unwrap_or(DEFAULT_PIDS)
 }
 
 /// The shell equivalent of `plan` on layout `l`: the cgroup-tools lines, then the raw ones.
@@ -63,7 +66,7 @@ fn errno_name(n: u64) -> String {
     if n == 0 {
         "-".into()
     } else {
-        let e = nix::errno::Errno::from_raw(n as i32);
+        let e = crate::sys::Errno::from_raw(n as i32);
         format!("{e:?} ({})", e.desc())
     }
 }
@@ -227,7 +230,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
         return;
     };
     let errno = value("fork_errno").unwrap_or(0);
-    let eagain = errno == libc::EAGAIN as u64;
+    let eagain = errno == crate::sys::Errno::EAGAIN as u64;
     c.row(
         label,
         if errno == 0 {
@@ -253,7 +256,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
             )
         },
         t("pids.demo_threads_count"),
-        thread == libc::EAGAIN as u64,
+        thread == crate::sys::Errno::EAGAIN as u64,
     );
     c.row(
         format!("{} (pids.current)", t("pids.demo_current")),

@@ -2,11 +2,12 @@
 
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
+use crate::sys::procfs::{Status, Who};
 use crate::sys::{mountinfo, read_trim};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 use std::path::{Path, PathBuf};
 
@@ -15,18 +16,10 @@ pub struct Preflight;
 /// The namespaces the walk needs, as /proc/self/ns names them.
 pub const NEEDED_NS: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid"];
 
-/// The temp directory the rootfs goes in.
-pub fn tmpdir() -> PathBuf {
-    std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
+pub use crate::rootfs::tmpdir;
 
 fn noexec(path: &Path) -> bool {
-    nix::sys::statvfs::statvfs(path)
-        .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
-        .unwrap_or(false)
+    crate::sys::files::noexec(path)
 }
 
 fn offered_namespaces() -> Vec<String> {
@@ -45,20 +38,14 @@ fn offered_namespaces() -> Vec<String> {
 /// /proc/self/status, up to /proc/sys/kernel/cap_last_cap): what even root cannot
 /// have here, read at run time because hosts differ (a container, a systemd unit).
 pub fn bounding_set_lacks() -> Option<Vec<&'static str>> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))?
-        .trim()
-        .to_string();
-    let bnd = u64::from_str_radix(&hex, 16).ok()?;
+    let bnd = Status::of(Who::Me)?.hex("CapBnd")?;
     let last: usize = read_trim(Path::new("/proc/sys/kernel/cap_last_cap"))?
         .parse()
         .ok()?;
     Some(
         (0..=last.min(63))
             .filter(|b| bnd & (1u64 << b) == 0)
-            .filter_map(|b| super::beyond::CAP_NAMES.get(b).copied())
+            .filter_map(|b| crate::sys::capnames::name(b as u32))
             .collect(),
     )
 }

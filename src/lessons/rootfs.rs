@@ -4,8 +4,8 @@
 
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct RootfsLesson;
@@ -133,7 +133,7 @@ impl Lesson for RootfsLesson {
             tf("rootfs.row_shell", &[("shell", &r.shell)]),
             found
                 .as_ref()
-                .map(|p| crate::sanitize::clean_path(p))
+                .map(|p| crate::ui::sanitize::clean_path(p))
                 .unwrap_or_else(|| t("rootfs.missing").to_string()),
             t("rootfs.inside"),
             found.is_some(),

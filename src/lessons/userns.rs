@@ -5,8 +5,8 @@ use super::confine::{status, step};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Userns;

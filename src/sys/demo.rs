@@ -8,7 +8,8 @@
 //! - the limits, in `hako __demo …` children the guide starts inside the cgroup.
 #![allow(unsafe_code)]
 
-use super::{ns, trace};
+use super::ns;
+use super::tracer::trace;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -110,7 +111,7 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
         // touch $ROOTFS/dev/ptmx
         let r = std::fs::File::create(&ptmx)
             .map(|_| ())
-            .map_err(|e| super::io_errno(&e));
+            .map_err(|e| super::common::io_errno(&e));
         trace(
             || format!("open(\"{}\", O_WRONLY|O_CREAT, 0644)", ptmx.display()),
             "2 open",
@@ -121,9 +122,9 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
         let inner = pts.join("ptmx");
         ns::do_mount("/dev/pts/ptmx", &inner, None, MsFlags::MS_BIND, None).map_err(at(&inner))?;
         // ln -sf /dev/pts/ptmx $ROOTFS/dev/ptmx
-        let r = std::fs::remove_file(&ptmx).map_err(|e| super::io_errno(&e));
+        let r = std::fs::remove_file(&ptmx).map_err(|e| super::common::io_errno(&e));
         trace(|| format!("unlink(\"{}\")", ptmx.display()), "2 unlink", &r);
-        super::symlink("/dev/pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        super::common::symlink("/dev/pts/ptmx", &ptmx).map_err(at(&ptmx))?;
     } else {
         ns::do_mount(
             "devpts",
@@ -133,11 +134,11 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
             Some("newinstance,ptmxmode=0666,mode=0620"),
         )
         .map_err(at(&pts))?;
-        super::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        super::common::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;
     }
     // The host's devpts, kept open to look for pts/N there after the chroot.
-    let host =
-        std::fs::File::open("/dev/pts").map_err(|e| ("/dev/pts".into(), super::io_errno(&e)))?;
+    let host = std::fs::File::open("/dev/pts")
+        .map_err(|e| ("/dev/pts".into(), super::common::io_errno(&e)))?;
     out.host_dev = host.metadata().map(|m| m.dev()).unwrap_or(0);
     ns::chroot(root).map_err(at(root))?;
     out.pts_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
@@ -173,11 +174,7 @@ pub struct EscapeOutcome {
 }
 
 fn cap_eff() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
-        .unwrap_or_default()
+    super::procfs::status_field(super::procfs::Who::Me, "CapEff")
 }
 
 /// The classic escape, tried by a process already chrooted (PID 1 after the chroot
@@ -304,10 +301,10 @@ fn spawn_in(
             Ok(())
         });
     }
-    let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    if super::tracing() {
+    let r = cmd.spawn().map_err(|e| super::common::io_errno(&e));
+    if super::tracer::tracing() {
         for p in procs {
-            crate::walk::render::trace_line(
+            super::tracer::trace_line(
                 &format!(
                     "write(\"{}\", \"0\") = 0   (in the child, before its execve)",
                     p.display()
@@ -316,7 +313,7 @@ fn spawn_in(
             );
         }
     }
-    super::trace_as(
+    super::tracer::trace_as(
         || {
             format!(
                 "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__demo\", {}])",
@@ -463,7 +460,7 @@ pub fn thread_refused() -> Option<Errno> {
             let _ = h.join();
             None
         }
-        Err(e) => Some(super::io_errno(&e)),
+        Err(e) => Some(super::common::io_errno(&e)),
     }
 }
 

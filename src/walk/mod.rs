@@ -4,11 +4,10 @@
 
 pub mod json;
 pub mod look;
-pub mod render;
+use crate::ui::render;
 
 use crate::agent::Agent;
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
 use crate::journal::{self, Item};
 use crate::lessons::{self, Lesson};
 use crate::rootfs::{Rootfs, Source};
@@ -16,6 +15,7 @@ use crate::spec::CpuSpec;
 use crate::sys::cgroup::{Cgroup, Layout};
 use crate::sys::mountinfo::Mount;
 use crate::sys::signals;
+use crate::ui::i18n::{t, tf};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -280,17 +280,6 @@ impl ExecSeen {
     }
 }
 
-pub fn utf8_locale() -> bool {
-    ["LC_ALL", "LC_CTYPE", "LANG"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .map(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("utf-8") || v.contains("utf8")
-        })
-        .unwrap_or(false)
-}
-
 /// Hidden, test-only: a comma-separated list of lesson ids whose `run` is left out.
 pub const SKIP_ENV: &str = "HAKO_TEST_SKIP";
 
@@ -336,7 +325,7 @@ fn wait_enter() -> Result<()> {
 
 fn interrupted() -> Error {
     match signals::take() {
-        Some(nix::sys::signal::Signal::SIGTERM) | Some(nix::sys::signal::Signal::SIGHUP) => {
+        Some(crate::sys::Signal::SIGTERM) | Some(crate::sys::Signal::SIGHUP) => {
             Error::new(Kind::Terminated, t("err.terminated"))
         }
         _ => Error::new(Kind::Interrupted, t("err.quit")),
