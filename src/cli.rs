@@ -1,10 +1,10 @@
 //! The command line (clap).
 
-use crate::i18n::Lang;
 use crate::lessons::IDS;
 use crate::rootfs::Source;
 use crate::spec::{parse_cpu, parse_size, CpuSpec};
-use crate::walk::render::{ColorWhen, Format};
+use crate::ui::i18n::Lang;
+use crate::ui::render::{ColorWhen, Format};
 use clap::{Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
@@ -148,9 +148,32 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub harden: bool,
 
+    /// Add the pids lesson: at most N processes and threads in the container's cgroup
+    /// (`pids.max`), shown stopping a fork loop. `--pids` alone means 64 [at least 8:
+    /// hako's agent and the container's PID 1 count too].
+    #[arg(long, global = true, value_name = "N", num_args = 0..=1, default_missing_value = "64", value_parser = parse_pids)]
+    pub pids: Option<u64>,
+
+    /// Every optional lesson: --harden's and --pids (64 unless --pids N says otherwise).
+    #[arg(long, global = true)]
+    pub all: bool,
+
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+pub use crate::lessons::pids::DEFAULT_PIDS;
+
+/// `--pids N`: a whole number from 8 (hako's own processes in the cgroup leave room for
+/// the shell) to the kernel's PID_MAX_LIMIT.
+fn parse_pids(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (8..=4_194_304).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a pids limit: write a whole number from 8 to 4194304, such as 64 (hako's agent and the container's PID 1 count against it too)"
+        )),
+    }
 }
 
 /// `--pace`: seconds, whole or not (`20`, `1.5`), at most an hour.
@@ -184,6 +207,16 @@ impl Cli {
     /// No questions: `--auto`, or what implies it (`--pace`, `--format json`).
     pub fn auto(&self) -> bool {
         self.auto || self.pace.is_some() || self.format == Format::Json
+    }
+
+    /// `--harden`, or `--all`.
+    pub fn harden(&self) -> bool {
+        self.harden || self.all
+    }
+
+    /// The pids limit when the pids lesson runs: `--pids [N]`, or `--all`.
+    pub fn pids(&self) -> Option<u64> {
+        self.pids.or(self.all.then_some(DEFAULT_PIDS))
     }
 }
 
@@ -221,7 +254,7 @@ pub fn lang_from_args(args: &[String]) -> Option<Lang> {
 /// `-h`/`-V` and its error messages stay English.
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let m = localized(Cli::command(), crate::i18n::lang()).try_get_matches()?;
+    let m = localized(Cli::command(), crate::ui::i18n::lang()).try_get_matches()?;
     Cli::from_arg_matches(&m)
 }
 
@@ -231,7 +264,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
     if lang != Lang::Ja {
         return cmd;
     }
-    let t = |key: &str| crate::i18n::t_in(lang, key);
+    let t = |key: &str| crate::ui::i18n::t_in(lang, key);
     let mut cmd = cmd
         .about(t("help.about"))
         .long_about(t("help.long_about"))
@@ -251,6 +284,8 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("trace", t("help.trace")),
         ("demos", t("help.demos")),
         ("harden", t("help.harden")),
+        ("pids", t("help.pids")),
+        ("all", t("help.all")),
         ("color", t("help.color")),
         ("format", t("help.format")),
         ("from", t("help.from")),
@@ -425,6 +460,30 @@ mod tests {
         assert!(wants_json(&args(&["hako", "--format", "json", "--bad"])));
         assert!(wants_json(&args(&["hako", "--format=json"])));
         assert!(!wants_json(&args(&["hako", "--", "--format", "json"])[..2]));
+    }
+
+    #[test]
+    fn pids_and_all() {
+        let c = Cli::try_parse_from(["hako", "--pids", "20"]).unwrap();
+        assert_eq!((c.pids(), c.harden()), (Some(20), false));
+        let c = Cli::try_parse_from(["hako", "--pids", "--auto"]).unwrap();
+        assert_eq!(c.pids(), Some(DEFAULT_PIDS));
+        assert!(c.auto());
+        let c = Cli::try_parse_from(["hako", "--pids", "--", "/bin/true"]).unwrap();
+        assert_eq!(c.pids(), Some(DEFAULT_PIDS));
+        assert_eq!(c.cmd, ["/bin/true"]);
+        let c = Cli::try_parse_from(["hako", "--all"]).unwrap();
+        assert_eq!((c.pids(), c.harden()), (Some(DEFAULT_PIDS), true));
+        let c = Cli::try_parse_from(["hako", "--all", "--pids", "100"]).unwrap();
+        assert_eq!(c.pids(), Some(100));
+        let c = Cli::try_parse_from(["hako", "script", "--pids", "9"]).unwrap();
+        assert_eq!(c.pids(), Some(9));
+        let c = Cli::try_parse_from(["hako"]).unwrap();
+        assert_eq!((c.pids(), c.harden()), (None, false));
+        for bad in ["0", "7", "many", "-1", "4194305"] {
+            let e = Cli::try_parse_from(["hako", "--pids", bad]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! `hako cleanup`, and the options refused up front.
 
 use crate::error::{Error, Kind};
-use crate::i18n::{t, tf};
-use crate::{cli, i18n, journal, lessons, sys, ui, walk};
+use crate::ui::i18n;
+use crate::ui::i18n::{t, tf};
+use crate::{cli, journal, lessons, sys, ui};
 
 /// The least `--memory` the walk accepts. Measured: the agent and the container's PID 1
 /// start with -- /bin/true at 600 KiB on a v1 host and fail at 512 KiB (the kernel
@@ -12,7 +13,7 @@ use crate::{cli, i18n, journal, lessons, sys, ui, walk};
 pub const MEMORY_FLOOR: u64 = 4 << 20;
 
 /// Options the walk could only fail on later, refused before anything is made (exit 2):
-/// an optional lesson in --from/--to without --harden, a memory limit too small for
+/// an optional lesson in --from/--to without its option (--harden, --pids), a memory limit too small for
 /// the agent, a CPU limit above the CPUs this process may use.
 pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
     let on = sets(cli);
@@ -55,11 +56,7 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
 
 /// The optional lesson sets the command line turns on.
 pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
-    let mut on = vec![];
-    if cli.harden {
-        on.push(lessons::Set::Harden);
-    }
-    on
+    lessons::Set::on(cli.harden(), cli.pids().is_some())
 }
 
 /// A size as `--memory` reads it: 4M, 600K, or bytes.
@@ -74,25 +71,25 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 pub fn cleanup(kept: bool) -> i32 {
-    walk::render::init(false);
+    ui::render::init(false);
     if !sys::is_root() {
-        walk::render::error(t("err.cleanup_root"));
+        ui::render::error(t("err.cleanup_root"));
         return Kind::Failed.code();
     }
     let said = journal::clean_orphans(kept);
     if said.is_empty() {
-        walk::render::note(t("cleanup.nothing"));
+        ui::render::note(t("cleanup.nothing"));
     } else {
         for l in &said {
-            walk::render::note(l);
+            ui::render::note(l);
         }
     }
-    walk::render::note(t("cleanup.reset"));
+    ui::render::note(t("cleanup.reset"));
     0
 }
 
 /// `hako list`: number, id and title, then marks: the lessons with a demonstration,
-/// the optional ones (--harden), and any not walked yet.
+/// and the optional ones with the option that adds them (--harden, --pids).
 pub fn list() -> i32 {
     for (i, e) in lessons::TABLE.iter().enumerate() {
         let p = lessons::prose(e.id);
@@ -115,8 +112,8 @@ pub fn list() -> i32 {
 
 /// `hako show ID`: the lesson rendered from its Markdown (colour on a terminal unless
 /// NO_COLOR or `--color never`; plain text without Markdown marks in a pipe).
-pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
-    use walk::render::ColorWhen;
+pub fn show(id: &str, when: ui::render::ColorWhen) -> i32 {
+    use ui::render::ColorWhen;
     let src = lessons::source(id, i18n::lang()).unwrap_or_default();
     let term = console::Term::stdout();
     let color = match when {
@@ -131,7 +128,7 @@ pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
     let look = ui::markdown::Look {
         width,
         color,
-        unicode: walk::utf8_locale(),
+        unicode: ui::render::utf8_locale(),
     };
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -139,7 +136,7 @@ pub fn show(id: &str, when: walk::render::ColorWhen) -> i32 {
         let line = if look.unicode {
             line
         } else {
-            walk::render::transliterate(&line)
+            ui::render::transliterate(&line)
         };
         if writeln!(out, "{line}").is_err() {
             break;

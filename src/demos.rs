@@ -14,6 +14,7 @@ pub fn main(args: &[String]) -> i32 {
             period.parse().unwrap_or(1_000_000),
             quota.parse().unwrap_or(0),
         ),
+        [name, bound, current] if name == "forks" => forks(bound.parse().unwrap_or(0), current),
         [name, root, major, minor] if name == "mknod" => {
             mknod(root, major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
         }
@@ -84,11 +85,42 @@ fn spin(period_us: u64, quota_us: u64) -> i32 {
     0
 }
 
+/// The pids demonstration: fork(2) until the kernel refuses (at most `bound` times),
+/// every child blocked; then one thread. Reports what it got and the cgroup's
+/// `pids.current` (read from the path `current`) at that moment, then waits for a line
+/// on stdin (the guide looks from the host meanwhile), releases every child and reaps it.
+fn forks(bound: usize, current: &str) -> i32 {
+    use crate::sys::demo::{fork_until_refused, release, thread_refused};
+    let mut out = std::io::stdout().lock();
+    let (held, refused) = match fork_until_refused(bound.min(100_000)) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(out, "pipe_errno={}", e as i32);
+            return 1;
+        }
+    };
+    let thread = thread_refused();
+    let now = crate::sys::read_trim(std::path::Path::new(current)).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "forked={}\nfork_errno={}\nthread_errno={}\ncurrent={now}\nfull=1",
+        held.children.len(),
+        refused.map(|e| e as i32).unwrap_or(0),
+        thread.map(|e| e as i32).unwrap_or(0),
+    );
+    let _ = out.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    let reaped = release(held);
+    let _ = writeln!(out, "reaped={reaped}");
+    0
+}
+
 /// The article's root and the disk (`--harden`, the caps demonstration): as the host's
 /// root, chroot into the rootfs, mknod the host's root device, read its superblock's
 /// magic, unlink the node. Prints what it saw as one JSON line.
 fn mknod(root: &str, major: u64, minor: u64) -> i32 {
-    let seen = match nix::unistd::chroot(root).and_then(|_| nix::unistd::chdir("/")) {
+    let seen = match crate::sys::ns::chroot(std::path::Path::new(root)) {
         Ok(()) => crate::sys::harden::mknod_and_read(major, minor),
         Err(e) => crate::sys::harden::Seen {
             errno: Some(e as i32),
@@ -122,7 +154,7 @@ pub fn mknod_as_host_root(
             )
         },
         "2 execve",
-        &Ok::<(), nix::errno::Errno>(()),
+        &Ok::<(), crate::sys::Errno>(()),
         |_| "0".into(),
     );
     serde_json::from_slice(&out.stdout).ok()

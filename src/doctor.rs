@@ -7,10 +7,10 @@
 //! included: the default walk would then get past preflight here. Otherwise exit 1.
 //! Docker and registries are reported for information only and never contacted.
 
-use crate::i18n::{t, tf};
 use crate::lessons::preflight::{Preflight, NEEDED_NS};
 use crate::lessons::{Check, Lesson};
 use crate::rootfs::Source;
+use crate::ui::i18n::{t, tf};
 use std::io::Write;
 
 /// The namespaces the hardened walk adds to the plain one.
@@ -29,7 +29,7 @@ fn zero_limits(names: &[&str]) -> Vec<(String, String)> {
 }
 
 /// The rows, the information lines, and the hints of the failed rows.
-pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
+pub fn examine(source: &Source, harden: bool, pids: Option<u64>) -> (Check, Vec<String>) {
     let opts = crate::walk::Options {
         interactive: false,
         memory: 10_000_000,
@@ -43,6 +43,7 @@ pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
         to: None,
         pace: None,
         harden,
+        pids,
     };
     let mut st = crate::walk::State::new(opts);
     let mut info = match Preflight.run(&mut st) {
@@ -124,7 +125,7 @@ fn fixes(c: &Check) -> Vec<String> {
         } else if l == t("pre.row_tmp") {
             tf(
                 "pre.hint_noexec",
-                &[("path", &crate::lessons::preflight::tmpdir().display())],
+                &[("path", &crate::rootfs::tmpdir().display())],
             )
         } else if l == t("pre.row_source") {
             t("doctor.fix_source").to_string()
@@ -142,9 +143,9 @@ fn fixes(c: &Check) -> Vec<String> {
 }
 
 /// `hako doctor`: prints the report on stdout; 0 when ready, 1 when not.
-pub fn main(source: &Source, harden: bool, color: bool) -> i32 {
-    let (c, info) = examine(source, harden);
-    let unicode = crate::walk::utf8_locale();
+pub fn main(source: &Source, harden: bool, pids: Option<u64>, color: bool) -> i32 {
+    let (c, info) = examine(source, harden, pids);
+    let unicode = crate::ui::render::utf8_locale();
     let st = |s: console::Style| s.force_styling(color);
     let width = console::Term::stdout()
         .size_checked()
@@ -182,14 +183,14 @@ pub fn main(source: &Source, harden: bool, color: bool) -> i32 {
         lines.push(format!(
             "  {mark} {}{pad}  {}{cmp}",
             r.label,
-            crate::sanitize::clean(&r.seen)
+            crate::ui::sanitize::clean(&r.seen)
         ));
     }
     lines.push(String::new());
     lines.push(t("doctor.info").to_string());
     let bullet = if unicode { "•" } else { "-" };
     for l in &info {
-        for (i, w) in crate::ui::wrap::wrap(&crate::sanitize::clean(l), width - 4)
+        for (i, w) in crate::ui::wrap::wrap(&crate::ui::sanitize::clean(l), width - 4)
             .into_iter()
             .enumerate()
         {
@@ -212,7 +213,7 @@ pub fn main(source: &Source, harden: bool, color: bool) -> i32 {
                 .to_string(),
         );
         for g in &gaps {
-            for (i, w) in crate::ui::wrap::wrap(&crate::sanitize::clean(g), width - 4)
+            for (i, w) in crate::ui::wrap::wrap(&crate::ui::sanitize::clean(g), width - 4)
                 .into_iter()
                 .enumerate()
             {
@@ -226,7 +227,7 @@ pub fn main(source: &Source, harden: bool, color: bool) -> i32 {
         let l = if unicode {
             l
         } else {
-            crate::walk::render::transliterate(&l)
+            crate::ui::render::transliterate(&l)
         };
         if writeln!(out, "{l}").is_err() {
             break;

@@ -8,8 +8,9 @@
 //! files are removed by descriptor, only while they are still what hako made: a
 //! tampered journal must not make hako delete, kill or send anything else.
 
-use crate::i18n::{t, tf};
+use crate::sys::procfs::{Stat, Who};
 use crate::sys::tree::Id;
+use crate::ui::i18n::{t, tf};
 use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -31,15 +32,15 @@ pub struct Proc {
 impl Proc {
     /// The start time of `pid` in clock ticks since boot (proc(5), /proc/PID/stat field 22).
     pub fn of(pid: i32) -> Option<Proc> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name may hold spaces and parentheses: fields start after the last ')'.
-        let rest = &s[s.rfind(')')? + 2..];
+        let stat = Stat::of(Who::Pid(pid))?;
         // A zombie has finished: only its exit status waits to be collected.
-        if rest.starts_with('Z') || rest.starts_with('X') {
+        if stat.ended() {
             return None;
         }
-        let start = rest.split(' ').nth(19)?.parse().ok()?;
-        Some(Proc { pid, start })
+        Some(Proc {
+            pid,
+            start: stat.start_time()?,
+        })
     }
 
     pub fn me() -> Proc {
@@ -111,7 +112,7 @@ fn write_journal(path: &Path, j: &Journal) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::sys::files::O_NOFOLLOW)
         .open(&tmp)?;
     f.write_all(&serde_json::to_vec(j).unwrap_or_default())?;
     drop(f);
@@ -335,7 +336,7 @@ pub fn orphans() -> Vec<Found> {
         };
         let (mut f, m) = match tree::open_read_at(&dfd, &n) {
             Ok(x) => x,
-            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(crate::sys::Errno::ENOENT) => continue,
             Err(_) => {
                 v.push(Found::Refused {
                     file,
@@ -399,7 +400,7 @@ pub struct Roots {
 
 impl Roots {
     pub fn here() -> Roots {
-        let mut tmp = vec![crate::lessons::preflight::tmpdir()];
+        let mut tmp = vec![crate::rootfs::tmpdir()];
         for p in ["/tmp", "/var/tmp"] {
             if !tmp.iter().any(|t| t == Path::new(p)) {
                 tmp.push(PathBuf::from(p));
@@ -539,11 +540,11 @@ fn runs_hako(pid: i32, recorded: Option<Id>) -> bool {
 
 /// Shows an untrusted string (a path from a journal) safely.
 fn clean(s: &str) -> String {
-    crate::sanitize::clean(s).into_owned()
+    crate::ui::sanitize::clean(s).into_owned()
 }
 
 fn shown(p: &Path) -> String {
-    crate::sanitize::clean_path(p)
+    crate::ui::sanitize::clean_path(p)
 }
 
 /// What one item of a dead run's journal came to.
@@ -594,10 +595,7 @@ fn undo(
                     &tf("cleanup.why_process", &[("pid", &p.pid)]),
                 );
             }
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = crate::sys::pids::kill(p.pid, crate::sys::Signal::SIGKILL);
             Outcome::Done(tf("cleanup.killed", &[("pid", &p.pid)]))
         }
         Item::Cgroup { path } => {

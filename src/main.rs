@@ -2,8 +2,9 @@
 
 use hako::commands::{cleanup, list, refuse_up_front, show};
 use hako::error::{Error, Kind};
-use hako::i18n::{t, tf};
-use hako::{agent, cli, demos, doctor, i18n, rootfs, script, sys, walk};
+use hako::ui::i18n;
+use hako::ui::i18n::{t, tf};
+use hako::{agent, cli, demos, doctor, rootfs, script, sys, ui, walk};
 use std::io::IsTerminal;
 
 fn main() {
@@ -12,6 +13,8 @@ fn main() {
 }
 
 fn run() -> i32 {
+    // --trace lines from the kernel layer reach the screen through the renderer.
+    sys::set_trace_sink(ui::render::trace_line);
     if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
         return agent::agent_main();
     }
@@ -29,12 +32,12 @@ fn run() -> i32 {
             let msg = console::strip_ansi_codes(&e.render().to_string())
                 .trim()
                 .to_string();
-            walk::render::init_with(
+            ui::render::init_with(
                 false,
-                walk::render::ColorWhen::Never,
-                walk::render::Format::Json,
+                ui::render::ColorWhen::Never,
+                ui::render::Format::Json,
             );
-            walk::render::error_code(&msg, Kind::Usage.code());
+            ui::render::error_code(&msg, Kind::Usage.code());
             return Kind::Usage.code();
         }
         Err(e) => {
@@ -64,13 +67,13 @@ fn run() -> i32 {
         Some(cli::Command::List) => return list(),
         Some(cli::Command::Doctor) => {
             let color = match cli.color {
-                walk::render::ColorWhen::Always => true,
-                walk::render::ColorWhen::Never => false,
-                walk::render::ColorWhen::Auto => {
+                ui::render::ColorWhen::Always => true,
+                ui::render::ColorWhen::Never => false,
+                ui::render::ColorWhen::Auto => {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            return doctor::main(&cli.rootfs, cli.harden, color);
+            return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), color);
         }
         Some(cli::Command::Show { id }) => return show(&id, cli.color),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
@@ -81,7 +84,8 @@ fn run() -> i32 {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,
                 cpu: cli.cpu,
-                harden: cli.harden,
+                harden: cli.harden(),
+                pids: cli.pids(),
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -89,7 +93,7 @@ fn run() -> i32 {
                     0
                 }
                 Err(e) => {
-                    walk::render::error(&e.msg);
+                    ui::render::error(&e.msg);
                     e.kind.code()
                 }
             };
@@ -105,18 +109,18 @@ fn run() -> i32 {
         }
         None => {}
     }
-    walk::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
+    ui::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
     sys::set_trace(cli.trace);
     sys::signals::install();
     // A panic unwinds through the walk, whose state removes what it made on the way
     // (Drop); then it is reported as hako's own failure.
     std::panic::set_hook(Box::new(|info| {
-        walk::render::error(&tf("err.panic", &[("what", &info)]));
+        ui::render::error(&tf("err.panic", &[("what", &info)]));
     }));
     match std::panic::catch_unwind(|| start(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            walk::render::error_code(&e.msg, e.kind.code());
+            ui::render::error_code(&e.msg, e.kind.code());
             e.kind.code()
         }
         Err(_) => Kind::Failed.code(),
@@ -133,9 +137,10 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
     }
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !cli.auto() && !tty {
-        walk::render::note(t("note.auto_no_tty"));
+        ui::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
+    let (harden, pids) = (cli.harden(), cli.pids());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -148,7 +153,8 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         from: cli.from,
         to: cli.to,
         pace: cli.pace,
-        harden: cli.harden,
+        harden,
+        pids,
     };
     walk::run(opts)
 }

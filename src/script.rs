@@ -4,12 +4,12 @@
 //! cleans up after itself on every exit.
 
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
-use crate::lessons::{self, Fragment, ScriptCtx};
+use crate::lessons::{self, Fragment, ScriptCtx, Set};
 use crate::rootfs::{host, Source};
 use crate::spec::CpuSpec;
 use crate::sys::cgroup::{self, Layout};
 use crate::sys::mountinfo;
+use crate::ui::i18n::{t, tf};
 
 /// What the script is made for.
 pub struct Plan {
@@ -18,6 +18,8 @@ pub struct Plan {
     pub cpu: CpuSpec,
     /// `--harden`: the confining steps too.
     pub harden: bool,
+    /// `--pids N`: the pids limit too.
+    pub pids: Option<u64>,
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -48,7 +50,7 @@ fn note(key: &str) -> String {
 
 /// `# text` lines, wrapped to 76 columns at legal break points.
 fn lines(text: &str) -> String {
-    crate::walk::render::wrap(text, 76)
+    crate::ui::render::wrap(text, 76)
         .iter()
         .map(|l| format!("# {l}\n"))
         .collect()
@@ -95,13 +97,15 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         memory: plan.memory,
         cpu: plan.cpu,
         harden: plan.harden,
+        pids: plan.pids,
     };
     // Every lesson of the walk, numbered as the walk numbers it, with its own lines;
     // those after the last that has any (nothing of theirs runs) are left out.
-    let steps: Vec<(&str, Vec<Fragment>)> = lessons::walk_for(plan.harden)
-        .iter()
-        .map(|l| (l.id(), l.script(&sc)))
-        .collect();
+    let steps: Vec<(&str, Vec<Fragment>)> =
+        lessons::walk_with(&Set::on(plan.harden, plan.pids.is_some()))
+            .iter()
+            .map(|l| (l.id(), l.script(&sc)))
+            .collect();
     let end = steps
         .iter()
         .rposition(|(_, f)| !f.is_empty())
@@ -118,7 +122,7 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         }
         if i == 0 {
             // After the first look at the host, before anything is made.
-            s.push_str(&setup(l));
+            s.push_str(&setup(l, plan.pids.is_some()));
         }
     }
 
@@ -134,15 +138,21 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
             "grep -H . {mem_dir}/$UUID/memory.max_usage_in_bytes {mem_dir}/$UUID/memory.failcnt {cpu_dir}/$UUID/cpu.stat >&2 || true\n",
         ));
     }
+    if let Some(d) = plan.pids.and_then(|_| l.pids_dir("$UUID")) {
+        s.push_str(&format!(
+            "grep -H . {d}/pids.events {d}/pids.peak >&2 2>/dev/null || true\n",
+            d = d.display()
+        ));
+    }
     s.push_str("exit $status\n");
     s
 }
 
 /// The script's own machinery: the container's name, the clean-up (set before anything
 /// is made), and the lists of steps to run inside the new namespaces.
-fn setup(l: &Layout) -> String {
+fn setup(l: &Layout, pids: bool) -> String {
     let cgroups: Vec<String> = l
-        .dirs("$UUID")
+        .dirs_with("$UUID", pids)
         .iter()
         .map(|d| d.display().to_string())
         .collect();
@@ -211,6 +221,7 @@ mod tests {
 
     const HYBRID: &str = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
     const V2: &str = "26 24 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    const HYBRID_PIDS: &str = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
 
     fn plan() -> Plan {
         Plan {
@@ -218,6 +229,7 @@ mod tests {
             memory: 10_000_000,
             cpu: CpuSpec::default(),
             harden: false,
+            pids: None,
         }
     }
 
@@ -274,9 +286,15 @@ mod tests {
     /// are in the script as the lesson wrote them.
     #[test]
     fn the_steps_are_the_lessons_own() {
-        for harden in [false, true] {
+        for (harden, pids) in [
+            (false, None),
+            (true, None),
+            (false, Some(20)),
+            (true, Some(20)),
+        ] {
             let mut p = plan();
             p.harden = harden;
+            p.pids = pids;
             let l = cgroup::detect(&parse(V2)).unwrap();
             let s = render_for(&p, &l, None);
             let sc = ScriptCtx {
@@ -286,8 +304,10 @@ mod tests {
                 memory: p.memory,
                 cpu: p.cpu,
                 harden,
+                pids,
             };
-            for (i, lesson) in lessons::walk_for(harden).iter().enumerate() {
+            let walk = lessons::walk_with(&Set::on(harden, pids.is_some()));
+            for (i, lesson) in walk.iter().enumerate() {
                 let fragments = lesson.script(&sc);
                 if lesson.id() != "beyond" {
                     let head = format!("# ── {}. ", i + 1);
@@ -308,6 +328,34 @@ mod tests {
             }
             assert_eq!(s.matches(crate::sys::ns::DEVPTS_OPTIONS).count(), 1);
         }
+    }
+
+    #[test]
+    fn the_pids_step_uses_each_versions_files_and_joins_the_hierarchy() {
+        let mut p = plan();
+        p.pids = Some(20);
+        let v1 = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(v1.contains("mkdir /sys/fs/cgroup/pids/$UUID\n"), "{v1}");
+        assert!(v1.contains("echo 20 > /sys/fs/cgroup/pids/$UUID/pids.max"));
+        assert!(
+            v1.contains("/sys/fs/cgroup/pids/$UUID/cgroup.procs"),
+            "joined"
+        );
+        assert!(v1.contains("CGROUPS=\"/sys/fs/cgroup/memory/$UUID /sys/fs/cgroup/cpu/$UUID /sys/fs/cgroup/pids/$UUID\""));
+        assert!(v1.contains("5. "), "pids is lesson 5");
+        assert!(v1.contains("(namespaces)"));
+        let v2 = render_for(&p, &cgroup::detect(&parse(V2)).unwrap(), None);
+        assert!(v2.contains("echo +pids > /sys/fs/cgroup/cgroup.subtree_control"));
+        assert!(v2.contains("echo 20 > /sys/fs/cgroup/$UUID/pids.max"));
+        assert!(!v2.contains("mkdir /sys/fs/cgroup/pids"));
+        let plain = render_for(&plan(), &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(!plain.contains("pids.max"), "no pids step without --pids");
+        p.harden = true;
+        let hard = render_for(&p, &cgroup::detect(&parse(HYBRID_PIDS)).unwrap(), None);
+        assert!(hard
+            .lines()
+            .any(|l| l.starts_with("# ── 6. ") && l.ends_with("(userns) ──")));
+        assert!(hard.contains("pids.max"));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! than copying them. mdbook is installed by tests/setup/mdbook.sh (run by
 //! tests/run.sh); without it this test fails and says so.
 
-use hako::i18n::Lang;
 use hako::lessons::IDS;
+use hako::ui::i18n::Lang;
 use std::path::{Path, PathBuf};
 
 fn mdbook() -> PathBuf {

@@ -70,7 +70,7 @@ fn headers(text: &str) -> Vec<String> {
 
 /// The article's walk, from the lesson table.
 fn all() -> Vec<&'static str> {
-    hako::lessons::walk_for(false)
+    hako::lessons::walk_with(&[])
         .iter()
         .map(|l| l.id())
         .collect()

@@ -147,9 +147,19 @@ fn beyond_sets_the_shell_beside_runc() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let bnd = line_with(&r, "CapBnd of the shell");
     assert!(bnd.contains("SYS_ADMIN") && bnd.contains("runc spec: 0000000020000420"));
-    assert!(line_with(&r, "NoNewPrivs ").contains("runc spec: 1"));
-    assert!(line_with(&r, "Seccomp ").contains("0 (no filter)"));
-    assert!(line_with(&r, "uid_map ").contains("0 0 4294967295"));
+    // The evidence rows (the lesson's prose above them names the same fields).
+    let row = |label: &str, want: &str| {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with('✔') && l.contains(label) && l.contains(want)),
+            "no ✔ row {label} with {want}:\n{}",
+            r.stderr
+        )
+    };
+    row("NoNewPrivs ", "runc spec: 1");
+    row("Seccomp ", "0 (no filter)");
+    row("uid_map ", "0 0 4294967295");
     for way in [
         "mount(2)",
         "mknod(2)",

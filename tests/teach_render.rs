@@ -34,7 +34,7 @@ fn assert_kinsoku(what: &str, lines: &[&str]) {
 #[test]
 fn show_in_a_pipe_is_plain_text_without_markdown_marks() {
     for lang in ["en", "ja"] {
-        for id in IDS {
+        for &id in IDS {
             let r = run(&["--lang", lang, "show", id], "");
             assert_eq!(r.code, 0, "{lang} {id}: {}", r.stderr);
             let out = &r.stdout;

@@ -6,7 +6,8 @@
 //! `tests/qemu/guest-walk.sh`: `hako list`, then the whole walk with `hako --auto` and a
 //! verification script on the container shell's stdin, then a look at what was left behind;
 //! then the walk with `--demos` (the OOM kill in `memory.events`, the throttling in
-//! `cpu.stat`); then hako inside two containers' cgroup namespaces (controllers not
+//! `cpu.stat`); then `--pids 20 --demos` (pids.max in the one v2 cgroup, the fork loop refused
+//! with EAGAIN, `pids.events max` rising, a shell inside stopped below the limit); then hako inside two containers' cgroup namespaces (controllers not
 //! delegated; a root with processes, where enabling them fails with EBUSY), which preflight
 //! must recognise and explain.
 //! Everything is read back from markers in the serial log (QEMU exits 0 whatever the guest did).
@@ -591,6 +592,141 @@ fn check_demos(log: &GuestLog) -> Vec<Check> {
     c
 }
 
+/// `--pids 20 --demos --from pids`: the pids lesson on v2. hako enables `+pids` and writes
+/// `pids.max` in the container's one cgroup (no v1 pids hierarchy); the fork loop is refused
+/// with EAGAIN at the limit and `pids.events max` rises; a shell inside starts fewer than 20
+/// background sleeps; no cgroup is left.
+fn check_pids(log: &GuestLog) -> Vec<Check> {
+    let mut c = Vec::new();
+    let stderr: &[String] = log.section("HAKO-PIDS-STDERR").unwrap_or(&[]);
+    let row = |needle: &str| -> Result<String, String> {
+        match stderr.iter().find(|l| l.contains(needle)) {
+            Some(l) if row_passed(l) => Ok(l.trim().to_string()),
+            Some(l) => Err(format!("the row failed: {:?}", l.trim())),
+            None => Err(format!("no {needle:?} row in HAKO-PIDS-STDERR")),
+        }
+    };
+    let with = |r: Result<String, String>, want: &[&str]| {
+        r.and_then(|l| match want.iter().find(|w| !l.contains(*w)) {
+            None => Ok(l),
+            Some(w) => Err(format!("no {w:?} in {l:?}")),
+        })
+    };
+    c.push(check(
+        "pids-exit",
+        "pids: hako --auto --pids 20 --demos exits 0",
+        need(log.value("HAKO-PIDS-EXIT"), "HAKO-PIDS-EXIT").and_then(|v| match v {
+            "0" => Ok("0".into()),
+            s => Err(format!(
+                "exit status {s}; hako said: {}",
+                tail(&stderr.join("\n"), 6)
+            )),
+        }),
+    ));
+    c.push(check(
+        "pids-enabled",
+        "pids: +pids enabled in the root's cgroup.subtree_control",
+        row("pids enabled for the children (cgroup.subtree_control)").and_then(|l| {
+            // The value read: between the label and the `  (expected)` part.
+            let seen = l
+                .split_once("(cgroup.subtree_control)")
+                .and_then(|(_, r)| r.split_once("  ("))
+                .map(|(v, _)| v.trim().to_string())
+                .unwrap_or_default();
+            if seen.split_whitespace().any(|w| w == "pids") {
+                Ok(seen)
+            } else {
+                Err(format!("pids is not in {seen:?}"))
+            }
+        }),
+    ));
+    c.push(check(
+        "pids-max",
+        "pids: pids.max reads back 20, in the container's own v2 cgroup",
+        with(row("task limit (pids.max)"), &[" 20 "]).and_then(|l| {
+            match stderr.iter().find(|d| {
+                let d = d.trim();
+                d.starts_with("echo 20 > /sys/fs/cgroup/") && d.ends_with("/pids.max")
+            }) {
+                Some(d) if d.contains("/sys/fs/cgroup/pids/") => {
+                    Err(format!("a v1 path on a v2 host: {:?}", d.trim()))
+                }
+                Some(_) => Ok(l),
+                None => Err("no `echo 20 > /sys/fs/cgroup/UUID/pids.max` line".into()),
+            }
+        }),
+    ));
+    c.push(check(
+        "pids-eagain",
+        "pids: the fork loop gets 19 children, then EAGAIN",
+        with(
+            row("fork() in a loop inside the cgroup"),
+            &["19 children", "EAGAIN"],
+        ),
+    ));
+    c.push(check(
+        "pids-thread",
+        "pids: a thread at the limit is refused too (EAGAIN)",
+        with(row("one more thread, at the limit"), &["EAGAIN"]),
+    ));
+    c.push(check(
+        "pids-events",
+        "pids: pids.events max rises",
+        counter_row(stderr, "pids.events max").and_then(|(a, b, passed)| {
+            if b > a && passed {
+                Ok(format!("{a} → {b}"))
+            } else {
+                Err(format!("{a} → {b}, row passed: {passed}"))
+            }
+        }),
+    ));
+    c.push(check(
+        "pids-reaped",
+        "pids: every child reaped, pids.current back to 0",
+        with(row("children reaped by the loop"), &["all 19"])
+            .and_then(|_| row("tasks afterwards (pids.current)")),
+    ));
+    c.push(check(
+        "pids-joined",
+        "pids: the agent's /proc/PID/cgroup line is the one v2 cgroup",
+        with(row("cgroup, pids"), &["0::/"]),
+    ));
+    c.push(check(
+        "pids-inside",
+        "pids: a shell inside starts fewer than 20 background sleeps, then can't fork",
+        need(
+            log.section_value("HAKO-PIDS-STDOUT", "PIDS-STARTED"),
+            "PIDS-STARTED",
+        )
+        .and_then(|n| match n.parse::<u32>() {
+            Ok(k) if (10..20).contains(&k) => Ok(k),
+            _ => Err(format!("{n} sleeps started under pids.max 20")),
+        })
+        .and_then(|k| {
+            let err = log
+                .section_value("HAKO-PIDS-STDOUT", "PIDS-ERR")
+                .unwrap_or("");
+            if err.contains("fork") {
+                Ok(format!("{k} started; {err}"))
+            } else {
+                Err(format!("{k} started, but the error was {err:?}"))
+            }
+        }),
+    ));
+    c.push(check(
+        "pids-no-cgroup-left",
+        "pids: no cgroup of hako's left after the --pids walk",
+        match log.section("PIDS-CGROUP-LS-AFTER") {
+            None => Err("no PIDS-CGROUP-LS-AFTER section in the serial log".into()),
+            Some(ls) => match ls.iter().find(|n| is_uuid(n) || n.starts_with("hako")) {
+                Some(n) => Err(format!("left behind: {n}")),
+                None => Ok("none".into()),
+            },
+        },
+    ));
+    c
+}
+
 /// hako inside a container's cgroup namespace: each unusual layout is recognised in
 /// preflight, which explains it and says what to do (exit 125, nothing left).
 fn check_layouts(log: &GuestLog) -> Vec<Check> {
@@ -704,6 +840,7 @@ fn check_layouts(log: &GuestLog) -> Vec<Check> {
 fn check_all(log: &GuestLog) -> Vec<Check> {
     let mut c = check_walk(log);
     c.extend(check_demos(log));
+    c.extend(check_pids(log));
     c.extend(check_layouts(log));
     c
 }
@@ -1008,6 +1145,45 @@ fn each_defect_fails_its_own_check() {
             &format!("DEMOS-CGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
             &["demos-no-cgroup-left"],
         ),
+        // The walk with --pids 20 --demos.
+        ("HAKO-PIDS-EXIT=0", "HAKO-PIDS-EXIT=125", &["pids-exit"]),
+        (
+            "subtree_control)  cpu memory pids",
+            "subtree_control)  cpu memory",
+            &["pids-enabled"],
+        ),
+        (
+            "echo 20 > /sys/fs/cgroup/",
+            "echo 20 > /sys/fs/cgroup/pids/",
+            &["pids-max"],
+        ),
+        (
+            "19 children, then fork failed: EAGAIN",
+            "27 children, and fork never failed",
+            &["pids-eagain"],
+        ),
+        (
+            "refused: EAGAIN (Try again)",
+            "it started",
+            &["pids-thread"],
+        ),
+        ("0 -> 2  (must rise", "2 -> 2  (must rise", &["pids-events"]),
+        (
+            "[ok] children reaped",
+            "[FAIL] children reaped",
+            &["pids-reaped"],
+        ),
+        (
+            "cgroup, pids     0::/",
+            "cgroup, pids     8:pids:/",
+            &["pids-joined"],
+        ),
+        ("PIDS-STARTED=17", "PIDS-STARTED=40", &["pids-inside"]),
+        (
+            "PIDS-CGROUP-LS-AFTER-BEGIN\n",
+            &format!("PIDS-CGROUP-LS-AFTER-BEGIN\n{uuid}\n"),
+            &["pids-no-cgroup-left"],
+        ),
         // hako in a container's cgroup namespace.
         (
             "ND-CONTROLLERS=[]",
@@ -1156,6 +1332,7 @@ fn an_empty_walk_fails_cleanly() {
     // Neither the demonstrations nor the container cases ran: each says so.
     let rest: Vec<Check> = check_demos(&log)
         .into_iter()
+        .chain(check_pids(&log))
         .chain(check_layouts(&log))
         .collect();
     assert!(

@@ -258,7 +258,7 @@ fn a_memory_limit_too_small_to_run_anything_fails_clearly() {
 fn each_check_fails_when_its_stage_is_skipped() {
     require_root();
     // Every lesson of the article's walk that does a stage (preflight and beyond only look).
-    let staged = hako::lessons::walk_for(false)
+    let staged = hako::lessons::walk_with(&[])
         .into_iter()
         .map(|l| l.id())
         .filter(|id| !["preflight", "beyond"].contains(id));

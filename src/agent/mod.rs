@@ -10,20 +10,18 @@
 //! which gets none when it succeeds: the exec closes the socket (close-on-exec).
 
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
+use crate::sys::Errno;
 use crate::sys::{self, ns};
-use nix::errno::Errno;
+use crate::ui::i18n::{t, tf};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Child;
 
-/// The environment variable that tells the agent which fd is its end of the socket.
-pub const FD_ENV: &str = "HAKO_AGENT_FD";
-pub const GUIDE_ENV: &str = "HAKO_GUIDE_PID";
-pub const TRACE_ENV: &str = "HAKO_AGENT_TRACE";
+/// The agent's environment names live with the code that starts it (`sys::process`).
+pub use crate::sys::process::{FD_ENV, GUIDE_ENV, TRACE_ENV};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -214,7 +212,7 @@ struct Kept {
 }
 
 fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
-    use nix::mount::MsFlags;
+    use crate::sys::ns::MsFlags;
     let res: std::result::Result<Reply, Reply> = (|| match req {
         Request::Join { procs } => {
             let me = std::process::id().to_string();
@@ -327,8 +325,8 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             let read = f.read(&mut buf).unwrap_or(usize::MAX);
             Ok(Reply::Null {
                 is_char: m.file_type().is_char_device(),
-                major: libc::major(m.rdev()) as u64,
-                minor: libc::minor(m.rdev()) as u64,
+                major: sys::files::dev_major(m.rdev()),
+                minor: sys::files::dev_minor(m.rdev()),
                 wrote,
                 read,
             })
@@ -482,8 +480,8 @@ pub fn agent_main() -> i32 {
     if crate::sys::tty::set_cloexec(fd).is_err() {
         return Kind::Failed.code();
     }
-    // SAFETY of ownership: the fd was passed to us for exactly this, and nothing else uses it.
-    let mut stream = unsafe_stream(fd);
+    // The fd was passed to us for exactly this, and nothing else uses it.
+    let mut stream = sys::process::stream_from_fd(fd);
     let mut reader = BufReader::new(stream.try_clone().expect("clone socket"));
     let mut line = String::new();
     let mut kept = Kept::default();
@@ -529,7 +527,9 @@ pub fn agent_main() -> i32 {
         reply_to(&mut stream, &r);
         if exec_failed {
             let code = match &r {
-                Reply::Failed { errno, .. } if *errno == libc::ENOENT => Kind::NotFound.code(),
+                Reply::Failed { errno, .. } if *errno == Errno::ENOENT as i32 => {
+                    Kind::NotFound.code()
+                }
                 _ => Kind::CannotExec.code(),
             };
             return code;
@@ -537,19 +537,11 @@ pub fn agent_main() -> i32 {
     }
 }
 
-#[allow(unsafe_code)]
-fn unsafe_stream(fd: RawFd) -> UnixStream {
-    // SAFETY: fd is the socket the guide passed, owned by this process alone.
-    unsafe { UnixStream::from_raw_fd(fd) }
-}
-
 fn wait_for(child: i32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
     loop {
-        match waitpid(nix::unistd::Pid::from_raw(child), None) {
-            Ok(WaitStatus::Exited(_, c)) => return c,
-            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-            Ok(_) => continue,
+        match sys::pids::wait(child, false) {
+            Ok(Some(c)) => return c,
+            Ok(None) => continue,
             Err(Errno::EINTR) => continue,
             Err(_) => return Kind::Failed.code(),
         }
@@ -701,24 +693,18 @@ impl Agent {
     /// SIGHUP to hako end the container: SIGTERM to PID 1, then SIGKILL after a grace
     /// period, since PID 1 ignores signals it has no handler for.
     pub fn wait_command(&mut self) -> Result<i32> {
+        use crate::sys::pids::kill;
         use crate::sys::signals;
-        use nix::sys::signal::{kill, Signal};
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        use nix::unistd::Pid;
-        let agent = Pid::from_raw(self.pid());
+        use crate::sys::Signal;
+        let agent = self.pid();
         let mut term_at: Option<std::time::Instant> = None;
         loop {
-            let flags = term_at.map(|_| WaitPidFlag::WNOHANG);
-            match waitpid(agent, flags) {
-                Ok(WaitStatus::Exited(_, c)) => {
+            match sys::pids::wait(agent, term_at.is_some()) {
+                Ok(Some(c)) => {
                     self.status = Some(c);
                     break;
                 }
-                Ok(WaitStatus::Signaled(_, s, _)) => {
-                    self.status = Some(128 + s as i32);
-                    break;
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
+                Ok(None) | Err(Errno::EINTR) => {}
                 Err(_) => {
                     self.status = Some(Kind::Failed.code());
                     break;
@@ -731,7 +717,7 @@ impl Agent {
                 }
                 Some(_) if term_at.is_none() => {
                     if let Some(p) = self.pid1 {
-                        let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
+                        let _ = kill(p, Signal::SIGTERM);
                     }
                     term_at = Some(std::time::Instant::now());
                 }
@@ -740,7 +726,7 @@ impl Agent {
             if let Some(t0) = term_at {
                 if t0.elapsed() > std::time::Duration::from_millis(1500) {
                     if let Some(p) = self.pid1 {
-                        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                        let _ = kill(p, Signal::SIGKILL);
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -756,25 +742,25 @@ impl Agent {
     /// Ctrl-C typed while the command runs in a session of its own (pipes for hako's
     /// terminal): SIGINT to its process group, as the terminal would have sent it.
     pub fn pass_sigint(&self) {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
+        use crate::sys::pids::kill;
+        use crate::sys::Signal;
         if let (true, Some(p), None) = (self.forward_sigint, self.pid1, self.status) {
-            let _ = kill(Pid::from_raw(-p), Signal::SIGINT);
+            let _ = kill(-p, Signal::SIGINT);
         }
     }
 
     /// Ends the container now: SIGKILL to PID 1 and the agent (PID 1 of a namespace
     /// ignores every other signal it has no handler for), then reaps the agent.
     pub fn kill(&mut self) {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
+        use crate::sys::pids::kill;
+        use crate::sys::Signal;
         if self.status.is_some() {
             return; // reaped: its PID may belong to someone else by now
         }
         if let Some(p) = self.pid1 {
-            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            let _ = kill(p, Signal::SIGKILL);
         }
-        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGKILL);
+        let _ = kill(self.pid(), Signal::SIGKILL);
         let _ = self.child.wait();
     }
 

@@ -3,66 +3,26 @@
 
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
+use crate::sys::capnames::Cap;
+use crate::ui::i18n::{t, tf};
 use crate::walk::{ExecSeen, State};
 
 pub struct Beyond;
 
-/// Capability names by bit number, as capabilities(7) numbers them.
-pub const CAP_NAMES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// `runc spec` (the OCI template runc writes): AUDIT_WRITE, KILL, NET_BIND_SERVICE
 /// in every set, `noNewPrivileges: true`, no seccomp section, no user namespace.
-pub const RUNC_SPEC_CAPS: u64 = 1 << 29 | 1 << 5 | 1 << 10;
+pub const RUNC_SPEC_CAPS: u64 = 1 << (Cap::CAP_AUDIT_WRITE as u32)
+    | 1 << (Cap::CAP_KILL as u32)
+    | 1 << (Cap::CAP_NET_BIND_SERVICE as u32);
 /// `docker run` with no options: Docker's 14 default capabilities, its default
 /// seccomp profile, and no no_new_privs.
-pub const DOCKER_CAPS: u64 = 0xa80425fb;
+fn docker_caps() -> u64 {
+    crate::sys::capnames::docker_mask()
+}
 
-const SYS_ADMIN: u32 = 21;
-const MKNOD: u32 = 27;
-const DAC_READ_SEARCH: u32 = 2;
+const SYS_ADMIN: u32 = Cap::CAP_SYS_ADMIN as u32;
+const MKNOD: u32 = Cap::CAP_MKNOD as u32;
+const DAC_READ_SEARCH: u32 = Cap::CAP_DAC_READ_SEARCH as u32;
 
 pub fn has(mask: u64, bit: u32) -> bool {
     mask & (1 << bit) != 0
@@ -70,12 +30,7 @@ pub fn has(mask: u64, bit: u32) -> bool {
 
 /// The names of the capabilities in a mask.
 pub fn names(mask: u64) -> Vec<&'static str> {
-    CAP_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| has(mask, *i as u32))
-        .map(|(_, n)| *n)
-        .collect()
+    crate::sys::capnames::names(mask)
 }
 
 /// A mask, in words: `000001fffefbffff: 39 capabilities, among them SYS_ADMIN MKNOD`.
@@ -83,7 +38,7 @@ fn describe(mask: u64) -> String {
     let risky: Vec<&str> = [SYS_ADMIN, MKNOD, DAC_READ_SEARCH]
         .iter()
         .filter(|b| has(mask, **b))
-        .map(|b| CAP_NAMES[*b as usize])
+        .filter_map(|b| crate::sys::capnames::name(*b))
         .collect();
     let n = names(mask).len();
     if risky.is_empty() {
@@ -182,7 +137,7 @@ impl Lesson for Beyond {
                         "{RUNC_SPEC_CAPS:016x} ({})",
                         names(RUNC_SPEC_CAPS).join(" ")
                     ),
-                    format!("{DOCKER_CAPS:016x} ({})", names(DOCKER_CAPS).len()),
+                    format!("{:016x} ({})", docker_caps(), names(docker_caps()).len()),
                 ),
                 v != u64::MAX,
             );
@@ -256,7 +211,7 @@ mod tests {
             names(RUNC_SPEC_CAPS),
             ["KILL", "NET_BIND_SERVICE", "AUDIT_WRITE"]
         );
-        let docker = names(DOCKER_CAPS);
+        let docker = names(docker_caps());
         assert_eq!(docker.len(), 14);
         for c in ["CHOWN", "SYS_CHROOT", "MKNOD", "SETFCAP", "NET_RAW"] {
             assert!(docker.contains(&c), "{c}");
@@ -276,7 +231,7 @@ mod tests {
         assert!(ways_out(&seen, true).iter().all(|(_, open, _)| *open));
         let docker = ExecSeen {
             status: vec![
-                ("CapEff".into(), format!("{DOCKER_CAPS:016x}")),
+                ("CapEff".into(), format!("{:016x}", docker_caps())),
                 ("Seccomp".into(), "2".into()),
             ],
             ..Default::default()
@@ -299,6 +254,7 @@ mod tests {
             to: None,
             pace: None,
             harden: false,
+            pids: None,
         };
         let mut st = State::new(opts);
         assert!(!Beyond.check(&mut st).passed());

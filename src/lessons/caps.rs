@@ -6,8 +6,8 @@ use super::confine::{pid1, probe, status, step};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::docker_mask;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Caps;
@@ -94,7 +94,7 @@ impl Lesson for Caps {
             t("caps.row_mount"),
             seen.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
-            seen.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            seen.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         c
     }
@@ -165,7 +165,7 @@ impl Lesson for Caps {
                 None => "-".into(),
             },
             t("caps.demo_want_eperm"),
-            inside.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            inside.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         c
     }

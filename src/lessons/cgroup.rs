@@ -3,9 +3,9 @@
 use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::cgroup::{Cgroup, Layout, Op};
 use crate::sys::read_trim;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct CgroupLesson;

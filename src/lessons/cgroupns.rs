@@ -5,8 +5,8 @@ use super::confine::{pid1, probe, step};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::mountinfo;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Cgroupns;

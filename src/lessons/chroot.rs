@@ -5,9 +5,11 @@ use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
 use crate::rootfs::host::inside_to_host;
+use crate::sys::capnames::Cap;
+use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
+use crate::ui::i18n::{t, tf};
 use crate::walk::{ExecSeen, State};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,8 +19,8 @@ pub struct Chroot;
 /// The PATH the command gets inside, as Docker sets it.
 pub const PATH_INSIDE: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// CAP_SYS_CHROOT is capability 18 (capabilities(7)).
-pub const CAP_SYS_CHROOT_BIT: u64 = 1 << 18;
+/// CAP_SYS_CHROOT's bit (capability 18, capabilities(7)).
+pub const CAP_SYS_CHROOT_BIT: u64 = 1 << (Cap::CAP_SYS_CHROOT as u32);
 
 /// The command line: `-- CMD ARG…`, or the rootfs's shell.
 /// Into rootfs `r` without the right to chroot again, running `cmd` (quoted for the
@@ -87,15 +89,9 @@ pub fn look_at(pid: i32) -> ExecSeen {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+    let status = Status::of(Who::Pid(pid))
         .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.starts_with("Cap") || l.starts_with("NoNewPrivs") || l.starts_with("Seccomp:")
-        })
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
+        .select(|k| k.starts_with("Cap") || k == "NoNewPrivs" || k == "Seccomp");
     ExecSeen {
         pid,
         root: link("root"),
@@ -126,10 +122,10 @@ pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
         .filter_map(|e| {
             let n: i32 = e.file_name().to_str()?.parse().ok()?;
             let target = std::fs::read_link(e.path())
-                .map(|p| crate::sanitize::clean_path(&p))
+                .map(|p| crate::ui::sanitize::clean_path(&p))
                 .unwrap_or_else(|_| "?".into());
             let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
-                let major = libc::major(m.rdev());
+                let major = crate::sys::files::dev_major(m.rdev());
                 let tty = m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143);
                 tty && Some(m.dev()) != own_pts
             });
@@ -210,7 +206,7 @@ pub fn exec_and_stop(
             crate::sys::trace(
                 || crate::sys::ns::exec_call(&path, &argv),
                 "2 execve",
-                &Ok::<(), nix::errno::Errno>(()),
+                &Ok::<(), crate::sys::Errno>(()),
             );
             a.stopped = true;
             did.push(tf(
@@ -221,8 +217,8 @@ pub fn exec_and_stop(
         AtExec::Ended => {
             return Err(match a.recv()? {
                 Some(Reply::Failed { errno, .. }) => {
-                    let e = nix::errno::Errno::from_raw(errno);
-                    let kind = if e == nix::errno::Errno::ENOENT {
+                    let e = crate::sys::Errno::from_raw(errno);
+                    let kind = if e == crate::sys::Errno::ENOENT {
                         Kind::NotFound
                     } else {
                         Kind::CannotExec
@@ -374,11 +370,7 @@ impl Lesson for Chroot {
             want_root.clone(),
             seen.root == want_root,
         );
-        let host_bnd = std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
-            .unwrap_or_default();
+        let host_bnd = crate::sys::procfs::status_field(Who::Me, "CapBnd");
         for set in ["CapBnd", "CapEff"] {
             let v = seen.caps(set);
             c.row(
@@ -430,7 +422,7 @@ impl Lesson for Chroot {
         let eperm = without
             .failed_at
             .as_ref()
-            .is_some_and(|(_, e)| *e == libc::EPERM);
+            .is_some_and(|(_, e)| *e == (crate::sys::Errno::EPERM as i32));
         c.row(
             tf(
                 "chroot.demo_without",
@@ -463,6 +455,6 @@ pub fn escape_seen(o: &crate::sys::demo::EscapeOutcome) -> String {
                 ("list", &o.listing.join(" ")),
             ],
         ),
-        Some((at, e)) => format!("{at} = -1 {}", nix::errno::Errno::from_raw(*e)),
+        Some((at, e)) => format!("{at} = -1 {}", crate::sys::Errno::from_raw(*e)),
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::sys::harden::Seen;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 /// Asks the agent (PID 1 once it exists) for one confining step.
@@ -30,15 +30,7 @@ pub fn pid1(st: &State) -> Result<i32> {
 
 /// One line of /proc/PID/status, as the host reads it (`CapBnd`, `NoNewPrivs`, `Uid`…).
 pub fn status(pid: i32, field: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)
-                .and_then(|r| r.strip_prefix(':'))
-                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        })
-        .unwrap_or_default()
+    crate::sys::procfs::status_field(crate::sys::procfs::Who::Pid(pid), field)
 }
 
 /// `Reply` that is not the expected one.

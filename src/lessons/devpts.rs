@@ -4,8 +4,8 @@ use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::ns::DEVPTS_OPTIONS;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 use std::os::unix::fs::MetadataExt;
 
@@ -128,17 +128,15 @@ impl Lesson for Devpts {
         // The article's recipe: the pty is reserved in the host's instance, and its
         // name does not exist inside.
         let n = article.n.map(|n| n.to_string()).unwrap_or("?".into());
-        let failed_open = article
-            .failed_at
-            .as_ref()
-            .is_some_and(|(at, e)| at.starts_with("/dev/pts/") && *e == libc::ENOENT);
+        let failed_open = article.failed_at.as_ref().is_some_and(|(at, e)| {
+            at.starts_with("/dev/pts/") && *e == (crate::sys::Errno::ENOENT as i32)
+        });
         // --harden: root inside a user namespace cannot even open the host's ptmx (mode
         // 000, and no capability of its own reaches the host's inodes).
         let refused = st.opts.harden
-            && article
-                .failed_at
-                .as_ref()
-                .is_some_and(|(at, e)| at == "/dev/ptmx" && *e == libc::EACCES);
+            && article.failed_at.as_ref().is_some_and(|(at, e)| {
+                at == "/dev/ptmx" && *e == (crate::sys::Errno::EACCES as i32)
+            });
         c.row(
             t("devpts.demo_article"),
             outcome(&article),
@@ -184,7 +182,7 @@ fn outcome(o: &crate::sys::demo::PtyOutcome) -> String {
     match (&o.failed_at, o.n, o.slave_dev) {
         (Some((at, e)), _, _) => tf(
             "devpts.demo_failed",
-            &[("at", at), ("errno", &nix::errno::Errno::from_raw(*e))],
+            &[("at", at), ("errno", &crate::sys::Errno::from_raw(*e))],
         ),
         (None, Some(n), Some(dev)) => tf(
             "devpts.demo_opened",

@@ -23,6 +23,8 @@ pub struct ScriptCtx<'a> {
     pub cpu: CpuSpec,
     /// `--harden`: the confining steps too.
     pub harden: bool,
+    /// `--pids N`: the pids limit too.
+    pub pids: Option<u64>,
 }
 
 /// Where a lesson's lines go in the script.

@@ -4,7 +4,7 @@ use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Hostname;

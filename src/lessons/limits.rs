@@ -3,10 +3,10 @@
 use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Limits;
@@ -271,7 +271,7 @@ fn memory_demo(st: &State, l: &Layout, c: &mut Check) {
     let (out, status) = finish_child(child, std::time::Duration::from_secs(60));
     let mib = crate::demos::value(&out, "mib").unwrap_or(0);
     let survived = crate::demos::value(&out, "survived").is_some();
-    let killed = status.signal() == Some(libc::SIGKILL);
+    let killed = status.signal() == Some(crate::sys::Signal::SIGKILL as i32);
     let seen = if killed {
         tf("limits.demo_killed", &[("mib", &mib)])
     } else if survived {

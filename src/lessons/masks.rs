@@ -5,8 +5,8 @@ use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::{Masked, MASKED, READ_ONLY};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Masks;
@@ -104,7 +104,7 @@ impl Lesson for Masks {
             tf("masks.row_write", &[("path", &WRITE)]),
             seen.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("masks.want_erofs"),
-            seen.is_some_and(|s| s.errno == Some(libc::EROFS)),
+            seen.is_some_and(|s| s.errno == Some(crate::sys::Errno::EROFS as i32)),
         );
         c
     }

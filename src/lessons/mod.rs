@@ -18,6 +18,7 @@ pub mod limits;
 pub mod masks;
 pub mod namespaces;
 pub mod nonewprivs;
+pub mod pids;
 pub mod pivot_root;
 pub mod preflight;
 pub mod proc;
@@ -29,11 +30,14 @@ pub mod userns;
 
 pub use fragment::{Fragment, ScriptCtx};
 pub use table::{
-    entry, headings, parse_prose, prose, source, walk_for, walk_with, Entry, Prose, Set, IDS, TABLE,
+    entry, headings, parse_prose, prose, source, walk_with, Entry, Prose, Set, IDS, TABLE,
 };
 
 use crate::error::Result;
 use crate::walk::State;
+
+/// The evidence types live in `ui` (the renderer shows them); lessons fill them.
+pub use crate::ui::evidence::{Check, Row};
 
 /// What the `--harden` lessons pass on to their checks.
 #[derive(Debug, Default)]
@@ -44,60 +48,6 @@ pub struct HardenNotes {
     pub unshare_before: Option<crate::sys::harden::Seen>,
     /// The same call after the filter, before the exec (the seccomp check).
     pub unshare_after: Option<crate::sys::harden::Seen>,
-}
-
-/// What a check read, where from, what it was compared with, and whether it holds.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Row {
-    pub label: String,
-    pub seen: String,
-    pub compared: String,
-    pub ok: bool,
-}
-
-impl Row {
-    pub fn new(
-        label: impl Into<String>,
-        seen: impl Into<String>,
-        compared: impl Into<String>,
-        ok: bool,
-    ) -> Row {
-        Row {
-            label: label.into(),
-            seen: seen.into(),
-            compared: compared.into(),
-            ok,
-        }
-    }
-}
-
-/// A lesson's evidence, and the hint to show when it does not hold.
-#[derive(Debug, Clone, Default)]
-pub struct Check {
-    pub rows: Vec<Row>,
-    pub hint: String,
-}
-
-impl Check {
-    pub fn new(hint: impl Into<String>) -> Check {
-        Check {
-            rows: vec![],
-            hint: hint.into(),
-        }
-    }
-    pub fn row(
-        &mut self,
-        label: impl Into<String>,
-        seen: impl Into<String>,
-        compared: impl Into<String>,
-        ok: bool,
-    ) {
-        self.rows.push(Row::new(label, seen, compared, ok));
-    }
-    /// A check with no evidence has not passed.
-    pub fn passed(&self) -> bool {
-        !self.rows.is_empty() && self.rows.iter().all(|r| r.ok)
-    }
 }
 
 pub trait Lesson: Sync {

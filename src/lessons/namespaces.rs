@@ -4,7 +4,7 @@ use super::fragment::{ScriptCtx, UUID};
 use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
 use crate::error::Result;
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Namespaces;
@@ -46,7 +46,7 @@ pub fn interfaces(net_dev: &str) -> Vec<String> {
 
 /// Starts the agent and has it join the cgroup (what cgexec does); returns what it did.
 pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
-    let procs = st.layout()?.procs_files(&st.uuid);
+    let procs = st.join_files()?;
     st.cgroup()?;
     let agent = Agent::spawn()?;
     let apid = agent.pid();
@@ -93,7 +93,13 @@ fn unshare(extra: &str) -> String {
     format!("unshare --mount --uts --ipc --net --pid --fork{extra} --propagation private")
 }
 
-/// The script's container: a shell joins the cgroup (what cgexec does), then becomes
+/// Into the user namespace process `pid` holds (the userns lesson's), as its root.
+fn nsenter(pid: &str) -> String {
+    format!("nsenter --user --target {pid} --setuid 0 --setgid 0")
+}
+
+/// The script's container: a shell joins the cgroup (what cgexec does; the pids
+/// hierarchy's too with `--pids`), then becomes
 /// unshare, whose child runs `$INNER` then `$LAST` (the steps the lessons put there) in
 /// the new namespaces; with `--harden`, inside the user namespace `$HOLDER` holds, with
 /// a cgroup namespace too. The status is kept for the end of the script.
@@ -103,15 +109,20 @@ pub fn join_then_exec(sc: &ScriptCtx) -> String {
     if sc.harden {
         enter = format!(
             "{} {}",
-            super::userns::nsenter("\"$HOLDER\""),
+            nsenter("\"$HOLDER\""),
             unshare(&format!(" {}", super::cgroupns::UNSHARE))
         );
         after = "kill \"$HOLDER\" 2>/dev/null; HOLDER=\n";
     }
     format!(
         "set +e\nsh -c '{join}\nexec {enter} /bin/sh -c \"$INNER$LAST\"'\nstatus=$?\n{after}set -e\n",
-        join = join(&sc.layout.procs_files(UUID)),
+        join = join(&sc.layout.procs_files_with(UUID, sc.pids.is_some())),
     )
+}
+
+/// The pids lesson set a limit: the agent joins the pids hierarchy too.
+fn with_pids(st: &State) -> bool {
+    st.cgroup.as_ref().is_some_and(|c| c.pids)
 }
 
 impl Lesson for Namespaces {
@@ -120,13 +131,14 @@ impl Lesson for Namespaces {
     }
 
     fn shell(&self, st: &State) -> String {
-        let procs = st
-            .layout
-            .as_ref()
-            .map(|l| l.procs_files(&st.uuid))
-            .unwrap_or_default();
+        let procs = st.join_files().unwrap_or_default();
+        let ctls = if with_pids(st) {
+            "cpu,memory,pids"
+        } else {
+            "cpu,memory"
+        };
         format!(
-            "cgexec -g cpu,memory:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\n{unshare} /bin/sh",
+            "cgexec -g {ctls}:{uuid} unshare -muinpf /bin/sh    # {article}\n# {by_hand}\n{join}\n{unshare} /bin/sh",
             uuid = st.uuid,
             article = t("ns.sh_article"),
             by_hand = t("ns.sh_by_hand"),
@@ -173,7 +185,12 @@ impl Lesson for Namespaces {
         let pid = pid1.to_string();
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
         let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        for ctl in ["memory", "cpu"] {
+        let ctls: &[&str] = if with_pids(st) {
+            &["memory", "cpu", "pids"]
+        } else {
+            &["memory", "cpu"]
+        };
+        for ctl in ctls.iter().copied() {
             let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
             let line = cg
                 .lines()

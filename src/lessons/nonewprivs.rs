@@ -5,7 +5,7 @@ use super::fragment::{Fragment, ScriptCtx, CMD};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct NoNewPrivs;

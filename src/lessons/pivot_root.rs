@@ -6,8 +6,8 @@ use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply, Request};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::mountinfo;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct PivotRoot;

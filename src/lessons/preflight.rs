@@ -3,11 +3,12 @@
 use super::fragment::{quote, Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
 use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
+use crate::sys::procfs::{Status, Who};
 use crate::sys::{mountinfo, read_trim};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 use std::path::{Path, PathBuf};
 
@@ -16,18 +17,10 @@ pub struct Preflight;
 /// The namespaces the walk needs, as /proc/self/ns names them.
 pub const NEEDED_NS: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid"];
 
-/// The temp directory the rootfs goes in.
-pub fn tmpdir() -> PathBuf {
-    std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
+pub use crate::rootfs::tmpdir;
 
 fn noexec(path: &Path) -> bool {
-    nix::sys::statvfs::statvfs(path)
-        .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
-        .unwrap_or(false)
+    crate::sys::files::noexec(path)
 }
 
 fn offered_namespaces() -> Vec<String> {
@@ -46,20 +39,14 @@ fn offered_namespaces() -> Vec<String> {
 /// /proc/self/status, up to /proc/sys/kernel/cap_last_cap): what even root cannot
 /// have here, read at run time because hosts differ (a container, a systemd unit).
 pub fn bounding_set_lacks() -> Option<Vec<&'static str>> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))?
-        .trim()
-        .to_string();
-    let bnd = u64::from_str_radix(&hex, 16).ok()?;
+    let bnd = Status::of(Who::Me)?.hex("CapBnd")?;
     let last: usize = read_trim(Path::new("/proc/sys/kernel/cap_last_cap"))?
         .parse()
         .ok()?;
     Some(
         (0..=last.min(63))
             .filter(|b| bnd & (1u64 << b) == 0)
-            .filter_map(|b| super::beyond::CAP_NAMES.get(b).copied())
+            .filter_map(|b| crate::sys::capnames::name(b as u32))
             .collect(),
     )
 }
@@ -333,6 +320,7 @@ impl Lesson for Preflight {
             t("pre.source_usable"),
             src_ok,
         );
+        let pids_ok = st.opts.pids.is_none_or(|_| pids_row(st, &mut c));
         if !root {
             c.hint = t("err.need_root").to_string();
         } else if nx {
@@ -341,14 +329,73 @@ impl Lesson for Preflight {
             c.hint = cgroup_hint.unwrap_or_else(|| t("pre.hint_cgroup").to_string());
         } else if !src_ok {
             c.hint = source_hint(&st.opts.source);
+        } else if !pids_ok {
+            c.hint = t("pre.pids_hint").to_string();
         }
         c
     }
 }
 
+/// With `--pids`: whether this host offers the pids controller (v1: a pids hierarchy in
+/// mountinfo; v2: `pids` in the root's `cgroup.controllers`). Adds the row, returns it.
+fn pids_row(st: &State, c: &mut Check) -> bool {
+    let (seen, ok) = match &st.layout {
+        Some(l) if l.version.is_v2() => {
+            let f = l.memory.join("cgroup.controllers");
+            let have = read_trim(&f).unwrap_or_default();
+            if have.split_whitespace().any(|w| w == "pids") {
+                (tf("pre.pids_v2", &[("path", &f.display())]), true)
+            } else {
+                (tf("pre.pids_none_v2", &[("path", &f.display())]), false)
+            }
+        }
+        Some(Layout { pids: Some(p), .. }) => (tf("pre.pids_v1", &[("path", &p.display())]), true),
+        _ => (t("pre.pids_none_v1").to_string(), false),
+    };
+    c.row(t("pre.row_pids"), seen, t("pre.pids_need"), ok);
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(mountinfo: &str) -> State {
+        let mut st = State::new(crate::walk::Options {
+            interactive: false,
+            memory: 1,
+            cpu: Default::default(),
+            keep: false,
+            source: Source::Host,
+            cmd: vec![],
+            demos: false,
+            insecure: false,
+            from: None,
+            to: None,
+            pace: None,
+            harden: false,
+            pids: Some(20),
+        });
+        st.layout = cgroup::detect(&mountinfo::parse(mountinfo)).ok();
+        st
+    }
+
+    #[test]
+    fn the_pids_row_says_where_the_controller_is_or_that_it_is_not() {
+        let hybrid = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let mut c = Check::new("");
+        assert!(!pids_row(&state(hybrid), &mut c));
+        assert!(c.rows[0].seen.contains("no pids hierarchy"), "{:?}", c.rows);
+        let with = format!("{hybrid}39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n");
+        let mut c = Check::new("");
+        assert!(pids_row(&state(&with), &mut c));
+        assert!(
+            c.rows[0].seen.contains("/sys/fs/cgroup/pids"),
+            "{:?}",
+            c.rows
+        );
+        assert!(!t("pre.pids_hint").is_empty());
+    }
 
     #[test]
     fn the_hybrid_note_says_what_the_unified_hierarchy_holds() {

@@ -5,8 +5,8 @@
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct RootfsLesson;
@@ -226,7 +226,7 @@ done
             tf("rootfs.row_shell", &[("shell", &r.shell)]),
             found
                 .as_ref()
-                .map(|p| crate::sanitize::clean_path(p))
+                .map(|p| crate::ui::sanitize::clean_path(p))
                 .unwrap_or_else(|| t("rootfs.missing").to_string()),
             t("rootfs.inside"),
             found.is_some(),

@@ -5,8 +5,8 @@ use super::fragment::{Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::blocked;
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Seccomp;
@@ -18,7 +18,7 @@ impl Lesson for Seccomp {
 
     fn shell(&self, st: &State) -> String {
         let names: Vec<&str> = blocked().iter().map(|(n, _)| *n).collect();
-        let lines: Vec<String> = crate::walk::render::wrap(&names.join(" "), 70)
+        let lines: Vec<String> = crate::ui::render::wrap(&names.join(" "), 70)
             .into_iter()
             .map(|l| format!("#   {l}"))
             .collect();
@@ -83,7 +83,7 @@ impl Lesson for Seccomp {
             t("seccomp.row_probe"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
-            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            after.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         if let Some(e) = &st.exec {
             super::chroot::fd_rows(e, &mut c);
@@ -109,7 +109,7 @@ impl Lesson for Seccomp {
             t("seccomp.demo_after"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
-            after.is_some_and(|s| s.errno == Some(libc::EPERM)),
+            after.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
         if let Some(e) = &st.exec {
             super::chroot::fd_rows(e, &mut c);

@@ -3,7 +3,7 @@
 use super::fragment::{Fragment, ScriptCtx};
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Shell;
@@ -20,7 +20,7 @@ fn oom_kills(counters: &[(String, String, String)]) -> Option<u64> {
 /// The command ended with status 137 (SIGKILL) and the cgroup's OOM killer acted
 /// while it ran: the kernel killed it for the memory limit.
 fn oom_killed(st: &State, status: i32) -> bool {
-    if status != 128 + libc::SIGKILL {
+    if status != 128 + crate::sys::Signal::SIGKILL as i32 {
         return false;
     }
     let before = st.at_command.as_deref().and_then(oom_kills).unwrap_or(0);
@@ -60,14 +60,14 @@ impl Lesson for Shell {
         if !a.stopped {
             return Err(Error::failed(t("err.not_stopped")));
         }
-        crate::walk::render::note(&crate::walk::render::dim(t("shell.enter")));
+        crate::ui::render::note(&crate::ui::render::dim(t("shell.enter")));
         crate::sys::ptrace::release(pid1)
             .map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))?;
         a.stopped = false;
         let stop = || {
             matches!(
                 crate::sys::signals::peek(),
-                Some(nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGHUP)
+                Some(crate::sys::Signal::SIGTERM | crate::sys::Signal::SIGHUP)
             )
         };
         let agent = a.pid();
@@ -109,7 +109,7 @@ impl Lesson for Shell {
                 })
                 .collect();
             crate::sys::tty::relay(&links, None, || {
-                if crate::sys::signals::peek() == Some(nix::sys::signal::Signal::SIGINT) {
+                if crate::sys::signals::peek() == Some(crate::sys::Signal::SIGINT) {
                     crate::sys::signals::take();
                     a.pass_sigint();
                 }

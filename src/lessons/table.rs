@@ -9,9 +9,9 @@
 
 use super::{
     beyond, caps, cgroup, cgroupns, chroot, devnull, devpts, hostname, limits, masks, namespaces,
-    nonewprivs, pivot_root, preflight, proc, rootfs, seccomp, shell, userns, Lesson,
+    nonewprivs, pids, pivot_root, preflight, proc, rootfs, seccomp, shell, userns, Lesson,
 };
-use crate::i18n::{lang, Lang};
+use crate::ui::i18n::{lang, Lang};
 
 /// Which walks a lesson belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum Set {
     Article,
     /// The confining lessons, walked with `--harden`.
     Harden,
+    /// The pids limit, walked with `--pids` (or `--all`).
+    Pids,
 }
 
 impl Set {
@@ -28,7 +30,20 @@ impl Set {
         match self {
             Set::Article => None,
             Set::Harden => Some("--harden"),
+            Set::Pids => Some("--pids"),
         }
+    }
+
+    /// The optional sets turned on by `--harden` (`harden`) and `--pids` (`pids`).
+    pub fn on(harden: bool, pids: bool) -> Vec<Set> {
+        let mut on = vec![];
+        if harden {
+            on.push(Set::Harden);
+        }
+        if pids {
+            on.push(Set::Pids);
+        }
+        on
     }
 }
 
@@ -68,11 +83,14 @@ macro_rules! table {
 
 // The user namespace comes before every other namespace (they are then owned by it);
 // the other confining lessons come after the chroot, seccomp last before the shell.
+// The pids limit comes right after the memory and CPU limits: in place before any
+// process joins the cgroup.
 table! {
     preflight: preflight::Preflight, Article;
     rootfs: rootfs::RootfsLesson, Article;
     cgroup: cgroup::CgroupLesson, Article;
     limits: limits::Limits, Article;
+    pids: pids::Pids, Pids;
     userns: userns::Userns, Harden;
     namespaces: namespaces::Namespaces, Article;
     proc: proc::Proc, Article;
@@ -102,12 +120,6 @@ pub fn walk_with(on: &[Set]) -> Vec<&'static dyn Lesson> {
         .filter(|e| e.set == Set::Article || on.contains(&e.set))
         .map(|e| e.lesson)
         .collect()
-}
-
-/// The lessons the walk runs, in order: the article's, and with `harden` the confining
-/// ones where they must happen.
-pub fn walk_for(harden: bool) -> Vec<&'static dyn Lesson> {
-    walk_with(if harden { &[Set::Harden] } else { &[] })
 }
 
 /// A lesson's prose: the title, the summary shown before every run, and the sections
@@ -215,22 +227,25 @@ mod tests {
 
     #[test]
     fn walk_follows_the_article_order() {
-        let ids: Vec<&str> = walk_for(false).iter().map(|l| l.id()).collect();
+        let ids = |on: &[Set]| -> Vec<&str> { walk_with(on).iter().map(|l| l.id()).collect() };
         let article: Vec<&str> = TABLE
             .iter()
             .filter(|e| e.set == Set::Article)
             .map(|e| e.id)
             .collect();
-        assert_eq!(ids, article);
-        let hard: Vec<&str> = walk_for(true).iter().map(|l| l.id()).collect();
-        let with_harden: Vec<&str> = TABLE
-            .iter()
-            .filter(|e| e.set != Set::Article)
-            .map(|e| e.id)
-            .collect();
-        assert!(with_harden.iter().all(|id| hard.contains(id)));
+        assert_eq!(ids(&[]), article);
+        let all = ids(&Set::on(true, true));
+        assert_eq!(all[..], IDS[..]);
+        let hard = ids(&Set::on(true, false));
+        assert!(!hard.contains(&"pids") && hard.len() + 1 == IDS.len());
+        // The pids limit is set before any process joins the cgroup.
+        let pids = ids(&Set::on(false, true));
+        let at = |id: &str| pids.iter().position(|i| *i == id).unwrap();
+        assert_eq!(at("limits") + 1, at("pids"));
+        assert!(at("pids") < at("namespaces"));
         // The user namespace before every other namespace; seccomp last before the shell.
-        let at = |id: &str| hard.iter().position(|i| *i == id).unwrap();
+        let at = |id: &str| all.iter().position(|i| *i == id).unwrap();
+        assert!(at("pids") < at("userns"));
         assert!(at("userns") < at("namespaces"));
         assert_eq!(at("seccomp") + 1, at("shell"));
         assert!(at("masks") < at("caps") && at("caps") < at("nonewprivs"));

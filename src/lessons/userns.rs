@@ -6,8 +6,8 @@ use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
-use crate::i18n::{t, tf};
 use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
+use crate::ui::i18n::{t, tf};
 use crate::walk::State;
 
 pub struct Userns;
@@ -21,11 +21,6 @@ fn chown(r: &str) -> String {
 fn maps(pid: &str) -> String {
     let map = map_line();
     format!("echo '{map}' > /proc/{pid}/uid_map\necho '{map}' > /proc/{pid}/gid_map")
-}
-
-/// Into the user namespace process `pid` holds, as its root.
-pub fn nsenter(pid: &str) -> String {
-    format!("nsenter --user --target {pid} --setuid 0 --setgid 0")
 }
 
 impl Lesson for Userns {

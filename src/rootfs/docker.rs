@@ -11,8 +11,8 @@
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
-use crate::i18n::tf;
-use crate::walk::render;
+use crate::ui::i18n::tf;
+use crate::ui::render;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -225,14 +225,14 @@ impl Response {
     }
 
     /// The daemon's `{"message": …}`, or the body as it is; cleaned and cut short, since it
-    /// may carry what a registry said (see crate::sanitize).
+    /// may carry what a registry said (see crate::ui::sanitize).
     pub fn message(self) -> String {
         let t = self.text();
         let m = serde_json::from_str::<serde_json::Value>(&t)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
             .unwrap_or_else(|| t.trim().to_string());
-        crate::sanitize::clean_truncated(m.as_bytes(), 300)
+        crate::ui::sanitize::clean_truncated(m.as_bytes(), 300)
     }
 }
 
@@ -342,12 +342,12 @@ fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
         let Ok(line) = line else { break };
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
             if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                err = Some(crate::sanitize::clean_truncated(e.as_bytes(), 300));
+                err = Some(crate::ui::sanitize::clean_truncated(e.as_bytes(), 300));
             } else if let Some(s) = v.get("status").and_then(|s| s.as_str()) {
                 bar.set_message(format!(
                     "{}: {}",
-                    crate::sanitize::clean(image),
-                    crate::sanitize::clean_truncated(s.as_bytes(), 80)
+                    crate::ui::sanitize::clean(image),
+                    crate::ui::sanitize::clean_truncated(s.as_bytes(), 80)
                 ));
                 bar.tick();
             }
@@ -434,7 +434,7 @@ pub fn fill(root: &Path, image: &str, name: &str) -> Result<Vec<String>> {
         Ok(()) => did.push(tf("docker.removed", &[("id", &short)])),
         Err(why) => did.push(tf("docker.remove_failed", &[("id", &short), ("why", &why)])),
     }
-    did.extend(super::summary(&stats));
+    did.extend(super::summary::summary(&stats));
     Ok(did)
 }
 

@@ -39,7 +39,7 @@
 //! - a signal (Ctrl-C, SIGTERM) stops the unpacking at the next read or buffer; the walk
 //!   then removes the partial rootfs.
 //! - a name or link target from the archive reaches a message only through
-//!   `crate::sanitize` (an entry may be named with escape sequences).
+//!   `crate::ui::sanitize` (an entry may be named with escape sequences).
 
 mod compress;
 pub mod limits;
@@ -48,11 +48,11 @@ pub use compress::{open, sniff, Compression, NotTar};
 pub use limits::Limits;
 
 use crate::error::{Error, Kind};
-use crate::i18n::{t, tf};
-use crate::sanitize::{clean, clean_bytes};
 use crate::sys::at::{self, DirFd};
 use crate::sys::signals;
-use nix::errno::Errno;
+use crate::sys::Errno;
+use crate::ui::i18n::{t, tf};
+use crate::ui::sanitize::{clean, clean_bytes};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -75,7 +75,7 @@ pub struct Stats {
 }
 
 /// Why an entry could not be unpacked (turned into one sentence by [`Fail::into_error`]).
-/// Every `entry` is the archive's name already cleaned by `crate::sanitize`.
+/// Every `entry` is the archive's name already cleaned by `crate::ui::sanitize`.
 #[derive(Debug)]
 pub enum Fail {
     /// The entry would reach outside the rootfs, or is not something hako unpacks.
@@ -183,9 +183,7 @@ impl Fail {
                 ],
             )),
             Fail::Signal => match signals::take() {
-                Some(nix::sys::signal::Signal::SIGINT) => {
-                    Error::new(Kind::Interrupted, t("err.quit"))
-                }
+                Some(crate::sys::Signal::SIGINT) => Error::new(Kind::Interrupted, t("err.quit")),
                 _ => Error::new(Kind::Terminated, t("err.terminated")),
             },
         }
@@ -456,7 +454,7 @@ impl Unpacker {
         let dir = self.dir(depth);
         let path = join(comps);
         match dir.lstat(c) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            Ok(st) if crate::sys::files::mode_is_symlink(st.st_mode) => {
                 let to = dir.readlink(c).map(|t| clean_bytes(&t)).unwrap_or_default();
                 tf("x.through_link", &[("path", &path), ("target", &to)])
             }
@@ -699,7 +697,7 @@ impl Unpacker {
         match dir.mkdir(last, h.mode) {
             Ok(()) => {}
             Err(Errno::EEXIST) => match dir.lstat(last) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                Ok(st) if crate::sys::files::mode_is_dir(st.st_mode) => {
                     fresh = false;
                     if self.owners && (st.st_uid != h.uid || st.st_gid != h.gid) {
                         dir.chown(last, h.uid, h.gid).map_err(wr)?;
@@ -1019,8 +1017,8 @@ pub mod tests {
     }
     impl Tmp {
         pub fn new() -> Tmp {
-            let p = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-            crate::rootfs::create_temp(&p).unwrap();
+            let p = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+            crate::rootfs::temp::create_temp(&p).unwrap();
             Tmp(p)
         }
     }
@@ -1421,7 +1419,7 @@ pub mod tests {
 
     fn no_raw_control(msg: &str) {
         assert!(
-            !msg.chars().any(crate::sanitize::is_unsafe),
+            !msg.chars().any(crate::ui::sanitize::is_unsafe),
             "a raw control character reached the message: {msg:?}"
         );
     }

@@ -4,7 +4,7 @@
 //! its headers name (PT_INTERP, DT_NEEDED; what `ldd` shows), found by `lddtree`.
 
 use crate::error::{Error, Result};
-use crate::i18n::tf;
+use crate::ui::i18n::tf;
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -321,7 +321,7 @@ enum Content {
 }
 
 use crate::sys::at::{DirFd, InRoot};
-use nix::errno::Errno;
+use crate::sys::Errno;
 
 /// PT_INTERP, DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF file's bytes (goblin parses;
 /// nothing is mapped or run). `None` when the bytes are not ELF.
@@ -508,13 +508,16 @@ fn glob_match(pat: &str, name: &str) -> bool {
 /// or device at the path cannot make hako wait), and only their headers are parsed.
 pub fn inspect(root: &Path, prog: &str) -> Result<Inspected> {
     let dir = DirFd::open(root).map_err(|e| {
-        crate::sys::failure(&format!("open {}", crate::sanitize::clean_path(root)), e)
+        crate::sys::failure(
+            &format!("open {}", crate::ui::sanitize::clean_path(root)),
+            e,
+        )
     })?;
     Ok(inspect_in(&dir, prog))
 }
 
 fn inspect_in(root: &DirFd, prog: &str) -> Inspected {
-    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
+    let clean = |s: &str| crate::ui::sanitize::clean(s).into_owned();
     let mut path = prog.to_string();
     let mut chain: Vec<String> = vec![];
     for _ in 0..=MAX_SCRIPT_DEPTH {
@@ -597,7 +600,7 @@ fn kind_word(mode: u32) -> &'static str {
 /// with whether it is inside the rootfs, as an ELF file of the program's class and
 /// machine (a 32-bit library in a 64-bit search path is skipped, as the loader does).
 fn loader_needs(root: &DirFd, prog: &str, info: &ElfInfo) -> Vec<(String, bool)> {
-    let clean = |s: &str| crate::sanitize::clean(s).into_owned();
+    let clean = |s: &str| crate::ui::sanitize::clean(s).into_owned();
     let mut out = vec![];
     if let Some(i) = &info.interp {
         let ok = matches!(read_in_root(root, i, false), Content::Elf(ref e, _) if e.machine == info.machine);
@@ -753,8 +756,8 @@ mod tests {
     }
 
     fn scratch() -> PathBuf {
-        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-        crate::rootfs::create_temp(&d).unwrap();
+        let d = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::temp::create_temp(&d).unwrap();
         d
     }
 
@@ -808,7 +811,7 @@ mod tests {
                 "{i:?}"
             );
         }
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 
     /// Links are followed as the kernel would with the rootfs as `/` (absolute ones
@@ -839,11 +842,7 @@ mod tests {
         assert!(!check(Some("/proc/self/exe")).runs);
         // A FIFO: named at once, not opened (an open would wait for a writer).
         let _ = check(None);
-        nix::unistd::mkfifo(
-            &d.join("usr/bin/sh"),
-            nix::sys::stat::Mode::from_bits_truncate(0o755),
-        )
-        .unwrap();
+        crate::sys::files::mkfifo(&d.join("usr/bin/sh"), 0o755).unwrap();
         let i = inspect(&d, "/bin/sh").unwrap();
         assert!(!i.runs && i.seen.contains("FIFO"), "{i:?}");
         std::fs::remove_file(d.join("usr/bin/sh")).unwrap();
@@ -862,13 +861,13 @@ mod tests {
         std::fs::set_permissions(d.join("usr/bin/sh"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
         assert!(!inspect(&d, "/bin/sh").unwrap().runs);
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 
     #[test]
     fn resolves_paths_inside_a_root() {
-        let d = crate::rootfs::temp_path(&uuid::Uuid::new_v4().to_string());
-        crate::rootfs::create_temp(&d).unwrap();
+        let d = crate::rootfs::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+        crate::rootfs::temp::create_temp(&d).unwrap();
         std::fs::create_dir_all(d.join("usr/bin")).unwrap();
         std::fs::write(d.join("usr/bin/busybox"), "x").unwrap();
         std::os::unix::fs::symlink("usr/bin", d.join("bin")).unwrap();
@@ -881,6 +880,6 @@ mod tests {
         // `..` stops at the root, as it does after chroot.
         assert_eq!(inside_to_host(&d, "/usr/bin/up"), None);
         assert_eq!(inside_to_host(&d, "/nope"), None);
-        crate::rootfs::remove_tree(&d).unwrap();
+        crate::rootfs::temp::remove_tree(&d).unwrap();
     }
 }

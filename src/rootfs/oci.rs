@@ -26,9 +26,10 @@ pub use digest::{Algorithm, Digest, Hasher};
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
-use crate::i18n::{t, tf};
-use crate::walk::render;
+use crate::ui::i18n::{t, tf};
+use crate::ui::render;
 use digest::shown;
+pub use policy::is_loopback_host;
 use policy::{Policy, MAX_HOPS};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -206,26 +207,6 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
-}
-
-/// `localhost`, 127.0.0.0/8 or ::1, with or without a port.
-pub fn is_loopback_host(authority: &str) -> bool {
-    if let Ok(ip) = authority.parse::<std::net::IpAddr>() {
-        return ip.is_loopback();
-    }
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
 }
 
 /// This machine's platform as image indexes name it (`GOARCH`).
@@ -447,7 +428,7 @@ enum Net {
 /// An error body, sanitised and cut short.
 fn body_hint(resp: ureq::http::Response<ureq::Body>) -> String {
     let (b, _) = read_capped(resp.into_body().into_reader(), MAX_SMALL).unwrap_or_default();
-    crate::sanitize::clean_truncated(&b, SHOWN_BODY)
+    crate::ui::sanitize::clean_truncated(&b, SHOWN_BODY)
 }
 
 /// Where a `Location` leads from `scheme://authority`; `None` when it is no URL at all.
@@ -616,7 +597,10 @@ impl Client {
                     &[
                         ("realm", &shown(&realm)),
                         ("status", &status),
-                        ("body", &crate::sanitize::clean_truncated(&body, SHOWN_BODY)),
+                        (
+                            "body",
+                            &crate::ui::sanitize::clean_truncated(&body, SHOWN_BODY),
+                        ),
                     ],
                 ),
             ));
@@ -865,7 +849,7 @@ impl Pull<'_> {
     fn cache_error(&self, e: io::Error) -> Error {
         let dir = shown(&self.cache.dir.to_string_lossy());
         let errno = crate::sys::io_errno(&e);
-        if errno == nix::errno::Errno::ENOSPC || errno == nix::errno::Errno::EDQUOT {
+        if errno == crate::sys::Errno::ENOSPC || errno == crate::sys::Errno::EDQUOT {
             Error::failed(tf("err.oci_cache_full", &[("dir", &dir)]))
         } else {
             Error::failed(tf("err.oci_cache", &[("dir", &dir), ("why", &e)]))
@@ -982,7 +966,7 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
                 ("image", &r),
                 (
                     "why",
-                    &crate::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
+                    &crate::ui::sanitize::clean_truncated(e.to_string().as_bytes(), 300),
                 ),
             ],
         ))
@@ -1074,7 +1058,7 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
         "oci.did_layers",
         &[("n", &n), ("whiteouts", &whiteouts)],
     ));
-    did.extend(super::summary(&u.stats));
+    did.extend(super::summary::summary(&u.stats));
     let dir = shown(&p.cache.dir.to_string_lossy());
     if p.fetched == 0 {
         did.push(tf("oci.did_cache", &[("dir", &dir)]));
@@ -1303,7 +1287,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let root = std::env::temp_dir().join(format!("hako-cache-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        if !nix::unistd::geteuid().is_root() {
+        if !crate::sys::is_root() {
             // Not root: a directory this user owns is refused.
             assert!(Cache::at(root.clone()).is_err());
             let _ = std::fs::remove_dir_all(&root);
@@ -1356,7 +1340,7 @@ mod tests {
             for text in [s.clone(), t.clone()] {
                 if let Ok(r) = Reference::parse(&text) {
                     let shown = r.to_string();
-                    proptest::prop_assert!(!shown.chars().any(crate::sanitize::is_unsafe));
+                    proptest::prop_assert!(!shown.chars().any(crate::ui::sanitize::is_unsafe));
                     if let Some(p) = cache.tag_file(&r) {
                         proptest::prop_assert!(p.starts_with("/cache/refs"));
                         proptest::prop_assert!(

@@ -3,9 +3,9 @@
 
 use super::extract::{self, Compression, Counted, NotTar, Unpacker};
 use crate::error::{Error, Result};
-use crate::i18n::tf;
-use crate::sanitize::clean_path;
-use crate::walk::render;
+use crate::ui::i18n::tf;
+use crate::ui::render;
+use crate::ui::sanitize::clean_path;
 use std::path::Path;
 
 /// The compression of the file, from its magic bytes (for the shell equivalent).
@@ -76,7 +76,7 @@ pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
             ("size", &indicatif::HumanBytes(len.unwrap_or(0))),
         ],
     )];
-    did.extend(super::summary(&u.stats));
+    did.extend(super::summary::summary(&u.stats));
     Ok(did)
 }
 
@@ -90,15 +90,15 @@ pub fn bench(tarball: &Path, into: Option<&Path>) -> Result<()> {
     if let Some(dir) = into {
         return fill(dir, tarball).map(|_| ());
     }
-    let a = super::temp_path(&uuid::Uuid::new_v4().to_string());
-    super::create_temp(&a)?;
+    let a = super::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+    super::temp::create_temp(&a)?;
     let t0 = Instant::now();
     let r = fill(&a, tarball);
     let hako = t0.elapsed().as_secs_f64();
-    let _ = super::remove_tree(&a);
+    let _ = super::temp::remove_tree(&a);
     r?;
-    let b = super::temp_path(&uuid::Uuid::new_v4().to_string());
-    super::create_temp(&b)?;
+    let b = super::temp::temp_path(&uuid::Uuid::new_v4().to_string());
+    super::temp::create_temp(&b)?;
     let t1 = Instant::now();
     let st = std::process::Command::new("tar")
         .arg("-xf")
@@ -108,7 +108,7 @@ pub fn bench(tarball: &Path, into: Option<&Path>) -> Result<()> {
         .arg("--numeric-owner")
         .status();
     let tar = t1.elapsed().as_secs_f64();
-    let _ = super::remove_tree(&b);
+    let _ = super::temp::remove_tree(&b);
     match st {
         Ok(s) if s.success() => {}
         other => {

@@ -6,8 +6,8 @@
 
 use super::mountinfo::Mount;
 use crate::error::{Error, Result};
-use crate::i18n::tf;
 use crate::spec::CpuSpec;
+use crate::ui::i18n::tf;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct Layout {
     pub cpu: PathBuf,
     /// The cgroup2 mount, if any (v2: the root; hybrid: e.g. `/sys/fs/cgroup/unified`).
     pub unified: Option<PathBuf>,
+    /// The hierarchy that holds the pids controller, for `--pids`: v1 its own mount
+    /// (`/sys/fs/cgroup/pids`), v2 the unified root; `None` when v1 has no pids mount.
+    pub pids: Option<PathBuf>,
 }
 
 /// Finds the cgroup layout in mountinfo. `Err` names what is missing.
@@ -69,11 +72,13 @@ pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
             memory,
             cpu,
             unified,
+            pids: v1("pids"),
         }),
         (None, None, Some(root)) => Ok(Layout {
             version: Version::V2,
             memory: root.clone(),
             cpu: root.clone(),
+            pids: Some(root.clone()),
             unified,
         }),
         (None, None, None) => Err("none".into()),
@@ -106,11 +111,11 @@ impl Op {
 
     pub fn apply(&self) -> Result<()> {
         match self {
-            Op::Mkdir(p) => super::mkdir(p),
+            Op::Mkdir(p) => super::common::mkdir(p),
             Op::Write { path, value } if path.ends_with("cgroup.subtree_control") => {
-                super::write_raw(path, value).map_err(|e| enable_failure(path, value, e))
+                super::common::write_raw(path, value).map_err(|e| enable_failure(path, value, e))
             }
-            Op::Write { path, value } => super::write_file(path, value),
+            Op::Write { path, value } => super::common::write_file(path, value),
         }
     }
 }
@@ -216,10 +221,54 @@ impl Layout {
 
     /// The `cgroup.procs` files a process writes itself into to join (cgexec).
     pub fn procs_files(&self, name: &str) -> Vec<PathBuf> {
-        self.dirs(name)
+        self.procs_files_with(name, false)
+    }
+
+    /// The directories of cgroup `name`, with the pids hierarchy's own on v1 when `pids`.
+    pub fn dirs_with(&self, name: &str, pids: bool) -> Vec<PathBuf> {
+        let mut v = self.dirs(name);
+        if let Some(d) = self.pids_dir(name).filter(|d| pids && !v.contains(d)) {
+            v.push(d);
+        }
+        v
+    }
+
+    /// The `cgroup.procs` files to join, the pids hierarchy's too when `pids` (v1).
+    pub fn procs_files_with(&self, name: &str, pids: bool) -> Vec<PathBuf> {
+        self.dirs_with(name, pids)
             .into_iter()
             .map(|d| d.join("cgroup.procs"))
             .collect()
+    }
+
+    /// The directory of cgroup `name` in the pids hierarchy (v2: the one cgroup).
+    pub fn pids_dir(&self, name: &str) -> Option<PathBuf> {
+        self.pids.as_ref().map(|p| p.join(name))
+    }
+
+    /// What the pids lesson does: on v1 a directory in the pids hierarchy, on v2
+    /// `+pids` in the root's `subtree_control` when `root_subtree` lacks it (the cgroup
+    /// exists already); then `pids.max`. Empty when this layout has no pids hierarchy.
+    pub fn pids_plan(&self, name: &str, max: u64, root_subtree: &str) -> Vec<Op> {
+        let Some(dir) = self.pids_dir(name) else {
+            return vec![];
+        };
+        let mut ops = vec![];
+        if self.version.is_v2() {
+            if !root_subtree.split_whitespace().any(|w| w == "pids") {
+                ops.push(Op::Write {
+                    path: self.memory.join("cgroup.subtree_control"),
+                    value: "+pids".into(),
+                });
+            }
+        } else {
+            ops.push(Op::Mkdir(dir.clone()));
+        }
+        ops.push(Op::Write {
+            path: dir.join("pids.max"),
+            value: max.to_string(),
+        });
+        ops
     }
 }
 
@@ -258,7 +307,7 @@ pub fn pids_in(dirs: &[PathBuf]) -> Vec<i32> {
 pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while let Some(dir) = dirs.last().cloned() {
-        match super::rmdir(&dir) {
+        match super::common::rmdir(&dir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => {
                 dirs.pop();
             }
@@ -268,14 +317,17 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
-                    super::trace(|| format!("kill({pid}, SIGKILL)"), "2 kill", &r);
+                    super::tracer::trace(|| format!("kill({pid}, SIGKILL)"), "2 kill", &r);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Err(e) => {
                 return Err(Error::failed(tf(
                     "err.cgroup_remove",
-                    &[("path", &dir.display()), ("why", &super::explain(e))],
+                    &[
+                        ("path", &dir.display()),
+                        ("why", &super::common::explain(e)),
+                    ],
                 )))
             }
         }
@@ -292,6 +344,8 @@ pub struct Cgroup {
     pub created: Vec<PathBuf>,
     /// Controllers enabled in the root's subtree_control (v2), left on afterwards.
     pub enabled: Vec<String>,
+    /// The pids lesson set `pids.max` here (`--pids`).
+    pub pids: bool,
 }
 
 impl Cgroup {
@@ -307,6 +361,7 @@ impl Cgroup {
             layout: layout.clone(),
             created: vec![],
             enabled: vec![],
+            pids: false,
         };
         for op in plan {
             if let Op::Mkdir(p) = op {
@@ -355,7 +410,9 @@ impl Cgroup {
         } else {
             "memory.usage_in_bytes"
         };
-        super::read_trim(&self.memory_dir().join(f))?.parse().ok()
+        super::common::read_trim(&self.memory_dir().join(f))?
+            .parse()
+            .ok()
     }
 
     /// The counters a closing summary shows: (file, key, value).
@@ -389,14 +446,22 @@ impl Cgroup {
             );
             add_kv(&m, "memory.oom_control", &["oom_kill"]);
         }
+        if let Some(p) = self.layout.pids_dir(&self.name).filter(|_| self.pids) {
+            add_kv(&p, "pids.events", &["max"]);
+        }
         let singles: &[&str] = if self.layout.version.is_v2() {
             &["memory.peak"]
         } else {
             &["memory.max_usage_in_bytes", "memory.failcnt"]
         };
         for f in singles {
-            if let Some(v) = super::read_trim(&m.join(f)) {
+            if let Some(v) = super::common::read_trim(&m.join(f)) {
                 out.push((f.to_string(), String::new(), v));
+            }
+        }
+        if let Some(p) = self.layout.pids_dir(&self.name).filter(|_| self.pids) {
+            if let Some(v) = super::common::read_trim(&p.join("pids.peak")) {
+                out.push(("pids.peak".into(), String::new(), v));
             }
         }
         out
@@ -460,8 +525,10 @@ impl Parent {
             .unwrap_or_default();
         Parent {
             nested: path.join("cgroup.type").exists(),
-            controllers: super::read_trim(&path.join("cgroup.controllers")).unwrap_or_default(),
-            subtree: super::read_trim(&path.join("cgroup.subtree_control")).unwrap_or_default(),
+            controllers: super::common::read_trim(&path.join("cgroup.controllers"))
+                .unwrap_or_default(),
+            subtree: super::common::read_trim(&path.join("cgroup.subtree_control"))
+                .unwrap_or_default(),
             procs: pids_in(std::slice::from_ref(&path)),
             mount_root,
             own,
@@ -533,8 +600,7 @@ pub fn own_v2_cgroup(proc_cgroup: &str) -> Option<String> {
 /// 6 SCHED_DEADLINE are real-time. The command name (field 2) may hold spaces and
 /// parentheses, so the fields are counted after its last `)`.
 pub fn sched_policy(stat: &str) -> Option<u32> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(41 - 3)?.parse().ok()
+    super::procfs::Stat::parse(stat)?.policy()
 }
 
 pub fn is_realtime(policy: u32) -> bool {
@@ -545,8 +611,8 @@ pub fn is_realtime(policy: u32) -> bool {
 /// Kernel threads stay in the root cgroup: the real-time ones (migration/N) do not count.
 pub fn is_kernel_thread(stat: &str) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(9 - 3)?.parse::<u64>().ok())
+    super::procfs::Stat::parse(stat)
+        .and_then(|s| s.flags())
         .is_some_and(|f| f & PF_KTHREAD != 0)
 }
 
@@ -574,10 +640,8 @@ pub fn realtime_outside_root() -> Vec<(i32, String, String)> {
             .and_then(|s| own_v2_cgroup(&s))
             .unwrap_or_default();
         if cg != "/" && !cg.is_empty() && !cg.starts_with("/..") {
-            let name = stat
-                .split_once('(')
-                .and_then(|(_, r)| r.rsplit_once(')'))
-                .map(|(n, _)| n.to_string())
+            let name = super::procfs::Stat::parse(&stat)
+                .map(|s| s.comm)
                 .unwrap_or_default();
             out.push((pid, name, cg));
         }
@@ -607,7 +671,7 @@ pub fn enable_failure(path: &Path, value: &str, e: nix::errno::Errno) -> Error {
         }
         // A controller that the parent does not offer (not in its cgroup.controllers).
         Errno::ENOENT => Error::failed(tf("cg2.enable_enoent", args)),
-        _ => super::failure(
+        _ => super::common::failure(
             &tf("do.write", &[("value", &value), ("path", &path.display())]),
             e,
         ),

@@ -8,7 +8,8 @@
 //! - the limits, in `hako __demo …` children the guide starts inside the cgroup.
 #![allow(unsafe_code)]
 
-use super::{ns, trace};
+use super::ns;
+use super::tracer::trace;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -110,7 +111,7 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
         // touch $ROOTFS/dev/ptmx
         let r = std::fs::File::create(&ptmx)
             .map(|_| ())
-            .map_err(|e| super::io_errno(&e));
+            .map_err(|e| super::common::io_errno(&e));
         trace(
             || format!("open(\"{}\", O_WRONLY|O_CREAT, 0644)", ptmx.display()),
             "2 open",
@@ -121,9 +122,9 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
         let inner = pts.join("ptmx");
         ns::do_mount("/dev/pts/ptmx", &inner, None, MsFlags::MS_BIND, None).map_err(at(&inner))?;
         // ln -sf /dev/pts/ptmx $ROOTFS/dev/ptmx
-        let r = std::fs::remove_file(&ptmx).map_err(|e| super::io_errno(&e));
+        let r = std::fs::remove_file(&ptmx).map_err(|e| super::common::io_errno(&e));
         trace(|| format!("unlink(\"{}\")", ptmx.display()), "2 unlink", &r);
-        super::symlink("/dev/pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        super::common::symlink("/dev/pts/ptmx", &ptmx).map_err(at(&ptmx))?;
     } else {
         ns::do_mount(
             "devpts",
@@ -133,11 +134,11 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
             Some(ns::DEVPTS_OPTIONS),
         )
         .map_err(at(&pts))?;
-        super::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        super::common::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;
     }
     // The host's devpts, kept open to look for pts/N there after the chroot.
-    let host =
-        std::fs::File::open("/dev/pts").map_err(|e| ("/dev/pts".into(), super::io_errno(&e)))?;
+    let host = std::fs::File::open("/dev/pts")
+        .map_err(|e| ("/dev/pts".into(), super::common::io_errno(&e)))?;
     out.host_dev = host.metadata().map(|m| m.dev()).unwrap_or(0);
     ns::chroot(root).map_err(at(root))?;
     out.pts_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
@@ -173,11 +174,7 @@ pub struct EscapeOutcome {
 }
 
 fn cap_eff() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
-        .unwrap_or_default()
+    super::procfs::status_field(super::procfs::Who::Me, "CapEff")
 }
 
 /// The classic escape, tried by a process already chrooted (PID 1 after the chroot
@@ -252,6 +249,22 @@ pub fn escape(as_after_exec: bool) -> EscapeOutcome {
 /// child writes "0" (itself) into every `cgroup.procs` given, as `cgexec` would, so
 /// the program is charged to the cgroup from its first page. Its stdout is a pipe.
 pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::process::Child, Errno> {
+    spawn_in(args, procs, std::process::Stdio::null())
+}
+
+/// [`spawn_in_cgroup`], with the child's stdin a pipe (to tell it when to go on).
+pub fn spawn_in_cgroup_with_stdin(
+    args: &[String],
+    procs: &[PathBuf],
+) -> Result<std::process::Child, Errno> {
+    spawn_in(args, procs, std::process::Stdio::piped())
+}
+
+fn spawn_in(
+    args: &[String],
+    procs: &[PathBuf],
+    stdin: std::process::Stdio,
+) -> Result<std::process::Child, Errno> {
     use std::os::unix::process::CommandExt;
     let files: Vec<std::ffi::CString> = procs
         .iter()
@@ -260,7 +273,7 @@ pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::proces
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.arg("__demo")
         .args(args)
-        .stdin(std::process::Stdio::null())
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped());
     // SAFETY: between fork and exec only open, write, close and prctl are called, on
     // memory prepared before the fork; nothing is allocated.
@@ -288,10 +301,10 @@ pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::proces
             Ok(())
         });
     }
-    let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    if super::tracing() {
+    let r = cmd.spawn().map_err(|e| super::common::io_errno(&e));
+    if super::tracer::tracing() {
         for p in procs {
-            crate::walk::render::trace_line(
+            super::tracer::trace_line(
                 &format!(
                     "write(\"{}\", \"0\") = 0   (in the child, before its execve)",
                     p.display()
@@ -300,7 +313,7 @@ pub fn spawn_in_cgroup(args: &[String], procs: &[PathBuf]) -> Result<std::proces
             );
         }
     }
-    super::trace_as(
+    super::tracer::trace_as(
         || {
             format!(
                 "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__demo\", {}])",
@@ -373,4 +386,118 @@ pub fn cpu_time_us() -> u64 {
             t(u.user_time()) + t(u.system_time())
         })
         .unwrap_or(0)
+}
+
+// ------------------------------------------------------------------ pids
+
+/// Children of the pids demonstration, each blocked in read(2) on a pipe until it is
+/// released.
+pub struct Held {
+    pub children: Vec<nix::unistd::Pid>,
+    release: Option<OwnedFd>,
+}
+
+/// fork(2) in a loop, at most `bound` times, until the kernel refuses; each child
+/// blocks reading a pipe whose write end only this process holds. Returns the children
+/// and the errno of the refused fork (`None` if `bound` forks all succeeded). The caller
+/// must be single-threaded (`hako __demo forks` is).
+pub fn fork_until_refused(bound: usize) -> Result<(Held, Option<Errno>), Errno> {
+    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe()?;
+    let mut held = Held {
+        children: vec![],
+        release: Some(w),
+    };
+    let raw_r = r.as_raw_fd();
+    let raw_w = held.release.as_ref().map(|w| w.as_raw_fd()).unwrap_or(-1);
+    for _ in 0..bound {
+        // SAFETY: single-threaded caller; the child only calls close, read and _exit,
+        // which are async-signal-safe, on descriptors that existed before the fork.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => unsafe {
+                libc::close(raw_w);
+                let mut b = 0u8;
+                // read(2) returns 0 (EOF) once every write end is closed.
+                while libc::read(raw_r, (&mut b as *mut u8).cast(), 1) != 0 {
+                    if *libc::__errno_location() != libc::EINTR {
+                        break;
+                    }
+                }
+                libc::_exit(0)
+            },
+            Ok(nix::unistd::ForkResult::Parent { child }) => held.children.push(child),
+            Err(e) => return Ok((held, Some(e))),
+        }
+    }
+    Ok((held, None))
+}
+
+/// Closes the pipe's write end (every child reads EOF and exits), then reaps each child
+/// with waitpid(2); returns how many were reaped.
+pub fn release(mut held: Held) -> usize {
+    drop(held.release.take());
+    let mut reaped = 0;
+    for pid in &held.children {
+        loop {
+            match nix::sys::wait::waitpid(*pid, None) {
+                Err(Errno::EINTR) => continue,
+                Ok(_) => reaped += 1,
+                Err(_) => {}
+            }
+            break;
+        }
+    }
+    reaped
+}
+
+/// Tries to start one thread (clone(2) with CLONE_THREAD, through std): the errno
+/// when the kernel refuses it, `None` when it ran.
+pub fn thread_refused() -> Option<Errno> {
+    match std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(|| ())
+    {
+        Ok(h) => {
+            let _ = h.join();
+            None
+        }
+        Err(e) => Some(super::common::io_errno(&e)),
+    }
+}
+
+/// Reads a demo child's stdout until a line `marker` arrives, the pipe closes or
+/// `limit` passes (poll(2), then read(2)); returns what it read.
+pub fn read_until(
+    child: &mut std::process::Child,
+    marker: &str,
+    limit: std::time::Duration,
+) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + limit;
+    let mut out = vec![];
+    let Some(pipe) = child.stdout.as_mut() else {
+        return String::new();
+    };
+    let mut buf = [0u8; 4096];
+    let want = format!("{marker}\n");
+    while !String::from_utf8_lossy(&out).contains(&want) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&*pipe),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -12,7 +12,7 @@
 //! 7. seccomp last, just before the execve: the filter then covers only the command.
 #![allow(unsafe_code)]
 
-use super::{trace, trace_as};
+use super::tracer::{trace, trace_as};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::{Deserialize, Serialize};
@@ -286,27 +286,8 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
     Ok(out)
 }
 
-/// Docker's default capabilities (moby `oci/caps/defaults.go`), by bit number.
-pub const DOCKER_DEFAULT: [u32; 14] = [
-    0,  // CHOWN
-    1,  // DAC_OVERRIDE
-    3,  // FOWNER
-    4,  // FSETID
-    5,  // KILL
-    6,  // SETGID
-    7,  // SETUID
-    8,  // SETPCAP
-    10, // NET_BIND_SERVICE
-    13, // NET_RAW
-    18, // SYS_CHROOT
-    27, // MKNOD
-    29, // AUDIT_WRITE
-    31, // SETFCAP
-];
-
-pub fn docker_mask() -> u64 {
-    DOCKER_DEFAULT.iter().fold(0, |m, b| m | 1 << b)
-}
+/// Docker's default capability set is kept once, in `capnames`.
+pub use super::capnames::docker_mask;
 
 /// Cuts every capability set to `keep` (capabilities(7)): the bounding set one
 /// PR_CAPBSET_DROP at a time (which needs CAP_SETPCAP, so it goes first), the ambient set
@@ -387,7 +368,8 @@ pub fn no_new_privs() -> Result<(), Errno> {
 /// ring runs operations the filter never sees as system calls; Docker's profile refuses it
 /// since 25.0).
 pub fn blocked() -> Vec<(&'static str, i64)> {
-    vec![
+    #[allow(unused_mut)]
+    let mut v = vec![
         ("keyctl", libc::SYS_keyctl),
         ("add_key", libc::SYS_add_key),
         ("request_key", libc::SYS_request_key),
@@ -421,14 +403,25 @@ pub fn blocked() -> Vec<(&'static str, i64)> {
         ("setns", libc::SYS_setns),
         ("userfaultfd", libc::SYS_userfaultfd),
         ("lookup_dcookie", libc::SYS_lookup_dcookie),
-        ("iopl", libc::SYS_iopl),
-        ("ioperm", libc::SYS_ioperm),
         ("syslog", libc::SYS_syslog),
         ("io_uring_setup", libc::SYS_io_uring_setup),
         ("io_uring_enter", libc::SYS_io_uring_enter),
         ("io_uring_register", libc::SYS_io_uring_register),
-    ]
+    ];
+    // Port I/O exists only on x86 (iopl(2), ioperm(2)); arm64 has no such calls.
+    #[cfg(target_arch = "x86_64")]
+    v.extend([("iopl", libc::SYS_iopl), ("ioperm", libc::SYS_ioperm)]);
+    v
 }
+
+/// The architecture the filter is built for: the one hako is compiled for. hako is
+/// meant for x86_64 and aarch64 (built and tested on x86_64 only).
+#[cfg(target_arch = "x86_64")]
+const ARCH: Option<seccompiler::TargetArch> = Some(seccompiler::TargetArch::x86_64);
+#[cfg(target_arch = "aarch64")]
+const ARCH: Option<seccompiler::TargetArch> = Some(seccompiler::TargetArch::aarch64);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH: Option<seccompiler::TargetArch> = None;
 
 /// The personality(2) values the filter lets through, compared as 32-bit values as the
 /// kernel reads the argument: PER_LINUX (0), PER_LINUX with UNAME26 (0x0020000), PER_LINUX32
@@ -438,13 +431,13 @@ pub fn blocked() -> Vec<(&'static str, i64)> {
 /// same five).
 pub const PERSONALITY_ALLOWED: [u32; 5] = [0x0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 
-/// The filter as a BPF program (seccompiler compiles it): on x86_64, the calls of
+/// The filter as a BPF program (seccompiler compiles it, for x86_64 or aarch64): the calls of
 /// [`blocked`] return EPERM; unshare(2) and clone(2) return EPERM when their flags ask
 /// for CLONE_NEWUSER; clone3(2) returns ENOSYS, as in Docker's profile, because its flags
 /// are in memory the filter cannot read, and libc then falls back to clone(2); any
-/// x32-ABI number (bit 30 set, the same arch value as x86_64) returns EPERM, so that
+/// x32-ABI number (x86_64 only: bit 30 set, the same arch value) returns EPERM, so that
 /// nothing blocked is reached through its x32 twin; any other architecture (32-bit
-/// int 0x80) kills the process.
+/// int 0x80 on x86_64, AArch32 on arm64) kills the process.
 pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
     use seccompiler::{
         SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -482,7 +475,7 @@ pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
         rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
-        seccompiler::TargetArch::x86_64,
+        ARCH.ok_or("hako's seccomp filter is written for x86_64 and aarch64 only")?,
     )
     .map_err(e)?;
     let prog: seccompiler::BpfProgram = main.try_into().map_err(e)?;
@@ -493,13 +486,23 @@ pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
     const JGE_K: u16 = 0x35;
     const RET_K: u16 = 0x06;
     let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
-    let ours = [
-        ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+    // x32 shares x86_64's arch value with bit 30 set in the number; arm64 has no such
+    // twin ABI, so only x86_64 needs the first test (harmless elsewhere, but not there).
+    let x32 = [
         ins(JGE_K, 0, 1, 0x4000_0000),
         ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+    ];
+    let x32: &[libc::sock_filter] = if cfg!(target_arch = "x86_64") {
+        &x32
+    } else {
+        &[]
+    };
+    let mut ours = vec![ins(LD_W_ABS, 0, 0, 0)]; // seccomp_data.nr
+    ours.extend_from_slice(x32);
+    ours.extend([
         ins(JEQ_K, 0, 1, libc::SYS_clone3 as u32),
         ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-    ];
+    ]);
     if prog.len() < 3 || prog[0].code != LD_W_ABS || prog[2].code != RET_K {
         return Err("seccompiler's program does not begin with its architecture check".into());
     }
@@ -584,7 +587,7 @@ impl Seen {
 
 /// read(2) of a whole file: how many bytes came.
 pub fn read_len(path: &str) -> Seen {
-    let r = std::fs::read(path).map_err(|e| super::io_errno(&e));
+    let r = std::fs::read(path).map_err(|e| super::common::io_errno(&e));
     trace_as(
         || format!("read(\"{path}\")"),
         "2 read",
@@ -600,7 +603,7 @@ pub fn open_write(path: &str) -> Seen {
         .write(true)
         .open(path)
         .map(|_| ())
-        .map_err(|e| super::io_errno(&e));
+        .map_err(|e| super::common::io_errno(&e));
     trace(|| format!("open(\"{path}\", O_WRONLY)"), "2 open", &r);
     Seen::of(r, |_| 0)
 }
@@ -694,11 +697,12 @@ pub fn mknod_and_read(major: u64, minor: u64) -> Seen {
         };
     }
     let read = (|| -> Result<u16, Errno> {
-        let mut f = std::fs::File::open(&node).map_err(|e| super::io_errno(&e))?;
+        let mut f = std::fs::File::open(&node).map_err(|e| super::common::io_errno(&e))?;
         f.seek(SeekFrom::Start(1080))
-            .map_err(|e| super::io_errno(&e))?;
+            .map_err(|e| super::common::io_errno(&e))?;
         let mut b = [0u8; 2];
-        f.read_exact(&mut b).map_err(|e| super::io_errno(&e))?;
+        f.read_exact(&mut b)
+            .map_err(|e| super::common::io_errno(&e))?;
         Ok(u16::from_le_bytes(b))
     })();
     trace_as(
@@ -738,9 +742,10 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
         }
     };
     while let Some(p) = stack.pop() {
-        let m = std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::io_errno(&e)))?;
+        let m =
+            std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
         std::os::unix::fs::lchown(&p, Some(shift(m.uid())), Some(shift(m.gid())))
-            .map_err(|e| (p.clone(), super::io_errno(&e)))?;
+            .map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
         if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
             let _ =
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777));

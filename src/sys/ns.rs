@@ -3,9 +3,10 @@
 //! man page and says why it is done the way it is.
 #![allow(unsafe_code)]
 
-use super::{trace, trace_as};
+use super::tracer::{trace, trace_as};
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
+use nix::mount::mount;
+pub use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -156,7 +157,7 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
                         .create_new(true)
                         .open(&cur)
                         .map(|_| ())
-                        .map_err(|e| super::io_errno(&e));
+                        .map_err(|e| super::common::io_errno(&e));
                     trace(
                         || format!("open(\"{}\", O_WRONLY|O_CREAT|O_EXCL, 0644)", cur.display()),
                         "2 open",
@@ -164,7 +165,7 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
                     );
                     r
                 } else {
-                    let r = std::fs::create_dir(&cur).map_err(|e| super::io_errno(&e));
+                    let r = std::fs::create_dir(&cur).map_err(|e| super::common::io_errno(&e));
                     trace(
                         || format!("mkdir(\"{}\", 0777)", cur.display()),
                         "2 mkdir",
@@ -299,8 +300,8 @@ pub fn close_all_but_stdio(keep: RawFd) {
         }
         libc::close_range((keep.max(2) + 1) as libc::c_uint, libc::c_uint::MAX, 0);
     }
-    if super::tracing() {
-        crate::walk::render::trace_line(
+    if super::tracer::tracing() {
+        super::tracer::trace_line(
             &format!("close_range(3, ~0U, 0) (but fd {keep}, close-on-exec) = 0"),
             "2 close_range",
         );
@@ -348,7 +349,7 @@ pub fn open_ptmx(ptmx: &Path) -> Result<(std::fs::File, u32), Errno> {
         .write(true)
         .custom_flags(libc::O_NOCTTY)
         .open(ptmx)
-        .map_err(|e| super::io_errno(&e));
+        .map_err(|e| super::common::io_errno(&e));
     trace_as(
         || format!("open(\"{}\", O_RDWR|O_NOCTTY)", ptmx.display()),
         "4 pts",
@@ -392,13 +393,16 @@ pub fn open_slave(path: &Path) -> Result<u64, Errno> {
         .write(true)
         .custom_flags(libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| super::io_errno(&e));
+        .map_err(|e| super::common::io_errno(&e));
     trace(
         || format!("open(\"{}\", O_RDWR|O_NOCTTY)", path.display()),
         "4 pts",
         &slave,
     );
-    Ok(slave?.metadata().map_err(|e| super::io_errno(&e))?.dev())
+    Ok(slave?
+        .metadata()
+        .map_err(|e| super::common::io_errno(&e))?
+        .dev())
 }
 
 use std::os::unix::fs::OpenOptionsExt;

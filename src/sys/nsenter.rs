@@ -133,7 +133,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
         }
     }
     let status = wait(child);
-    super::trace_as(
+    super::tracer::trace_as(
         || {
             let (enter, root) = ("fork() + ", "");
             format!(
@@ -340,14 +340,9 @@ pub struct Confinement {
 
 /// Reads PID's capability sets, no_new_privs and seccomp mode.
 pub fn confinement_of(pid: i32) -> Option<Confinement> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
-    let hex = |name: &str| u64::from_str_radix(field(name)?, 16).ok();
+    let status = super::procfs::Status::of(super::procfs::Who::Pid(pid))?;
+    let field = |name: &str| status.field(name);
+    let hex = |name: &str| status.hex(name);
     Some(Confinement {
         inh: hex("CapInh")?,
         prm: hex("CapPrm")?,
@@ -479,7 +474,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
         Err(f)
     };
     for p in sh.procs {
-        if let Err(e) = super::write_raw(p, &child.as_raw().to_string()) {
+        if let Err(e) = super::common::write_raw(p, &child.as_raw().to_string()) {
             return kill_child(in_failed(e, 7));
         }
     }
@@ -532,7 +527,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
         }
     }
     let status = wait_or_kill(child, signalled);
-    super::trace_as(
+    super::tracer::trace_as(
         || {
             format!(
                 "write(cgroup.procs) + setns(/proc/{pid}/ns/{{{}}}) + fork() + fchdir(/proc/{pid}/root) + chroot(\".\") + open(\"/dev/ptmx\") + setsid() + capset() + execve({:?}) + wait4()",
@@ -612,7 +607,7 @@ unsafe fn die_with(parent: i32) {
 /// the grandchild and passes its status on. Never returns.
 unsafe fn inside_child(p: &Plan<'_>) -> ! {
     // Nothing it prints may reach the learner's terminal: no trace lines here.
-    super::set_trace(false);
+    super::tracer::set_trace(false);
     libc::close(p.ours);
     libc::close(p.rd);
     libc::close(p.go_wr);

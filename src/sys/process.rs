@@ -10,16 +10,23 @@ use nix::errno::Errno;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// The agent's end of the socketpair, as a descriptor number.
+pub const FD_ENV: &str = "HAKO_AGENT_FD";
+/// The guide's PID, so the agent can tell when it is orphaned.
+pub const GUIDE_ENV: &str = "HAKO_GUIDE_PID";
+/// Set when `--trace` is on: the agent traces its own calls.
+pub const TRACE_ENV: &str = "HAKO_AGENT_TRACE";
+
 /// Starts `/proc/self/exe __agent` with `fd` (its end of the socketpair) kept open
 /// across the exec, and a parent-death signal: if the guide dies, so does the agent.
 pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno> {
     let guide = std::process::id();
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("__agent")
-        .env(crate::agent::FD_ENV, fd.to_string())
-        .env(crate::agent::GUIDE_ENV, guide.to_string());
-    if super::tracing() {
-        cmd.env(crate::agent::TRACE_ENV, "1");
+        .env(FD_ENV, fd.to_string())
+        .env(GUIDE_ENV, guide.to_string());
+    if super::tracer::tracing() {
+        cmd.env(TRACE_ENV, "1");
     }
     // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
     unsafe {
@@ -41,8 +48,8 @@ pub fn spawn_agent(fd: std::os::fd::RawFd) -> Result<std::process::Child, Errno>
             Ok(())
         });
     }
-    let r = cmd.spawn().map_err(|e| super::io_errno(&e));
-    super::trace_as(
+    let r = cmd.spawn().map_err(|e| super::common::io_errno(&e));
+    super::tracer::trace_as(
         || "fork() + execve(\"/proc/self/exe\", [\"hako\", \"__agent\"])".into(),
         "2 execve",
         &r,
@@ -67,4 +74,12 @@ pub fn take_terminal_back() {
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
     let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+}
+
+/// Takes ownership of socket descriptor `fd` (unix(7)): the agent's end of the socketpair,
+/// passed across the exec and used by nothing else in this process.
+pub fn stream_from_fd(fd: std::os::fd::RawFd) -> std::os::unix::net::UnixStream {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `fd` is the socket the guide passed, owned by this process alone.
+    unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) }
 }

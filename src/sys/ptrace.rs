@@ -17,7 +17,7 @@ pub enum AtExec {
 
 pub fn seize(pid: i32) -> Result<(), Errno> {
     let r = ptrace::seize(Pid::from_raw(pid), Options::PTRACE_O_TRACEEXEC);
-    super::trace(
+    super::tracer::trace(
         || format!("ptrace(PTRACE_SEIZE, {pid}, 0, PTRACE_O_TRACEEXEC)"),
         "2 ptrace",
         &r,
@@ -47,7 +47,7 @@ pub fn wait_exec(pid: i32) -> Result<AtExec, Errno> {
 /// Lets the stopped process go on, untraced.
 pub fn release(pid: i32) -> Result<(), Errno> {
     let r = ptrace::detach(Pid::from_raw(pid), None);
-    super::trace(
+    super::tracer::trace(
         || format!("ptrace(PTRACE_DETACH, {pid}, 0, 0)"),
         "2 ptrace",
         &r,

@@ -222,7 +222,7 @@ pub enum Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::i18n::{t, tf};
+        use crate::ui::i18n::{t, tf};
         match self {
             Refusal::Gone => write!(f, "{}", t("tree.gone")),
             Refusal::Changed => write!(f, "{}", t("tree.changed")),
@@ -230,7 +230,10 @@ impl std::fmt::Display for Refusal {
             Refusal::Mount(p) => write!(
                 f,
                 "{}",
-                tf("tree.mount", &[("path", &crate::sanitize::clean_path(p))])
+                tf(
+                    "tree.mount",
+                    &[("path", &crate::ui::sanitize::clean_path(p))]
+                )
             ),
             Refusal::Errno(e) => write!(f, "{e}: {}", e.desc()),
         }

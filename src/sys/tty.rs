@@ -39,7 +39,7 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd, u32), Errno> {
         flags,
         nix::sys::stat::Mode::empty(),
     )?;
-    super::trace(
+    super::tracer::trace(
         || format!("open(\"/dev/ptmx\") → /dev/pts/{n}"),
         "4 pts",
         &Ok::<(), Errno>(()),

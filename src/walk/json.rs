@@ -3,7 +3,7 @@
 //! `{"trace", "man"}`, `{"error", "exit"}`, and `{"exit"}` at the end), while stdout
 //! stays the command's.
 
-use crate::lessons::{Check, Row};
+use crate::ui::evidence::{Check, Row};
 use serde::Serialize;
 
 /// What one lesson showed, in the order a learner reads it.
@@ -42,14 +42,14 @@ impl LessonRecord {
     /// One line, the fields in the order above.
     pub fn emit(&self) {
         if let Ok(line) = serde_json::to_string(self) {
-            super::render::say!("{line}");
+            crate::ui::render::say!("{line}");
         }
     }
 }
 
 /// The end of a walk that ended well: `{"exit": code}`.
 pub fn exit(code: i32) {
-    super::render::emit(&serde_json::json!({ "exit": code }));
+    crate::ui::render::emit(&serde_json::json!({ "exit": code }));
 }
 
 /// The summary after the shell: the cgroup's counters and what was isolated.
@@ -58,12 +58,12 @@ pub fn summary(counters: &[(String, String)], notes: &[String]) {
         .iter()
         .map(|(k, v)| serde_json::json!({ "name": k, "value": v }))
         .collect();
-    super::render::emit(
+    crate::ui::render::emit(
         &serde_json::json!({ "summary": { "counters": counters, "notes": notes } }),
     );
 }
 
 /// What the clean-up removed.
 pub fn cleanup(said: &[String]) {
-    super::render::emit(&serde_json::json!({ "cleanup": said }));
+    crate::ui::render::emit(&serde_json::json!({ "cleanup": said }));
 }

@@ -5,9 +5,10 @@
 //! nsenter(1) does; after the chroot lesson, inside its root directory too. Exiting it
 //! returns to the same question.
 
-use super::{render, State};
-use crate::i18n::{t, tf};
+use super::State;
 use crate::sys::nsenter::{self, Shell};
+use crate::ui::i18n::{t, tf};
+use crate::ui::render;
 use std::path::{Path, PathBuf};
 
 /// Where the look-around shell runs, decided from the state.

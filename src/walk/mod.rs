@@ -4,11 +4,10 @@
 
 pub mod json;
 pub mod look;
-pub mod render;
+use crate::ui::render;
 
 use crate::agent::Agent;
 use crate::error::{Error, Kind, Result};
-use crate::i18n::{t, tf};
 use crate::journal::{self, Item};
 use crate::lessons::{self, Lesson};
 use crate::rootfs::{Rootfs, Source};
@@ -16,6 +15,7 @@ use crate::spec::CpuSpec;
 use crate::sys::cgroup::{Cgroup, Layout};
 use crate::sys::mountinfo::Mount;
 use crate::sys::signals;
+use crate::ui::i18n::{t, tf};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,6 +37,8 @@ pub struct Options {
     pub pace: Option<std::time::Duration>,
     /// `--harden`: the confining lessons too.
     pub harden: bool,
+    /// `--pids N`: the pids lesson, with this limit.
+    pub pids: Option<u64>,
 }
 
 /// What passes from one lesson to the next.
@@ -143,6 +145,13 @@ impl State {
             .as_ref()
             .map(|r| r.path.clone())
             .ok_or_else(|| Error::failed(t("err.no_rootfs")))
+    }
+
+    /// The `cgroup.procs` files a process joins the container's cgroup through: the
+    /// pids hierarchy's too (v1) once the pids lesson made its directory.
+    pub fn join_files(&self) -> Result<Vec<std::path::PathBuf>> {
+        let pids = self.cgroup.as_ref().is_some_and(|c| c.pids);
+        Ok(self.layout()?.procs_files_with(&self.uuid, pids))
     }
 
     pub fn cgroup(&self) -> Result<&Cgroup> {
@@ -271,17 +280,6 @@ impl ExecSeen {
     }
 }
 
-pub fn utf8_locale() -> bool {
-    ["LC_ALL", "LC_CTYPE", "LANG"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .map(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("utf-8") || v.contains("utf8")
-        })
-        .unwrap_or(false)
-}
-
 /// Hidden, test-only: a comma-separated list of lesson ids whose `run` is left out.
 pub const SKIP_ENV: &str = "HAKO_TEST_SKIP";
 
@@ -327,7 +325,7 @@ fn wait_enter() -> Result<()> {
 
 fn interrupted() -> Error {
     match signals::take() {
-        Some(nix::sys::signal::Signal::SIGTERM) | Some(nix::sys::signal::Signal::SIGHUP) => {
+        Some(crate::sys::Signal::SIGTERM) | Some(crate::sys::Signal::SIGHUP) => {
             Error::new(Kind::Terminated, t("err.terminated"))
         }
         _ => Error::new(Kind::Interrupted, t("err.quit")),
@@ -595,6 +593,9 @@ fn summary(st: &State) {
             t("sum.not_confined").to_string(),
         ]
     };
+    if let Some(max) = st.opts.pids {
+        lines.insert(1, tf("sum.pids", &[("max", &max)]));
+    }
     if start.is_some() {
         let list = if by_demos.is_empty() {
             t("sum.demos_nothing").to_string()
@@ -636,7 +637,7 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     crate::bench::figure("orphans_us", crate::bench::us(started));
-    let lessons = lessons::walk_for(opts.harden);
+    let lessons = lessons::walk_with(&lessons::Set::on(opts.harden, opts.pids.is_some()));
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
     let mut st = State::new(opts);

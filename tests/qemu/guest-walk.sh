@@ -4,7 +4,7 @@
 #
 # The guest is a plain cgroup v2 host: cgroup2 on /sys/fs/cgroup, its root subtree_control
 # empty, so hako has to enable +memory +cpu itself. One boot runs: the walk with a script on
-# the shell's stdin; the walk with --demos; hako inside two containers' cgroup namespaces
+# the shell's stdin; the walk with --demos; the walk with --pids 20 --demos; hako inside two containers' cgroup namespaces
 # (controllers not delegated, and a root with processes: EBUSY); then a look at what is left.
 # Markers: KEY=value lines, and NAME-BEGIN … NAME-END around captured output.
 # The harness keeps its own files in /run/walk so that /tmp holds only what hako makes.
@@ -86,6 +86,27 @@ section HAKO-DEMOS-STDERR "$w/demos.err"
 echo "HAKO-DEMOS-EXIT=$status"
 ls -1A /sys/fs/cgroup >"$w/cgroup.ls"
 section DEMOS-CGROUP-LS-AFTER "$w/cgroup.ls"
+
+# 4b. --pids: the pids lesson on v2 (+pids enabled by hako, pids.max in the same cgroup), its
+#     fork-loop demonstration, then a shell inside that starts background sleeps until a fork
+#     fails (busybox sh ends that child shell; PID 1 counts with builtins only). --from pids:
+#     the lessons before it run silently, without their demonstrations.
+cat >"$w/pids-inner.sh" <<'PIDS'
+sh -c 'i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); echo started; done' >/tmp/pids.log 2>/tmp/pids.err
+echo "PIDS-INNER=$?"
+n=0; while read -r l; do n=$((n+1)); done </tmp/pids.log
+echo "PIDS-STARTED=$n"
+read -r e </tmp/pids.err; echo "PIDS-ERR=$e"
+PIDS
+echo "SUBTREE-BEFORE-PIDS=[$(cat /sys/fs/cgroup/cgroup.subtree_control)]"
+NO_COLOR=1 timeout 150 hako --auto --pids 20 --demos --from pids --lang en -- /bin/sh -c "$(cat "$w/pids-inner.sh")" >"$w/pids.out" 2>"$w/pids.err"
+status=$?
+section HAKO-PIDS-STDERR "$w/pids.err"
+section HAKO-PIDS-STDOUT "$w/pids.out"
+echo "HAKO-PIDS-EXIT=$status"
+echo "SUBTREE-AFTER-PIDS=[$(cat /sys/fs/cgroup/cgroup.subtree_control)]"
+ls -1A /sys/fs/cgroup >"$w/cgroup.ls"
+section PIDS-CGROUP-LS-AFTER "$w/cgroup.ls"
 
 # 5. hako inside a container's cgroup namespace, two ways (util-linux unshare, passed in
 #    /extra: busybox's has no -C). A shell is moved into a cgroup, then `unshare -Cm`

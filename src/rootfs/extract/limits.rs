@@ -10,8 +10,8 @@
 //! default byte cap is the smaller of 8 GiB and 90% of the free space of the filesystem
 //! that holds the rootfs, read when the extraction starts.
 
-use crate::i18n::tf;
 use crate::sys::at::DirFd;
+use crate::ui::i18n::tf;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -108,7 +108,7 @@ impl Limits {
                     // The directory that holds the rootfs (TMPDIR): the one to change.
                     (
                         "root",
-                        &crate::sanitize::clean_path(root.parent().unwrap_or(root)),
+                        &crate::ui::sanitize::clean_path(root.parent().unwrap_or(root)),
                     ),
                 ],
             ),

@@ -41,7 +41,7 @@ pub struct Digest {
 
 /// Untrusted text, made safe and short enough for a sentence.
 pub fn shown(s: &str) -> String {
-    crate::sanitize::clean_truncated(s.as_bytes(), 100)
+    crate::ui::sanitize::clean_truncated(s.as_bytes(), 100)
 }
 
 impl Digest {

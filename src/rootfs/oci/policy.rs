@@ -15,8 +15,8 @@
 //! The same address rule is applied again when ureq connects ([`Guard`]), so a name that
 //! resolves differently the second time (DNS rebinding) still cannot reach those addresses.
 
-use super::{digest::shown, is_loopback_host};
-use crate::i18n::tf;
+use super::digest::shown;
+use crate::ui::i18n::tf;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// Redirects followed for one request, at most.
@@ -174,6 +174,26 @@ impl ureq::unversioned::resolver::Resolver for Guard {
         }
         Ok(kept)
     }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1, with or without a port.
+pub fn is_loopback_host(authority: &str) -> bool {
+    if let Ok(ip) = authority.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 #[cfg(test)]

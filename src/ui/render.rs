@@ -5,7 +5,7 @@
 //! whether stderr is a terminal; every styled string goes through [`paint`], which
 //! applies that decision (console's own `style()` would look at stdout instead).
 
-use crate::lessons::Check;
+use crate::ui::evidence::Check;
 use console::{measure_text_width, Term};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -78,7 +78,7 @@ pub fn init_with(quiet: bool, when: ColorWhen, format: Format) {
     let look = Look {
         quiet,
         width,
-        unicode: crate::walk::utf8_locale(),
+        unicode: utf8_locale(),
         color,
         json,
     };
@@ -94,11 +94,23 @@ pub fn look() -> Look {
         Look {
             quiet: false,
             width: 100,
-            unicode: crate::walk::utf8_locale(),
+            unicode: utf8_locale(),
             color: env.starts_with('1'),
             json: env.get(1..2) == Some("1"),
         }
     })
+}
+
+/// Whether the locale says UTF-8 (else the renderer keeps to ASCII).
+pub fn utf8_locale() -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .map(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("utf-8") || v.contains("utf8")
+        })
+        .unwrap_or(false)
 }
 
 pub fn json() -> bool {
@@ -376,11 +388,7 @@ pub fn trace_line(call: &str, man: &str) {
         emit(&serde_json::json!({ "trace": call, "man": man }));
         return;
     }
-    let arrow = if crate::walk::utf8_locale() {
-        "⟶"
-    } else {
-        "->"
-    };
+    let arrow = if utf8_locale() { "⟶" } else { "->" };
     say!(
         "{}   {}",
         paint(format!("  {arrow} {}", ascii(call))).magenta(),

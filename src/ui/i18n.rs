@@ -55,8 +55,8 @@ pub fn lang() -> Lang {
     *LANG.get().unwrap_or(&Lang::En)
 }
 
-const UI_EN: &str = include_str!("../lessons/en/ui.txt");
-const UI_JA: &str = include_str!("../lessons/ja/ui.txt");
+const UI_EN: &str = include_str!("../../lessons/en/ui.txt");
+const UI_JA: &str = include_str!("../../lessons/ja/ui.txt");
 
 /// Parses a catalog: `key = text` lines, `#` comments, `\n` for a line break.
 pub fn parse_catalog(src: &'static str) -> HashMap<&'static str, String> {

@@ -35,7 +35,7 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-/// `s` with every unsafe character escaped; borrowed when there is none (the common case).
+/// `s` with every dangerous character escaped; borrowed when there is none (the common case).
 pub fn clean(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn nothing_unsafe_survives_any_input() {
-        // Every byte value, alone and in pairs: the output never holds an unsafe character.
+        // Every byte value, alone and in pairs: the output never holds a dangerous character.
         for a in 0u8..=255 {
             for b in [0u8, 0x1b, 0x9b, 0xc2, 0xe2, b'a'] {
                 let s = clean_bytes(&[a, b, 0x80, 0x9b]);

@@ -1,0 +1,114 @@
+//! What every sys module shares: the sentence for a failed call, and the small file
+//! calls (write, mkdir, symlink, rmdir) that need no module of their own.
+
+use super::tracer::trace;
+use crate::error::Error;
+use crate::ui::i18n::tf;
+use nix::errno::Errno;
+use std::path::Path;
+
+/// Why an errno probably happened, for a learner, in the run's language.
+pub fn explain(e: Errno) -> String {
+    let key = match e {
+        Errno::EPERM | Errno::EACCES => "errno.eperm",
+        Errno::ENOENT => "errno.enoent",
+        Errno::EBUSY => "errno.ebusy",
+        Errno::ENOMEM => "errno.enomem",
+        Errno::EINVAL => "errno.einval",
+        Errno::EROFS => "errno.erofs",
+        Errno::ENOSPC => "errno.enospc",
+        Errno::EEXIST => "errno.eexist",
+        Errno::ELOOP => "errno.eloop",
+        Errno::ENOTDIR => "errno.enotdir",
+        _ => "errno.other",
+    };
+    tf(key, &[("errno", &e), ("desc", &e.desc())])
+}
+
+/// One sentence for a failed call: what hako tried, what the kernel said, why, what to do.
+pub fn failure(what: &str, e: Errno) -> Error {
+    Error::failed(tf(
+        "err.syscall",
+        &[("what", &what), ("errno", &e), ("why", &explain(e))],
+    ))
+}
+
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// write(2) of a value into a (kernel) file, traced, with the bare errno.
+pub fn write_raw(path: &Path, value: &str) -> Result<(), Errno> {
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()))
+        .map_err(|e| io_errno(&e));
+    trace(
+        || format!("write(\"{}\", \"{}\")", path.display(), value),
+        "2 write",
+        &r,
+    );
+    r
+}
+
+/// write(2) of a value into a (kernel) file, traced; the way cgroup files are set.
+pub fn write_file(path: &Path, value: &str) -> Result<(), Error> {
+    let r = write_raw(path, value);
+    r.map_err(|e| {
+        failure(
+            &tf("do.write", &[("value", &value), ("path", &path.display())]),
+            e,
+        )
+    })
+}
+
+/// mkdir(2), traced.
+pub fn mkdir(path: &Path) -> Result<(), Error> {
+    let r = nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755));
+    trace(
+        || format!("mkdir(\"{}\", 0755)", path.display()),
+        "2 mkdir",
+        &r,
+    );
+    r.map_err(|e| failure(&tf("do.mkdir", &[("path", &path.display())]), e))
+}
+
+/// mkdir(2) with mode 0700, traced: the temp rootfs, as `mktemp -d` makes it.
+pub fn mkdir_private(path: &Path) -> Result<(), Errno> {
+    let r = nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o700));
+    trace(
+        || format!("mkdir(\"{}\", 0700)", path.display()),
+        "2 mkdir",
+        &r,
+    );
+    r
+}
+
+/// symlink(2), traced.
+pub fn symlink(target: &str, link: &Path) -> Result<(), Errno> {
+    let r = std::os::unix::fs::symlink(target, link).map_err(|e| io_errno(&e));
+    trace(
+        || format!("symlink(\"{target}\", \"{}\")", link.display()),
+        "2 symlink",
+        &r,
+    );
+    r
+}
+
+/// rmdir(2), traced.
+pub fn rmdir(path: &Path) -> Result<(), Errno> {
+    let r = std::fs::remove_dir(path).map_err(|e| io_errno(&e));
+    trace(|| format!("rmdir(\"{}\")", path.display()), "2 rmdir", &r);
+    r
+}
+
+pub fn read_trim(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
