@@ -44,7 +44,7 @@ pub fn examine(source: &Source, harden: bool) -> (Check, Vec<String>) {
         pace: None,
         harden,
     };
-    let mut st = crate::walk::State::new(opts);
+    let mut st = crate::walk::Context::new(opts);
     let mut info = match Preflight.run(&mut st) {
         Ok(lines) => lines,
         Err(e) => vec![e.msg],

@@ -1,10 +1,10 @@
 //! beyond: what real runtimes add, set beside what this container's shell had (read
 //! from the host at the chroot check, when the command was stopped at its exec).
 
+use super::context::{Context, ExecSeen};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::i18n::{t, tf};
-use crate::walk::{ExecSeen, State};
 
 pub struct Beyond;
 
@@ -130,7 +130,7 @@ impl Lesson for Beyond {
         "beyond"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let pid = st
             .exec
             .as_ref()
@@ -143,7 +143,7 @@ impl Lesson for Beyond {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let Some(seen) = st.exec.as_ref() else {
             return Ok(vec![t("beyond.no_evidence").to_string()]);
         };
@@ -159,7 +159,7 @@ impl Lesson for Beyond {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("beyond.hint"));
         let Some(seen) = st.exec.as_ref() else {
             c.row(t("beyond.row_caps"), "-", t("beyond.no_evidence"), false);
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_check_fails_without_evidence() {
-        let opts = crate::walk::Options {
+        let opts = super::context::Options {
             interactive: false,
             memory: 1,
             cpu: Default::default(),
@@ -300,7 +300,7 @@ mod tests {
             pace: None,
             harden: false,
         };
-        let mut st = State::new(opts);
+        let mut st = Context::new(opts);
         assert!(!Beyond.check(&mut st).passed());
         st.exec = Some(ExecSeen {
             pid: 7,

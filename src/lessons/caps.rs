@@ -3,12 +3,12 @@
 use super::beyond::names;
 use super::chroot::CAP_SYS_CHROOT_BIT;
 use super::confine::{pid1, probe, status, step};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::harden::docker_mask;
-use crate::walk::State;
 
 pub struct Caps;
 
@@ -19,7 +19,7 @@ pub fn kept() -> u64 {
 }
 
 /// The host's / as major:minor, when it is a block device (major ≠ 0).
-pub fn host_root_dev(st: &State) -> Option<(u32, u32, String)> {
+pub fn host_root_dev(st: &Context) -> Option<(u32, u32, String)> {
     st.host_mounts
         .iter()
         .find(|m| m.mount_point == std::path::Path::new("/"))
@@ -31,7 +31,7 @@ impl Lesson for Caps {
         "caps"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         let keep: Vec<String> = names(kept())
             .iter()
             .map(|n| format!("cap_{}", n.to_lowercase()))
@@ -53,7 +53,7 @@ impl Lesson for Caps {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         step(st, HardenStep::Caps { keep: kept() }, t("caps.step"))?;
         Ok(vec![tf(
             "caps.did",
@@ -64,7 +64,7 @@ impl Lesson for Caps {
         )])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("caps.hint"));
         let Ok(pid) = pid1(st) else {
             c.row("CapBnd", "-", t("err.no_agent"), false);
@@ -101,7 +101,7 @@ impl Lesson for Caps {
 
     /// The disk: mknod of the host's root device and a read of its superblock, by the
     /// article's root (host root in the rootfs) and by root inside this container.
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("caps.demo_hint"));
         let Some((major, minor, fs)) = host_root_dev(st) else {
             c.row(t("caps.demo_article"), "-", t("caps.demo_no_root"), false);

@@ -2,12 +2,12 @@
 //! the container's cgroup is `/` to it.
 
 use super::confine::{pid1, probe, step};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::mountinfo;
-use crate::walk::State;
 
 pub struct Cgroupns;
 
@@ -23,7 +23,7 @@ impl Lesson for Cgroupns {
         "cgroupns"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         format!(
             "unshare --cgroup …    # {with}\ncat /proc/self/cgroup    # {see}",
             with = t("cgroupns.sh_with"),
@@ -31,13 +31,13 @@ impl Lesson for Cgroupns {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let pid = pid1(st)?;
         step(st, HardenStep::CgroupNs, t("cgroupns.step"))?;
         Ok(vec![tf("cgroupns.did", &[("pid", &pid)])])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("cgroupns.hint"));
         let Ok(pid) = pid1(st) else {
             c.row("/proc/self/cgroup", "-", t("err.no_agent"), false);

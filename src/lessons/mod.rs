@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod cgroupns;
 pub mod chroot;
 mod confine;
+pub mod context;
 pub mod devnull;
 pub mod devpts;
 pub mod hostname;
@@ -24,21 +25,11 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod shell;
 pub mod userns;
+pub mod view;
 
 use crate::error::Result;
 use crate::i18n::{lang, Lang};
-use crate::walk::State;
-
-/// What the `--harden` lessons pass on to their checks.
-#[derive(Debug, Default)]
-pub struct HardenNotes {
-    /// What the masks step did to each path.
-    pub masked: Vec<(String, crate::sys::harden::Masked)>,
-    /// unshare(CLONE_NEWUSER) tried before the filter (the seccomp demonstration).
-    pub unshare_before: Option<crate::sys::harden::Seen>,
-    /// The same call after the filter, before the exec (the seccomp check).
-    pub unshare_after: Option<crate::sys::harden::Seen>,
-}
+pub use context::Context;
 
 /// What a check read, where from, what it was compared with, and whether it holds.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -97,17 +88,17 @@ impl Check {
 pub trait Lesson: Sync {
     fn id(&self) -> &'static str;
     /// The equivalent shell commands, with this run's real values.
-    fn shell(&self, st: &State) -> String;
+    fn shell(&self, st: &Context) -> String;
     /// Does the stage for real; returns what it did, one line each.
-    fn run(&self, st: &mut State) -> Result<Vec<String>>;
+    fn run(&self, st: &mut Context) -> Result<Vec<String>>;
     /// Reads the result back from the kernel.
-    fn check(&self, st: &mut State) -> Check;
+    fn check(&self, st: &mut Context) -> Check;
     /// Whether the lesson has a demonstration that runs for real ("see it", `--demos`).
     fn has_demo(&self) -> bool {
         false
     }
     /// Runs the demonstration, after the check, and returns what the kernel showed.
-    fn demo(&self, _st: &mut State) -> Check {
+    fn demo(&self, _st: &mut Context) -> Check {
         Check::default()
     }
 }

@@ -1,10 +1,10 @@
 //! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
 
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
 use crate::error::Result;
 use crate::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Namespaces;
 
@@ -44,7 +44,7 @@ pub fn interfaces(net_dev: &str) -> Vec<String> {
 }
 
 /// Starts the agent and has it join the cgroup (what cgexec does); returns what it did.
-pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
+pub fn spawn_and_join(st: &mut Context) -> Result<Vec<String>> {
     let procs = st.layout()?.procs_files(&st.uuid);
     st.cgroup()?;
     let agent = Agent::spawn()?;
@@ -83,7 +83,7 @@ impl Lesson for Namespaces {
         "namespaces"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let procs = st
             .layout
             .as_ref()
@@ -102,7 +102,7 @@ impl Lesson for Namespaces {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // With --harden the userns lesson started the agent already, in the cgroup.
         let mut did = if st.agent.is_some() {
             vec![]
@@ -131,7 +131,7 @@ impl Lesson for Namespaces {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("ns.hint"));
         let Some(pid1) = st.agent.as_ref().and_then(|a| a.pid1) else {
             c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);

@@ -2,12 +2,12 @@
 //! host's root is unmounted from it, so that no chroot escape has anywhere to go.
 
 use super::confine::{pid1, step};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply, Request};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::mountinfo;
-use crate::walk::State;
 
 pub struct PivotRoot;
 
@@ -16,7 +16,7 @@ impl Lesson for PivotRoot {
         "pivot_root"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         format!(
             "mount --rbind {r} {r}    # {point}\ncd {r}\npivot_root . .    # {stack}\nmount --make-rslave .\numount -l .    # {detach}\ncd /",
@@ -26,7 +26,7 @@ impl Lesson for PivotRoot {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         step(
             st,
@@ -45,7 +45,7 @@ impl Lesson for PivotRoot {
         ])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pivot.hint"));
         let Ok(pid) = pid1(st) else {
             c.row(t("pivot.row_host_root"), "-", t("err.no_agent"), false);

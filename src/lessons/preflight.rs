@@ -1,5 +1,6 @@
 //! preflight: what this host offers, and what to do about each gap.
 
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::i18n::{t, tf};
@@ -7,7 +8,6 @@ use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
 use crate::sys::{mountinfo, read_trim};
-use crate::walk::State;
 use std::path::{Path, PathBuf};
 
 pub struct Preflight;
@@ -135,7 +135,7 @@ impl Lesson for Preflight {
         "preflight"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         format!(
             "id -u                                  # {}\nls /proc/self/ns                       # {}\ngrep cgroup /proc/self/mountinfo       # {}\nfindmnt -T {} -o TARGET,OPTIONS   # {}",
             t("pre.sh_root"),
@@ -146,7 +146,7 @@ impl Lesson for Preflight {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // Hidden, test-only: another mount table, to stand for a host without cgroups.
         st.host_mounts = match std::env::var_os("HAKO_TEST_MOUNTINFO") {
             Some(p) => std::fs::read_to_string(p).map(|s| mountinfo::parse(&s)),
@@ -197,7 +197,7 @@ impl Lesson for Preflight {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pre.hint"));
         let root = crate::sys::is_root();
         c.row(

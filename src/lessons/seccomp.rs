@@ -1,21 +1,30 @@
 //! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
 
 use super::confine::{pid1, probe, status, step};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::harden::blocked;
-use crate::walk::State;
 
 pub struct Seccomp;
+
+/// unshare(CLONE_NEWUSER) as PID 1 tried it just before the filter (for the
+/// demonstration) and just after it (for the check and the demonstration): once
+/// the exec is done, nothing inside takes requests any more.
+#[derive(Default)]
+struct Unshare {
+    before: Option<crate::sys::harden::Seen>,
+    after: Option<crate::sys::harden::Seen>,
+}
 
 impl Lesson for Seccomp {
     fn id(&self) -> &'static str {
         "seccomp"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let names: Vec<&str> = blocked().iter().map(|(n, _)| *n).collect();
         let lines: Vec<String> = crate::walk::render::wrap(&names.join(" "), 70)
             .into_iter()
@@ -35,22 +44,24 @@ impl Lesson for Seccomp {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         let argv = super::chroot::argv(st);
         let path = super::chroot::resolve_command(&root, &argv[0])?;
         let mut did = vec![];
-        if st.demo_now {
-            st.hardened.unshare_before = probe(st, Probe::UnshareUser);
+        if st.demo_wanted {
+            let before = probe(st, Probe::UnshareUser);
+            st.scratch.get::<Unshare>().before = before;
         }
         step(st, HardenStep::Seccomp, t("seccomp.step"))?;
         did.push(tf("seccomp.did", &[("n", &(blocked().len() + 4))]));
-        st.hardened.unshare_after = probe(st, Probe::UnshareUser);
+        let after = probe(st, Probe::UnshareUser);
+        st.scratch.get::<Unshare>().after = after;
         super::chroot::exec_and_stop(st, &path, &argv, &mut did)?;
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("seccomp.hint"));
         let (pid, field) = match &st.exec {
             Some(e) => (e.pid, e.field("Seccomp").to_string()),
@@ -72,7 +83,7 @@ impl Lesson for Seccomp {
             t("seccomp.want_2"),
             field == "2",
         );
-        let after = st.hardened.unshare_after.clone();
+        let after = st.scratch.get::<Unshare>().after.clone();
         c.row(
             t("seccomp.row_probe"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
@@ -89,10 +100,9 @@ impl Lesson for Seccomp {
         true
     }
 
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("seccomp.demo_hint"));
-        let before = st.hardened.unshare_before.clone();
-        let after = st.hardened.unshare_after.clone();
+        let Unshare { before, after } = st.scratch.take::<Unshare>();
         c.row(
             t("seccomp.demo_before"),
             before.as_ref().map(|s| s.shown()).unwrap_or("-".into()),

@@ -2,12 +2,12 @@
 //! they are all owned by it. Root inside is uid 100000 outside.
 
 use super::confine::{status, step};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
 use crate::i18n::{t, tf};
 use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
-use crate::walk::State;
 
 pub struct Userns;
 
@@ -16,7 +16,7 @@ impl Lesson for Userns {
         "userns"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         let last = MAP_OUTSIDE + MAP_COUNT - 1;
         format!(
@@ -34,7 +34,7 @@ impl Lesson for Userns {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
         let root = st.root()?;
         let owned = st.rootfs.as_ref().is_some_and(|r| r.owned);
@@ -87,7 +87,7 @@ impl Lesson for Userns {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("userns.hint"));
         let Some(agent) = st.agent.as_mut().and_then(|a| a.alive().then(|| a.pid())) else {
             c.row("uid_map", "-", t("err.no_agent"), false);

@@ -8,6 +8,7 @@ pub mod harden;
 pub mod mountinfo;
 pub mod ns;
 pub mod nsenter;
+pub mod probe;
 pub mod process;
 pub mod ptrace;
 pub mod signals;
