@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_check_fails_without_evidence() {
-        let opts = super::context::Options {
+        let opts = crate::lessons::context::Options {
             interactive: false,
             memory: 1,
             cpu: Default::default(),

@@ -2,7 +2,8 @@
 
 use super::beyond::names;
 use super::chroot::CAP_SYS_CHROOT_BIT;
-use super::confine::{pid1, probe, status, step};
+use super::confine::{probe, step};
+use super::view::View;
 use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
@@ -66,10 +67,11 @@ impl Lesson for Caps {
 
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("caps.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row("CapBnd", "-", t("err.no_agent"), false);
             return c;
         };
+        let pid = view.pid;
         let want = format!("{:016x}", kept());
         for (set, expect) in [
             ("CapBnd", want.as_str()),
@@ -77,7 +79,7 @@ impl Lesson for Caps {
             ("CapInh", "0000000000000000"),
             ("CapAmb", "0000000000000000"),
         ] {
-            let v = status(pid, set);
+            let v = view.status(set);
             c.row(
                 tf("harden.row_status", &[("pid", &pid), ("field", &set)]),
                 v.clone(),

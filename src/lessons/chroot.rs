@@ -2,6 +2,7 @@
 //! command; checked from the host while the command is stopped at its exec.
 
 use super::context::{Context, ExecSeen};
+use super::view::View;
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
@@ -250,12 +251,13 @@ pub fn exec_and_stop(
 /// rootfs; CAP_SYS_CHROOT is gone from the bounding and inheritable sets (its effective
 /// set keeps it until the exec, which the pivot_root lesson uses).
 fn check_before_exec(st: &Context, mut c: Check) -> Check {
-    let (Some(pid), Some(rootfs)) = (st.agent.as_ref().and_then(|a| a.pid1), st.rootfs.as_ref())
-    else {
+    let Some((pid, want_root)) = View::of(st).and_then(|v| {
+        let r = v.rootfs.as_ref()?.display().to_string();
+        Some((v.pid, r))
+    }) else {
         c.row(t("chroot.row_root"), "-", t("err.no_agent"), false);
         return c;
     };
-    let want_root = rootfs.path.display().to_string();
     let seen = look_at(pid);
     c.row(
         tf("chroot.row_root", &[("pid", &pid)]),
@@ -348,11 +350,16 @@ impl Lesson for Chroot {
         if st.opts.harden {
             return check_before_exec(st, c);
         }
-        let (Some(seen), Some(rootfs)) = (st.exec.as_ref(), st.rootfs.as_ref()) else {
+        // PID 1 as the host sees it now: stopped at its exec (by hako), or running
+        // the command (by hand).
+        let Some((view, want_root)) = View::of(st).and_then(|v| {
+            let r = v.rootfs.as_ref()?.display().to_string();
+            Some((v, r))
+        }) else {
             c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
             return c;
         };
-        let want_root = rootfs.path.display().to_string();
+        let seen = &look_at(view.pid);
         c.row(
             tf("chroot.row_root", &[("pid", &seen.pid)]),
             seen.root.clone(),

@@ -1,5 +1,5 @@
-//! What the `--harden` lessons share: one step or probe asked of PID 1 (or the agent),
-//! and the lines of /proc/PID/status read from the host.
+//! What the `--harden` lessons share: one step or probe asked of PID 1 (or the agent)
+//! (what the host reads of the container is in `view`).
 
 use super::Context;
 use crate::agent::{HardenStep, Probe, Reply};
@@ -26,19 +26,6 @@ pub fn pid1(st: &Context) -> Result<i32> {
         .as_ref()
         .and_then(|a| a.pid1)
         .ok_or_else(|| Error::failed(t("err.no_agent")))
-}
-
-/// One line of /proc/PID/status, as the host reads it (`CapBnd`, `NoNewPrivs`, `Uid`…).
-pub fn status(pid: i32, field: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)
-                .and_then(|r| r.strip_prefix(':'))
-                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        })
-        .unwrap_or_default()
 }
 
 /// `Reply` that is not the expected one.

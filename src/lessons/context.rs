@@ -304,7 +304,7 @@ mod tests {
         let mut s = Scratch::default();
         assert_eq!(*s.get::<Mine>(), Mine(0));
         s.get::<Mine>().0 = 7;
-        s.get::<Theirs>().0.push_str("x");
+        s.get::<Theirs>().0.push('x');
         assert_eq!(s.get::<Mine>().0, 7);
         assert_eq!(s.take::<Theirs>(), Theirs("x".into()));
         assert_eq!(s.take::<Theirs>(), Theirs::default());

@@ -1,5 +1,6 @@
 //! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
 
+use super::view::{host_ns, View};
 use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
@@ -10,12 +11,6 @@ pub struct Namespaces;
 
 /// The namespaces compared, as /proc/PID/ns names them.
 pub const COMPARED: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid_for_children"];
-
-fn ns_inode(pid: &str, name: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
 
 /// Whether `/proc/PID/cgroup` content puts the process in cgroup `name` for `ctl`
 /// (v1: a line `N:...ctl...:/name`; v2: `0::/name`).
@@ -133,13 +128,15 @@ impl Lesson for Namespaces {
 
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("ns.hint"));
-        let Some(pid1) = st.agent.as_ref().and_then(|a| a.pid1) else {
+        let Some(view) =
+            View::of(st).filter(|_| st.agent.as_ref().is_some_and(|a| a.pid1.is_some()))
+        else {
             c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);
             return c;
         };
-        let pid = pid1.to_string();
+        let pid = view.pid.to_string();
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let cg = view.cgroup();
         for ctl in ["memory", "cpu"] {
             let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
             let line = cg
@@ -163,8 +160,8 @@ impl Lesson for Namespaces {
             );
         }
         for name in COMPARED {
-            let inside = ns_inode(&pid, name);
-            let outside = ns_inode("self", name);
+            let inside = view.ns(name);
+            let outside = host_ns(name);
             c.row(
                 format!("ns/{name}"),
                 inside.clone(),
@@ -172,7 +169,7 @@ impl Lesson for Namespaces {
                 !inside.is_empty() && inside != outside,
             );
         }
-        let net = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+        let net = std::fs::read_to_string(view.proc("net/dev")).unwrap_or_default();
         let host_net = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
         let ifs = interfaces(&net);
         c.row(

@@ -1,6 +1,7 @@
 //! nonewprivs (`--harden`): prctl(PR_SET_NO_NEW_PRIVS, 1).
 
-use super::confine::{pid1, status, step};
+use super::confine::step;
+use super::view::View;
 use super::Context;
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
@@ -28,11 +29,11 @@ impl Lesson for NoNewPrivs {
 
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("nnp.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row("NoNewPrivs", "-", t("err.no_agent"), false);
             return c;
         };
-        let v = status(pid, "NoNewPrivs");
+        let (pid, v) = (view.pid, view.status("NoNewPrivs"));
         c.row(
             tf(
                 "harden.row_status",

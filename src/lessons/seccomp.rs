@@ -1,6 +1,7 @@
 //! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
 
-use super::confine::{pid1, probe, status, step};
+use super::confine::{probe, step};
+use super::view::View;
 use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
@@ -63,16 +64,11 @@ impl Lesson for Seccomp {
 
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("seccomp.hint"));
-        let (pid, field) = match &st.exec {
-            Some(e) => (e.pid, e.field("Seccomp").to_string()),
-            None => match pid1(st) {
-                Ok(p) => (p, status(p, "Seccomp")),
-                Err(_) => {
-                    c.row("Seccomp", "-", t("err.no_agent"), false);
-                    return c;
-                }
-            },
+        let Some(view) = View::of(st) else {
+            c.row("Seccomp", "-", t("err.no_agent"), false);
+            return c;
         };
+        let (pid, field) = (view.pid, view.status("Seccomp"));
         c.row(
             tf("seccomp.row_status", &[("pid", &pid)]),
             if field.is_empty() {
@@ -90,9 +86,7 @@ impl Lesson for Seccomp {
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(libc::EPERM)),
         );
-        if let Some(e) = &st.exec {
-            super::chroot::fd_rows(e, &mut c);
-        }
+        super::chroot::fd_rows(&super::chroot::look_at(pid), &mut c);
         c
     }
 
