@@ -10,7 +10,7 @@
 //! through `/proc/PID/root` (proc(5)), which reaches the files of the container's mount
 //! namespace: the same inode the container would open.
 
-use super::trace;
+use super::{trace, trace_as};
 pub use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use std::io::{Read, Write};
@@ -101,21 +101,33 @@ pub fn use_device(path: &Path) -> Result<DeviceUse, Errno> {
 /// At most `limit` bytes of `path` (a masked file gives none; an unmasked one such as
 /// /proc/kcore must not be read whole).
 pub fn read_some(path: &Path, limit: u64) -> Result<u64, Errno> {
-    let f = std::fs::File::open(path).map_err(|e| super::io_errno(&e))?;
-    let mut buf = vec![];
-    f.take(limit)
-        .read_to_end(&mut buf)
-        .map_err(|e| super::io_errno(&e))?;
-    Ok(buf.len() as u64)
+    let r = std::fs::File::open(path).and_then(|f| {
+        let mut buf = vec![];
+        f.take(limit).read_to_end(&mut buf).map(|n| n as u64)
+    });
+    let r = r.map_err(|e| super::io_errno(&e));
+    trace_as(
+        || format!("read(\"{}\", {limit})", path.display()),
+        "2 read",
+        &r,
+        |n| format!("{n} bytes"),
+    );
+    r
 }
 
 /// open(2) of `path` for writing, then close, without writing anything.
 pub fn open_for_write(path: &Path) -> Result<(), Errno> {
-    std::fs::OpenOptions::new()
+    let r = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
         .map(|_| ())
-        .map_err(|e| super::io_errno(&e))
+        .map_err(|e| super::io_errno(&e));
+    trace(
+        || format!("open(\"{}\", O_WRONLY)", path.display()),
+        "2 open",
+        &r,
+    );
+    r
 }
 
 #[cfg(test)]
