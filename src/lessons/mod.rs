@@ -2,7 +2,8 @@
 //!
 //! A lesson is an id, its prose (`lessons/<lang>/<id>.md`, embedded at build time),
 //! a shell equivalent rendered with this run's values, `run`, and `check`, which reads
-//! evidence back from the kernel.
+//! evidence back from the kernel. Each works on a [`Context`] (`context.rs`); a check
+//! looks at the container through a [`view::View`] (`view.rs`).
 
 pub mod beyond;
 pub mod caps;
@@ -91,7 +92,10 @@ pub trait Lesson: Sync {
     fn shell(&self, st: &Context) -> String;
     /// Does the stage for real; returns what it did, one line each.
     fn run(&self, st: &mut Context) -> Result<Vec<String>>;
-    /// Reads the result back from the kernel.
+    /// Reads the result back from the kernel, from the host, through a
+    /// [`view::View`] of the container (`/proc/PID/...`, the cgroup files, a probe in
+    /// one of its namespaces): never from what `run` said it did, so that it holds
+    /// whoever performed the stage.
     fn check(&self, st: &mut Context) -> Check;
     /// Whether the lesson has a demonstration that runs for real ("see it", `--demos`).
     fn has_demo(&self) -> bool {
