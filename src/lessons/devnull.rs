@@ -33,15 +33,18 @@ impl Lesson for Devnull {
     }
 
     /// From the host: the container's /dev/null, reached through `/proc/PID/root`
-    /// (the file its mount namespace has there), is the character device 1:3, takes a
-    /// write whole and gives nothing back.
+    /// (its mount namespace) and looked up as from inside, is the character device
+    /// 1:3, takes a write whole and gives nothing back.
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("devnull.hint"));
         let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
             c.row(t("devnull.row_kind"), "-", "-", false);
             return c;
         };
-        match crate::sys::probe::use_device(&view.inside("dev/null")) {
+        match view
+            .find("dev/null")
+            .and_then(|f| crate::sys::probe::use_device(&f.path()))
+        {
             Ok(u) => {
                 let kind = if u.is_char {
                     t("devnull.char")

@@ -41,8 +41,9 @@ impl Lesson for Devpts {
     }
 
     /// From the host: a pty opened through the container's /dev/ptmx (reached
-    /// through `/proc/PID/root`, so in its mount namespace), whose slave lies on the
-    /// devpts mounted at the container's /dev/pts, not on the host's.
+    /// through `/proc/PID/root`, so in its mount namespace, and looked up as from
+    /// inside), whose slave lies on the devpts mounted at the container's /dev/pts,
+    /// not on the host's.
     fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("devpts.hint"));
         let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
@@ -50,14 +51,7 @@ impl Lesson for Devpts {
             return c;
         };
         let host_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
-        let root = view.inside("");
-        let probe = crate::sys::ns::pty_probe(&root).map(|(n, dev)| {
-            let pts_dev = std::fs::metadata(root.join("dev/pts"))
-                .map(|m| m.dev())
-                .unwrap_or(0);
-            (n, dev, pts_dev)
-        });
-        match probe {
+        match view.pty() {
             Ok((n, dev, pts_dev)) => {
                 c.row(
                     t("devpts.row_open"),

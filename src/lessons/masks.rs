@@ -70,7 +70,7 @@ impl Lesson for Masks {
             return c;
         };
         for p in READ {
-            let r = probe::read_some(&view.inside(p), 4096);
+            let r = view.find(p).and_then(|f| probe::read_some(&f.path(), 4096));
             if r == Err(probe::Errno::ENOENT) {
                 c.row(
                     tf("masks.row_read", &[("path", &p)]),
@@ -92,7 +92,10 @@ impl Lesson for Masks {
                 ok,
             );
         }
-        let seen = Seen::of(probe::open_for_write(&view.inside(WRITE)), |_| 0);
+        let w = view
+            .find(WRITE)
+            .and_then(|f| probe::open_for_write(&f.path()));
+        let seen = Seen::of(w, |_| 0);
         c.row(
             tf("masks.row_write", &[("path", &WRITE)]),
             seen.shown(),

@@ -8,6 +8,7 @@
 
 use super::Context;
 use crate::sys::mountinfo::{self, Mount};
+use crate::sys::probe;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,18 @@ impl View {
         reach(self.pid, &self.own_path(rel))
     }
 
+    /// The container's `rel`, looked up as a process rooted in it would (an absolute
+    /// link stays inside): see `crate::sys::probe::find_in_root`.
+    pub fn find(&self, rel: &str) -> Result<probe::InRoot, probe::Errno> {
+        probe::find_in_root(&self.inside(""), rel)
+    }
+
+    /// A pty opened through the container's /dev/ptmx: its number, its slave's
+    /// st_dev, and the st_dev of the container's /dev/pts.
+    pub fn pty(&self) -> Result<(u32, u64, u64), probe::Errno> {
+        probe::pty_in_root(&self.inside(""))
+    }
+
     /// The PIDs the container's `/proc` lists (None when it lists nothing readable).
     pub fn pids(&self) -> Option<Vec<i32>> {
         let names = std::fs::read_dir(self.inside("proc"))
@@ -104,8 +117,8 @@ impl View {
     }
 
     /// The hostname in the container's UTS namespace (a probe that joins it).
-    pub fn hostname(&self) -> Result<String, crate::sys::probe::Errno> {
-        crate::sys::probe::hostname_of(self.pid)
+    pub fn hostname(&self) -> Result<String, probe::Errno> {
+        probe::hostname_of(self.pid)
     }
 }
 

@@ -12,9 +12,12 @@
 
 use super::{trace, trace_as};
 pub use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Runs `f` on a thread that first joined the namespace `/proc/PID/ns/NAME` (`uts`
 /// or `cgroup`), and returns its answer. The thread ends with `f`, taking its
@@ -58,6 +61,60 @@ pub fn cgroup_seen_from(pid: i32) -> Result<String, Errno> {
     in_ns(pid, "cgroup", move || {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| super::io_errno(&e))
     })?
+}
+
+/// A file of the container, found as a process rooted in it would find it.
+#[derive(Debug)]
+pub struct InRoot(OwnedFd);
+
+impl InRoot {
+    /// The path that reopens it (`/proc/self/fd/N`, proc(5)): the same inode on the
+    /// same mount, whatever the name.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
+    }
+}
+
+/// `rel`, looked up with `root` as `/`: openat2(2) with `RESOLVE_IN_ROOT` (absolute
+/// links and `..` stay under it, as after chroot), as `O_PATH` (which opens nothing:
+/// no device driver runs, no FIFO waits).
+pub fn find_in_root(root: &Path, rel: &str) -> Result<InRoot, Errno> {
+    // open(2) of the root itself, as a directory to look up from.
+    let dir = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT);
+    let rel = rel.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let r = nix::fcntl::openat2(dir.as_fd(), rel, how);
+    trace(
+        || {
+            format!(
+                "openat2(\"{}\", \"{rel}\", O_PATH, RESOLVE_IN_ROOT)",
+                root.display()
+            )
+        },
+        "2 openat2",
+        &r,
+    );
+    r.map(InRoot)
+}
+
+/// A pty opened through the container's `/dev/ptmx` (looked up under `root` as the
+/// container would, so `pts/ptmx` and `/dev/pts/ptmx` both mean its own instance):
+/// its number N, the st_dev of its slave `dev/pts/N`, and the st_dev of `dev/pts`.
+pub fn pty_in_root(root: &Path) -> Result<(u32, u64, u64), Errno> {
+    let ptmx = find_in_root(root, "dev/ptmx")?;
+    let (_master, n) = super::ns::open_ptmx(&ptmx.path())?;
+    let slave = find_in_root(root, &format!("dev/pts/{n}"))?;
+    let dev = super::ns::open_slave(&slave.path())?;
+    let pts = find_in_root(root, "dev/pts")?;
+    let pts_dev = nix::sys::stat::fstat(pts.0.as_fd())?.st_dev;
+    Ok((n, dev, pts_dev))
 }
 
 /// What a device node did when used: its type and number, and one write and one read.
@@ -159,6 +216,20 @@ mod tests {
             read_some(Path::new("/nonexistent-hako"), 1),
             Err(Errno::ENOENT)
         );
+    }
+
+    #[test]
+    fn lookups_stay_under_the_root() {
+        let root = std::env::temp_dir().join(format!("hako-inroot-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", root.join("dev/abs")).unwrap();
+        std::fs::write(root.join("dev/null"), b"").unwrap();
+        // The absolute link means the root's /dev/null (a plain file here), not the host's.
+        let u = use_device(&find_in_root(&root, "/dev/abs").unwrap().path()).unwrap();
+        assert!(!u.is_char);
+        let missing = find_in_root(&root, "../../etc/passwd").unwrap_err();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(missing, Errno::ENOENT);
     }
 
     #[test]
