@@ -39,6 +39,7 @@ impl Scratch {
     }
 }
 
+/// The run's options, from the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub interactive: bool,
@@ -69,17 +70,24 @@ pub struct Context {
     pub opts: Options,
     /// The container's name: the cgroup's and, later, the hostname inside.
     pub uuid: String,
-    /// The host's mount table, read once at preflight.
+    /// The host's mount table, read once by preflight (for the cgroup layout, the
+    /// pivot_root check and the caps demonstration).
     pub host_mounts: Vec<Mount>,
+    /// Where the cgroup controllers are mounted (preflight).
     pub layout: Option<Layout>,
+    /// The rootfs (the rootfs lesson), removed at the end unless kept.
     pub rootfs: Option<Rootfs>,
+    /// The container's cgroup (the cgroup lesson), removed at the end.
     pub cgroup: Option<Cgroup>,
     /// The agent, and PID 1 after the fork.
     pub agent: Option<Agent>,
-    /// The host's hostname when the walk started, to show it never changed.
+    /// The host's hostname when the walk started, for the hostname check to show it
+    /// never changed.
     pub host_hostname: String,
-    /// What the guide saw of the command, stopped at its exec: a snapshot, because
-    /// the beyond lesson and the summary come after the command ended.
+    /// What the guide saw of the command, stopped at its exec (written by chroot, or
+    /// seccomp under `--harden`): a snapshot, because the beyond lesson and the
+    /// summary come after the command ended. The checks of chroot and seccomp read
+    /// PID 1 itself.
     pub exec: Option<ExecSeen>,
     /// What this run created, on disk, so that a run that dies is cleaned up later.
     pub journal: journal::Entry,
