@@ -52,7 +52,7 @@ impl Lesson for Cgroupns {
         shown.dedup();
         c.row(
             t("cgroupns.row_inside"),
-            shown.join(" "),
+            crate::sanitize::clean(&shown.join(" ")),
             tf(
                 "cgroupns.want_root",
                 &[(
@@ -76,7 +76,7 @@ impl Lesson for Cgroupns {
             .mounts()
             .iter()
             .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-            .map(|m| m.mount_point.display().to_string())
+            .map(|m| crate::sanitize::clean_path(&m.mount_point))
             .collect();
         c.row(
             t("cgroupns.row_fs"),

@@ -36,7 +36,7 @@ impl Lesson for Hostname {
         };
         c.row(
             t("hostname.row_inside"),
-            inside.clone(),
+            crate::sanitize::clean(&inside),
             st.uuid.clone(),
             inside == st.uuid,
         );
