@@ -2,6 +2,7 @@
 //! gets back hako's [`Error`](crate::error::Error) with a sentence a learner can act on.
 
 pub mod at;
+pub mod bpf;
 pub mod cgroup;
 pub mod demo;
 pub mod harden;
