@@ -2,11 +2,11 @@
 //! the shell's ELF interpreter and libraries as the kernel would find them with the
 //! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct RootfsLesson;
 
@@ -17,7 +17,7 @@ impl Lesson for RootfsLesson {
         "rootfs"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let article = format!(
             "# {}\n#   CID=$(docker container create bash)\n#   docker container export $CID | tar -x -C $ROOTFS\n#   ln -s /usr/local/bin/bash $ROOTFS/bin/bash\n#   docker container rm $CID",
             t("rootfs.sh_article")
@@ -49,7 +49,7 @@ impl Lesson for RootfsLesson {
         }
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
         match st.opts.source.clone() {
             Source::Dir(p) => {
@@ -122,7 +122,7 @@ impl Lesson for RootfsLesson {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("rootfs.hint"));
         let Some(r) = &st.rootfs else {
             c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
