@@ -45,7 +45,7 @@ pub fn examine(source: &Source, harden: bool, pids: Option<u64>) -> (Check, Vec<
         harden,
         pids,
     };
-    let mut st = crate::walk::State::new(opts);
+    let mut st = crate::walk::Context::new(opts);
     let mut info = match Preflight.run(&mut st) {
         Ok(lines) => lines,
         Err(e) => vec![e.msg],

@@ -32,10 +32,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Imports that go against the layers today, each with the reason it is tolerated.
-const ALLOWED_UPWARD: &[(&str, &str, &[&str])] = &[
-    // removed by the checks branch: the lessons get a context type of their own.
-    ("lessons", "walk", &["State", "ExecSeen", "Options"]),
-];
+const ALLOWED_UPWARD: &[(&str, &str, &[&str])] = &[];
 
 /// Parent files (`mod.rs`) that still hold shared types their children import, so an edge
 /// child → parent is tolerated there (a `mod.rs` should only declare and re-export).

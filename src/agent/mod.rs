@@ -37,26 +37,15 @@ pub enum Request {
     MountProc {
         root: PathBuf,
     },
-    /// The PIDs visible in `<root>/proc`.
-    ListPids {
-        root: PathBuf,
-    },
     Devpts {
-        root: PathBuf,
-    },
-    ProbePty {
         root: PathBuf,
     },
     DevNull {
         root: PathBuf,
     },
-    ProbeNull {
-        root: PathBuf,
-    },
     Hostname {
         name: String,
     },
-    GetHostname,
     /// chroot + chdir + drop CAP_SYS_CHROOT.
     Chroot {
         root: PathBuf,
@@ -117,16 +106,10 @@ pub enum HardenStep {
 /// What a check looks at from inside.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Probe {
-    /// read(2) a whole file: how many bytes.
-    Read { path: String },
-    /// open(2) for writing, nothing written.
-    OpenWrite { path: String },
     /// mount(2) of a tmpfs on /tmp, in a child (undone if it worked).
     Mount,
     /// unshare(CLONE_NEWUSER), in a child.
     UnshareUser,
-    /// /proc/self/cgroup as PID 1 reads it.
-    Cgroup,
     /// mknod of a block device and a read of its superblock, in a child.
     Mknod { major: u64, minor: u64 },
 }
@@ -141,21 +124,6 @@ pub enum Reply {
         pid: i32,
     },
     Pid(i32),
-    Pids(Vec<i32>),
-    /// The pty's number, its slave's st_dev, and the st_dev of `<root>/dev/pts`.
-    Pty {
-        n: u32,
-        dev: u64,
-        pts_dev: u64,
-    },
-    Null {
-        is_char: bool,
-        major: u64,
-        minor: u64,
-        wrote: usize,
-        read: usize,
-    },
-    Hostname(String),
     /// The command's descriptors are ready: a pty `/dev/pts/N` inside (its master
     /// attached), or pipes for these standard descriptors (their read ends attached, in
     /// this order).
@@ -240,14 +208,6 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             )?;
             Ok(Reply::Done { created })
         }
-        Request::ListPids { root } => {
-            let mut pids: Vec<i32> = std::fs::read_dir(root.join("proc"))
-                .map_err(|e| failed(sys::io_errno(&e), "proc"))?
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect();
-            pids.sort_unstable();
-            Ok(Reply::Pids(pids))
-        }
         Request::Devpts { root } => {
             let mut created = made(ns::make_inside(&root, "dev/pts", false))?;
             made(
@@ -293,14 +253,6 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             }
             Ok(Reply::Done { created })
         }
-        Request::ProbePty { root } => {
-            use std::os::unix::fs::MetadataExt;
-            let (n, dev) = ns::pty_probe(&root).map_err(|e| failed(e, "dev/ptmx"))?;
-            let pts_dev = std::fs::metadata(root.join("dev/pts"))
-                .map(|m| m.dev())
-                .unwrap_or(0);
-            Ok(Reply::Pty { n, dev, pts_dev })
-        }
         Request::DevNull { root } => {
             let mut created = made(ns::make_inside(&root, "dev", false))?;
             created.extend(made(ns::make_inside(&root, "dev/null", true))?);
@@ -310,32 +262,10 @@ fn serve(req: Request, sock: RawFd, kept: &mut Kept) -> Reply {
             )?;
             Ok(Reply::Done { created })
         }
-        Request::ProbeNull { root } => {
-            use std::io::Read;
-            use std::os::unix::fs::{FileTypeExt, MetadataExt};
-            let p = root.join("dev/null");
-            let m = std::fs::metadata(&p).map_err(|e| failed(sys::io_errno(&e), "dev/null"))?;
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&p)
-                .map_err(|e| failed(sys::io_errno(&e), "dev/null"))?;
-            let wrote = f.write(b"hako").unwrap_or(0);
-            let mut buf = [0u8; 16];
-            let read = f.read(&mut buf).unwrap_or(usize::MAX);
-            Ok(Reply::Null {
-                is_char: m.file_type().is_char_device(),
-                major: sys::files::dev_major(m.rdev()),
-                minor: sys::files::dev_minor(m.rdev()),
-                wrote,
-                read,
-            })
-        }
         Request::Hostname { name } => {
             ns::sethostname(&name).map_err(|e| failed(e, "sethostname"))?;
             Ok(Reply::Done { created: vec![] })
         }
-        Request::GetHostname => Ok(Reply::Hostname(ns::hostname())),
         Request::Chroot { root } => {
             ns::chroot(&root).map_err(|e| failed(e, "chroot"))?;
             ns::drop_sys_chroot().map_err(|e| failed(e, "CAP_SYS_CHROOT"))?;
@@ -443,14 +373,8 @@ fn harden(step: HardenStep) -> std::result::Result<Reply, Reply> {
 fn probe(p: Probe) -> sys::harden::Seen {
     use sys::harden as h;
     match p {
-        Probe::Read { path } => h::read_len(&path),
-        Probe::OpenWrite { path } => h::open_write(&path),
         Probe::Mount => h::try_mount(),
         Probe::UnshareUser => h::try_unshare_user(),
-        Probe::Cgroup => h::Seen {
-            text: h::own_cgroup(),
-            ..Default::default()
-        },
         Probe::Mknod { major, minor } => sys::demo::in_child(|| h::mknod_and_read(major, minor))
             .unwrap_or_else(|e| h::Seen::of::<()>(Err(e), |_| 0)),
     }

@@ -1,11 +1,11 @@
 //! beyond: what real runtimes add, set beside what this container's shell had (read
 //! from the host at the chroot check, when the command was stopped at its exec).
 
+use super::context::{Context, ExecSeen};
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::sys::capnames::Cap;
 use crate::ui::i18n::{t, tf};
-use crate::walk::{ExecSeen, State};
 
 pub struct Beyond;
 
@@ -85,7 +85,7 @@ impl Lesson for Beyond {
         "beyond"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let pid = st
             .exec
             .as_ref()
@@ -98,7 +98,7 @@ impl Lesson for Beyond {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let Some(seen) = st.exec.as_ref() else {
             return Ok(vec![t("beyond.no_evidence").to_string()]);
         };
@@ -114,7 +114,7 @@ impl Lesson for Beyond {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("beyond.hint"));
         let Some(seen) = st.exec.as_ref() else {
             c.row(t("beyond.row_caps"), "-", t("beyond.no_evidence"), false);
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_check_fails_without_evidence() {
-        let opts = crate::walk::Options {
+        let opts = crate::lessons::context::Options {
             interactive: false,
             memory: 1,
             cpu: Default::default(),
@@ -256,7 +256,7 @@ mod tests {
             harden: false,
             pids: None,
         };
-        let mut st = State::new(opts);
+        let mut st = Context::new(opts);
         assert!(!Beyond.check(&mut st).passed());
         st.exec = Some(ExecSeen {
             pid: 7,

@@ -2,13 +2,14 @@
 
 use super::beyond::names;
 use super::chroot::CAP_SYS_CHROOT_BIT;
-use super::confine::{pid1, probe, status, step};
+use super::confine::{probe, step};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::sys::harden::docker_mask;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Caps;
 
@@ -31,7 +32,7 @@ pub fn kept() -> u64 {
 }
 
 /// The host's / as major:minor, when it is a block device (major ≠ 0).
-pub fn host_root_dev(st: &State) -> Option<(u32, u32, String)> {
+pub fn host_root_dev(st: &Context) -> Option<(u32, u32, String)> {
     st.host_mounts
         .iter()
         .find(|m| m.mount_point == std::path::Path::new("/"))
@@ -43,7 +44,7 @@ impl Lesson for Caps {
         "caps"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         let drop: Vec<String> = names(((1u64 << 41) - 1) & !kept())
             .iter()
             .map(|n| format!("cap_{}", n.to_lowercase()))
@@ -57,7 +58,7 @@ impl Lesson for Caps {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         step(st, HardenStep::Caps { keep: kept() }, t("caps.step"))?;
         Ok(vec![tf(
             "caps.did",
@@ -68,12 +69,13 @@ impl Lesson for Caps {
         )])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("caps.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row("CapBnd", "-", t("err.no_agent"), false);
             return c;
         };
+        let pid = view.pid;
         let want = format!("{:016x}", kept());
         for (set, expect) in [
             ("CapBnd", want.as_str()),
@@ -81,7 +83,7 @@ impl Lesson for Caps {
             ("CapInh", "0000000000000000"),
             ("CapAmb", "0000000000000000"),
         ] {
-            let v = status(pid, set);
+            let v = view.status(set);
             c.row(
                 tf("harden.row_status", &[("pid", &pid), ("field", &set)]),
                 v.clone(),
@@ -105,7 +107,7 @@ impl Lesson for Caps {
 
     /// The disk: mknod of the host's root device and a read of its superblock, by the
     /// article's root (host root in the rootfs) and by root inside this container.
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("caps.demo_hint"));
         let Some((major, minor, fs)) = host_root_dev(st) else {
             c.row(t("caps.demo_article"), "-", t("caps.demo_no_root"), false);

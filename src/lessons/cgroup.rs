@@ -1,12 +1,12 @@
 //! cgroup: `cgcreate -g cpu,memory:$UUID`, or the raw mkdir on cgroupfs.
 
 use super::fragment::{Fragment, ScriptCtx, UUID};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::sys::cgroup::{Cgroup, Layout, Op};
 use crate::sys::read_trim;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct CgroupLesson;
 
@@ -24,7 +24,7 @@ impl Lesson for CgroupLesson {
         "cgroup"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let Some(l) = &st.layout else {
             return format!("cgcreate -g cpu,memory:{}", st.uuid);
         };
@@ -60,7 +60,7 @@ impl Lesson for CgroupLesson {
         vec![Fragment::Host(s)]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let l = st.layout()?.clone();
         let plan = l.create_plan(&st.uuid, &root_subtree(&l));
         let journal = &mut st.journal;
@@ -86,7 +86,7 @@ impl Lesson for CgroupLesson {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("cgroup.hint"));
         let (Some(l), Some(cg)) = (&st.layout, &st.cgroup) else {
             c.row(t("cgroup.row_dir"), "-", t("cgroup.none"), false);

@@ -1,13 +1,13 @@
 //! cgroupns (`--harden`): a cgroup namespace, made after the cgroup was joined, so that
 //! the container's cgroup is `/` to it.
 
-use super::confine::{pid1, probe, step};
+use super::confine::{pid1, step};
+use super::view::{host_ns, View};
+use super::Context;
 use super::{Check, Lesson};
-use crate::agent::{HardenStep, Probe};
+use crate::agent::HardenStep;
 use crate::error::Result;
-use crate::sys::mountinfo;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Cgroupns;
 
@@ -26,7 +26,7 @@ impl Lesson for Cgroupns {
         "cgroupns"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         format!(
             "unshare {UNSHARE} …    # {with}\ncat /proc/self/cgroup    # {see}",
             with = t("cgroupns.sh_with"),
@@ -34,26 +34,28 @@ impl Lesson for Cgroupns {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let pid = pid1(st)?;
         step(st, HardenStep::CgroupNs, t("cgroupns.step"))?;
         Ok(vec![tf("cgroupns.did", &[("pid", &pid)])])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("cgroupns.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row("/proc/self/cgroup", "-", t("err.no_agent"), false);
             return c;
         };
-        let inside = probe(st, Probe::Cgroup).map(|s| s.text).unwrap_or_default();
-        let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        // /proc/PID/cgroup as a thread in the container's cgroup namespace reads it,
+        // and as the host does.
+        let inside = crate::sys::probe::cgroup_seen_from(view.pid).unwrap_or_default();
+        let host_view = view.cgroup();
         let ps = paths(&inside);
         let mut shown: Vec<&str> = ps.clone();
         shown.dedup();
         c.row(
             t("cgroupns.row_inside"),
-            shown.join(" "),
+            crate::ui::sanitize::clean(&shown.join(" ")),
             tf(
                 "cgroupns.want_root",
                 &[(
@@ -66,23 +68,18 @@ impl Lesson for Cgroupns {
             ),
             !ps.is_empty() && ps.iter().all(|p| *p == "/"),
         );
-        let ns = |p: &str| {
-            std::fs::read_link(format!("/proc/{p}/ns/cgroup"))
-                .map(|l| l.display().to_string())
-                .unwrap_or_default()
-        };
-        let (a, b) = (ns(&pid.to_string()), ns("self"));
+        let (a, b) = (view.ns("cgroup"), host_ns("cgroup"));
         c.row(
             "ns/cgroup",
             a.clone(),
             tf("ns.host_is", &[("v", &b)]),
             !a.is_empty() && a != b,
         );
-        let fs: Vec<String> = mountinfo::read(Some(pid as u32))
-            .unwrap_or_default()
+        let fs: Vec<String> = view
+            .mounts()
             .iter()
             .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-            .map(|m| m.mount_point.display().to_string())
+            .map(|m| crate::ui::sanitize::clean_path(&m.mount_point))
             .collect();
         c.row(
             t("cgroupns.row_fs"),

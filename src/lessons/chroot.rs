@@ -1,16 +1,18 @@
 //! chroot: chroot + chdir, the CAP_SYS_CHROOT drop, close_range, then execve of the
 //! command; checked from the host while the command is stopped at its exec.
 
+use super::context::{Context, ExecSeen};
 use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
+use super::view::View;
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
 use crate::rootfs::host::inside_to_host;
 use crate::sys::capnames::Cap;
+use crate::sys::demo::EscapeOutcome;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
 use crate::ui::i18n::{t, tf};
-use crate::walk::{ExecSeen, State};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -29,7 +31,7 @@ fn capsh(r: &str, cmd: &str) -> String {
     format!("exec capsh --chroot={r} --drop=cap_sys_chroot --shell=/bin/sh -- -c {cmd}")
 }
 
-pub fn argv(st: &State) -> Vec<String> {
+pub fn argv(st: &Context) -> Vec<String> {
     if st.opts.cmd.is_empty() {
         vec![st
             .rootfs
@@ -175,7 +177,7 @@ pub fn fd_rows(seen: &ExecSeen, c: &mut Check) {
 /// Sends the exec to PID 1 and stops the command right after it (ptrace), so that the
 /// host can look at it; records what it saw in `st.exec`.
 pub fn exec_and_stop(
-    st: &mut State,
+    st: &mut Context,
     path: &str,
     argv: &[String],
     did: &mut Vec<String>,
@@ -251,13 +253,14 @@ pub fn exec_and_stop(
 /// With `--harden` the exec comes later: PID 1 is looked at as it is now. Its root is the
 /// rootfs; CAP_SYS_CHROOT is gone from the bounding and inheritable sets (its effective
 /// set keeps it until the exec, which the pivot_root lesson uses).
-fn check_before_exec(st: &State, mut c: Check) -> Check {
-    let (Some(pid), Some(rootfs)) = (st.agent.as_ref().and_then(|a| a.pid1), st.rootfs.as_ref())
-    else {
+fn check_before_exec(st: &Context, mut c: Check) -> Check {
+    let Some((pid, want_root)) = View::of(st).and_then(|v| {
+        let r = v.rootfs.as_ref()?.display().to_string();
+        Some((v.pid, r))
+    }) else {
         c.row(t("chroot.row_root"), "-", t("err.no_agent"), false);
         return c;
     };
-    let want_root = rootfs.path.display().to_string();
     let seen = look_at(pid);
     c.row(
         tf("chroot.row_root", &[("pid", &pid)]),
@@ -282,7 +285,7 @@ impl Lesson for Chroot {
         "chroot"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         let cmd = format!("'exec {}'", argv(st).join(" "));
         format!(
@@ -301,7 +304,7 @@ impl Lesson for Chroot {
         vec![Fragment::Last(capsh(ROOTFS, &format!("\"exec {CMD}\"")))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         let argv = argv(st);
         let path = resolve_command(&root, &argv[0])?;
@@ -310,7 +313,7 @@ impl Lesson for Chroot {
             "chroot.did_found",
             &[("cmd", &path), ("host", &host_cmd.display())],
         )];
-        let demo = st.demo_now;
+        let demo = st.demo_wanted;
         let a = st.agent()?;
         a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
         did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
@@ -343,27 +346,32 @@ impl Lesson for Chroot {
         };
         if st.opts.harden {
             // --harden: the exec waits for the confining lessons; seccomp does it last.
-            st.escape = escape;
+            st.scratch.get::<Escape>().0 = escape;
             did.push(t("chroot.did_later").to_string());
             return Ok(did);
         }
         exec_and_stop(st, &path, &argv, &mut did)?;
         if escape.is_some() {
-            st.escape = escape;
+            st.scratch.get::<Escape>().0 = escape;
         }
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("chroot.hint"));
         if st.opts.harden {
             return check_before_exec(st, c);
         }
-        let (Some(seen), Some(rootfs)) = (st.exec.as_ref(), st.rootfs.as_ref()) else {
+        // PID 1 as the host sees it now: stopped at its exec (by hako), or running
+        // the command (by hand).
+        let Some((view, want_root)) = View::of(st).and_then(|v| {
+            let r = v.rootfs.as_ref()?.display().to_string();
+            Some((v, r))
+        }) else {
             c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
             return c;
         };
-        let want_root = rootfs.path.display().to_string();
+        let seen = &look_at(view.pid);
         c.row(
             tf("chroot.row_root", &[("pid", &seen.pid)]),
             seen.root.clone(),
@@ -398,9 +406,9 @@ impl Lesson for Chroot {
     }
 
     /// The escape, as tried inside between the chroot and the exec (see `run`).
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("chroot.demo_hint"));
-        let Some((with_cap, without)) = st.escape.take() else {
+        let Some((with_cap, without)) = st.scratch.take::<Escape>().0 else {
             c.row(t("chroot.demo_with"), "-", t("chroot.demo_not_run"), false);
             return c;
         };
@@ -436,6 +444,11 @@ impl Lesson for Chroot {
     }
 }
 
+/// The chroot escape, tried inside between the chroot and the exec (`run`), shown
+/// by the demonstration: (with CAP_SYS_CHROOT, without).
+#[derive(Default)]
+struct Escape(Option<(EscapeOutcome, EscapeOutcome)>);
+
 /// The device and inode of the host's `/`, which an escape reaches.
 pub fn host_root() -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -445,7 +458,7 @@ pub fn host_root() -> (u64, u64) {
 }
 
 /// What an escape attempt saw: where it got out to, or the call that failed.
-pub fn escape_seen(o: &crate::sys::demo::EscapeOutcome) -> String {
+pub fn escape_seen(o: &EscapeOutcome) -> String {
     match &o.failed_at {
         None => tf(
             "chroot.demo_escaped",

@@ -1,11 +1,12 @@
 //! devnull: `mount --bind /dev/null $ROOTFS/dev/null`.
 
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
-use crate::agent::{Reply, Request};
+use crate::agent::Request;
 use crate::error::Result;
 use crate::ui::i18n::t;
-use crate::walk::State;
 
 pub struct Devnull;
 
@@ -19,7 +20,7 @@ impl Lesson for Devnull {
         "devnull"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         format!("touch {r}/dev/null\n{}", bind(&r))
     }
@@ -30,7 +31,7 @@ impl Lesson for Devnull {
         vec![Fragment::Inside(bind(ROOTFS))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["dev", "dev/null"])?;
         let r = st
@@ -43,45 +44,50 @@ impl Lesson for Devnull {
         )])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    /// From the host: the container's /dev/null, reached through `/proc/PID/root`
+    /// (its mount namespace) and looked up as from inside, is the character device
+    /// 1:3, takes a write whole and gives nothing back.
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("devnull.hint"));
-        let Ok(root) = st.root() else {
+        let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
             c.row(t("devnull.row_kind"), "-", "-", false);
             return c;
         };
-        match st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::ProbeNull { root }, t("devnull.step_probe")))
+        match view
+            .find("dev/null")
+            .and_then(|f| crate::sys::probe::use_device(&f.path()))
         {
-            Some(Ok(Reply::Null {
-                is_char,
-                major,
-                minor,
-                wrote,
-                read,
-            })) => {
-                let kind = if is_char {
+            Ok(u) => {
+                let kind = if u.is_char {
                     t("devnull.char")
                 } else {
                     t("devnull.not_char")
                 };
                 c.row(
                     t("devnull.row_kind"),
-                    format!("{kind} {major}:{minor}"),
+                    format!("{kind} {}:{}", u.major, u.minor),
                     format!("{} 1:3", t("devnull.char")),
-                    is_char && major == 1 && minor == 3,
+                    u.is_char && u.major == 1 && u.minor == 3,
                 );
-                c.row(t("devnull.row_write"), format!("{wrote}"), "4", wrote == 4);
+                c.row(
+                    t("devnull.row_write"),
+                    format!("{}", u.wrote),
+                    "4",
+                    u.wrote == 4,
+                );
                 c.row(
                     t("devnull.row_read"),
-                    format!("{read}"),
+                    format!("{}", u.read),
                     t("devnull.eof"),
-                    read == 0,
+                    u.read == 0,
                 );
             }
-            Some(Err(e)) => c.row(t("devnull.row_kind"), e.msg, "1:3", false),
-            _ => c.row(t("devnull.row_kind"), "-", "1:3", false),
+            Err(e) => c.row(
+                t("devnull.row_kind"),
+                format!("dev/null: {e}"),
+                "1:3",
+                false,
+            ),
         }
         c
     }

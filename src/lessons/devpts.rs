@@ -1,12 +1,13 @@
 //! devpts: a devpts instance of the container's own, and `dev/ptmx -> pts/ptmx`.
 
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::ns::DEVPTS_OPTIONS;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 use std::os::unix::fs::MetadataExt;
 
 pub struct Devpts;
@@ -21,7 +22,7 @@ impl Lesson for Devpts {
         "devpts"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         format!(
             "# {article}\n#   mkdir -p {r}/dev/pts\n#   mount -t devpts devpts {r}/dev/pts\n#   touch {r}/dev/ptmx\n#   mount --bind /dev/pts/ptmx {r}/dev/pts/ptmx\n#   ln -sf /dev/pts/ptmx {r}/dev/ptmx\n# {ours}\nmkdir -p {r}/dev/pts\n{mount}\nln -sf pts/ptmx {r}/dev/ptmx",
@@ -45,7 +46,7 @@ impl Lesson for Devpts {
         ]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["dev", "dev/pts", "dev/ptmx"])?;
         let r = st
@@ -61,19 +62,19 @@ impl Lesson for Devpts {
         ])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    /// From the host: a pty opened through the container's /dev/ptmx (reached
+    /// through `/proc/PID/root`, so in its mount namespace, and looked up as from
+    /// inside), whose slave lies on the devpts mounted at the container's /dev/pts,
+    /// not on the host's.
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("devpts.hint"));
-        let Ok(root) = st.root() else {
+        let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
             c.row(t("devpts.row_open"), "-", "-", false);
             return c;
         };
         let host_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
-        let probe = st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::ProbePty { root }, t("devpts.step_probe")));
-        match probe {
-            Some(Ok(Reply::Pty { n, dev, pts_dev })) => {
+        match view.pty() {
+            Ok((n, dev, pts_dev)) => {
                 c.row(
                     t("devpts.row_open"),
                     format!("/dev/pts/{n}"),
@@ -93,8 +94,12 @@ impl Lesson for Devpts {
                     host_dev != dev,
                 );
             }
-            Some(Err(e)) => c.row(t("devpts.row_open"), e.msg, t("devpts.opened"), false),
-            _ => c.row(t("devpts.row_open"), "-", t("devpts.opened"), false),
+            Err(e) => c.row(
+                t("devpts.row_open"),
+                format!("dev/ptmx: {e}"),
+                t("devpts.opened"),
+                false,
+            ),
         }
         c
     }
@@ -104,7 +109,7 @@ impl Lesson for Devpts {
     }
 
     /// The two recipes side by side, each in a throwaway mount namespace.
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("devpts.demo_hint"));
         let Ok(root) = st.root() else {
             c.row(t("devpts.demo_article"), "-", "-", false);

@@ -1,11 +1,12 @@
 //! hostname: `hostname $UUID`, in the new UTS namespace.
 
 use super::fragment::{Fragment, ScriptCtx, UUID};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
-use crate::agent::{Reply, Request};
+use crate::agent::Request;
 use crate::error::Result;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Hostname;
 
@@ -18,7 +19,7 @@ impl Lesson for Hostname {
         "hostname"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         command(&st.uuid)
     }
 
@@ -26,26 +27,25 @@ impl Lesson for Hostname {
         vec![Fragment::Inside(command(&format!("\"{UUID}\"")))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let name = st.uuid.clone();
         st.agent()?
             .call(Request::Hostname { name: name.clone() }, t("hostname.step"))?;
         Ok(vec![format!("sethostname(\"{name}\", {})", name.len())])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    /// From the host: uname(2) by a thread that joined the container's UTS
+    /// namespace, and the host's own hostname.
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("hostname.hint"));
-        let inside = match st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::GetHostname, t("hostname.step")))
-        {
-            Some(Ok(Reply::Hostname(h))) => h,
-            _ => String::new(),
+        let inside = match View::of(st).map(|v| v.hostname()) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => format!("setns: {e}"),
+            None => "-".into(),
         };
         c.row(
             t("hostname.row_inside"),
-            inside.clone(),
+            crate::ui::sanitize::clean(&inside),
             st.uuid.clone(),
             inside == st.uuid,
         );

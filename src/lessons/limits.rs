@@ -1,17 +1,17 @@
 //! limits: memory and CPU written into the cgroup's files, read back.
 
 use super::fragment::{Fragment, ScriptCtx, UUID};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Limits;
 
-fn plan(st: &State, l: &Layout) -> Vec<Op> {
+fn plan(st: &Context, l: &Layout) -> Vec<Op> {
     let swap = l.swap_file(&st.uuid).exists() || st.cgroup.is_none();
     l.limit_plan(&st.uuid, st.opts.memory, st.opts.cpu, swap)
 }
@@ -21,7 +21,7 @@ impl Lesson for Limits {
         "limits"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let Some(l) = &st.layout else {
             return String::new();
         };
@@ -69,7 +69,7 @@ impl Lesson for Limits {
         vec![Fragment::Host(lines.join("\n"))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let l = st.layout()?.clone();
         st.cgroup()?;
         let ops = plan(st, &l);
@@ -86,7 +86,7 @@ impl Lesson for Limits {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("limits.hint"));
         let Some(l) = &st.layout else {
             c.row(t("limits.row_memory"), "-", "-", false);
@@ -176,7 +176,7 @@ impl Lesson for Limits {
         true
     }
 
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("limits.demo_hint"));
         let (Some(l), Some(_)) = (st.layout.clone(), st.cgroup.as_ref()) else {
             c.row(t("limits.demo_spin"), "-", t("err.no_cgroup"), false);
@@ -253,7 +253,7 @@ fn shown(v: Option<u64>) -> String {
 }
 
 /// A process in the cgroup touches more memory than the limit allows.
-fn memory_demo(st: &State, l: &Layout, c: &mut Check) {
+fn memory_demo(st: &Context, l: &Layout, c: &mut Check) {
     use std::os::unix::process::ExitStatusExt;
     let procs = l.procs_files(&st.uuid);
     let bytes = st.opts.memory + (32 << 20);
@@ -320,7 +320,7 @@ fn memory_demo(st: &State, l: &Layout, c: &mut Check) {
 }
 
 /// A busy loop in the cgroup, throttled by the CPU quota.
-fn cpu_demo(st: &State, l: &Layout, c: &mut Check) {
+fn cpu_demo(st: &Context, l: &Layout, c: &mut Check) {
     let cpu = st.opts.cpu;
     let procs = l.procs_files(&st.uuid);
     let before = cpu_counters(l, &st.uuid);

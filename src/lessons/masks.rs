@@ -1,13 +1,15 @@
 //! masks (`--harden`): runc's masked and read-only paths in the container's /proc.
 
-use super::confine::{probe, step, unexpected};
+use super::confine::{step, unexpected};
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
-use crate::agent::{HardenStep, Probe, Reply};
+use crate::agent::{HardenStep, Reply};
 use crate::error::Result;
-use crate::sys::harden::{Masked, MASKED, READ_ONLY};
+use crate::sys::harden::{Masked, Seen, MASKED, READ_ONLY};
+use crate::sys::probe;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Masks;
 
@@ -22,7 +24,7 @@ impl Lesson for Masks {
         "masks"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         commands("/proc")
     }
 
@@ -32,7 +34,7 @@ impl Lesson for Masks {
         vec![Fragment::Inside(commands(&format!("{ROOTFS}/proc")))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let list = match step(st, HardenStep::Masks, t("masks.step"))? {
             Reply::Masked(l) => l,
             other => return Err(unexpected(other)),
@@ -55,19 +57,21 @@ impl Lesson for Masks {
                 did.push(tf(key, &[("list", &l.join(" "))]));
             }
         }
-        st.hardened.masked = list;
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    /// From the host, through `/proc/PID/root` (the container's mount namespace):
+    /// the masked files give nothing (or are not there at all), and /proc/sys is
+    /// read-only.
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("masks.hint"));
+        let Some(view) = View::of(st) else {
+            c.row(t("masks.row_read"), "-", t("err.no_agent"), false);
+            return c;
+        };
         for p in READ {
-            let absent = st
-                .hardened
-                .masked
-                .iter()
-                .any(|(q, m)| q == p && *m == Masked::Absent);
-            if absent {
+            let r = view.find(p).and_then(|f| probe::read_some(&f.path(), 4096));
+            if r == Err(probe::Errno::ENOENT) {
                 c.row(
                     tf("masks.row_read", &[("path", &p)]),
                     t("masks.absent"),
@@ -76,35 +80,27 @@ impl Lesson for Masks {
                 );
                 continue;
             }
-            let seen = probe(
-                st,
-                Probe::Read {
-                    path: p.to_string(),
-                },
-            );
+            let ok = r == Ok(0);
+            let seen = Seen::of(r, |n| *n);
             c.row(
                 tf("masks.row_read", &[("path", &p)]),
-                seen.as_ref()
-                    .map(|s| match s.errno {
-                        None => tf("masks.bytes", &[("n", &s.n)]),
-                        Some(_) => s.shown(),
-                    })
-                    .unwrap_or("-".into()),
+                match seen.errno {
+                    None => tf("masks.bytes", &[("n", &seen.n)]),
+                    Some(_) => seen.shown(),
+                },
                 t("masks.want_empty"),
-                seen.is_some_and(|s| s.errno.is_none() && s.n == 0),
+                ok,
             );
         }
-        let seen = probe(
-            st,
-            Probe::OpenWrite {
-                path: WRITE.to_string(),
-            },
-        );
+        let w = view
+            .find(WRITE)
+            .and_then(|f| probe::open_for_write(&f.path()));
+        let seen = Seen::of(w, |_| 0);
         c.row(
             tf("masks.row_write", &[("path", &WRITE)]),
-            seen.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
+            seen.shown(),
             t("masks.want_erofs"),
-            seen.is_some_and(|s| s.errno == Some(crate::sys::Errno::EROFS as i32)),
+            seen.errno == Some(crate::sys::Errno::EROFS as i32),
         );
         c
     }

@@ -2,7 +2,8 @@
 //!
 //! A lesson is an id, its prose (`lessons/<lang>/<id>.md`, embedded at build time),
 //! a shell equivalent rendered with this run's values, `run`, and `check`, which reads
-//! evidence back from the kernel.
+//! evidence back from the kernel. Each works on a [`Context`] (`context.rs`); a check
+//! looks at the container through a [`view::View`] (`view.rs`).
 
 pub mod beyond;
 pub mod caps;
@@ -10,6 +11,7 @@ pub mod cgroup;
 pub mod cgroupns;
 pub mod chroot;
 mod confine;
+pub mod context;
 pub mod devnull;
 pub mod devpts;
 pub mod fragment;
@@ -27,6 +29,7 @@ pub mod seccomp;
 pub mod shell;
 mod table;
 pub mod userns;
+pub mod view;
 
 pub use fragment::{Fragment, ScriptCtx};
 pub use table::{
@@ -34,41 +37,33 @@ pub use table::{
 };
 
 use crate::error::Result;
-use crate::walk::State;
+pub use context::Context;
 
 /// The evidence types live in `ui` (the renderer shows them); lessons fill them.
 pub use crate::ui::evidence::{Check, Row};
 
-/// What the `--harden` lessons pass on to their checks.
-#[derive(Debug, Default)]
-pub struct HardenNotes {
-    /// What the masks step did to each path.
-    pub masked: Vec<(String, crate::sys::harden::Masked)>,
-    /// unshare(CLONE_NEWUSER) tried before the filter (the seccomp demonstration).
-    pub unshare_before: Option<crate::sys::harden::Seen>,
-    /// The same call after the filter, before the exec (the seccomp check).
-    pub unshare_after: Option<crate::sys::harden::Seen>,
-}
-
 pub trait Lesson: Sync {
     fn id(&self) -> &'static str;
     /// The equivalent shell commands, with this run's real values.
-    fn shell(&self, st: &State) -> String;
+    fn shell(&self, st: &Context) -> String;
     /// Its lines in `hako script`, from the same text as `shell` (none: only its title
     /// and summary, as comments).
     fn script(&self, _sc: &ScriptCtx) -> Vec<Fragment> {
         vec![]
     }
     /// Does the stage for real; returns what it did, one line each.
-    fn run(&self, st: &mut State) -> Result<Vec<String>>;
-    /// Reads the result back from the kernel.
-    fn check(&self, st: &mut State) -> Check;
+    fn run(&self, st: &mut Context) -> Result<Vec<String>>;
+    /// Reads the result back from the kernel, from the host, through a
+    /// [`view::View`] of the container (`/proc/PID/...`, the cgroup files, a probe in
+    /// one of its namespaces): never from what `run` said it did, so that it holds
+    /// whoever performed the stage.
+    fn check(&self, st: &mut Context) -> Check;
     /// Whether the lesson has a demonstration that runs for real ("see it", `--demos`).
     fn has_demo(&self) -> bool {
         false
     }
     /// Runs the demonstration, after the check, and returns what the kernel showed.
-    fn demo(&self, _st: &mut State) -> Check {
+    fn demo(&self, _st: &mut Context) -> Check {
         Check::default()
     }
 }

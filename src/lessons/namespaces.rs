@@ -1,22 +1,17 @@
 //! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
 
 use super::fragment::{ScriptCtx, UUID};
+use super::view::{host_ns, View};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
 use crate::error::Result;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Namespaces;
 
 /// The namespaces compared, as /proc/PID/ns names them.
 pub const COMPARED: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid_for_children"];
-
-fn ns_inode(pid: &str, name: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
 
 /// Whether `/proc/PID/cgroup` content puts the process in cgroup `name` for `ctl`
 /// (v1: a line `N:...ctl...:/name`; v2: `0::/name`).
@@ -45,7 +40,7 @@ pub fn interfaces(net_dev: &str) -> Vec<String> {
 }
 
 /// Starts the agent and has it join the cgroup (what cgexec does); returns what it did.
-pub fn spawn_and_join(st: &mut State) -> Result<Vec<String>> {
+pub fn spawn_and_join(st: &mut Context) -> Result<Vec<String>> {
     let procs = st.join_files()?;
     st.cgroup()?;
     let agent = Agent::spawn()?;
@@ -121,7 +116,7 @@ pub fn join_then_exec(sc: &ScriptCtx) -> String {
 }
 
 /// The pids lesson set a limit: the agent joins the pids hierarchy too.
-fn with_pids(st: &State) -> bool {
+fn with_pids(st: &Context) -> bool {
     st.cgroup.as_ref().is_some_and(|c| c.pids)
 }
 
@@ -130,7 +125,7 @@ impl Lesson for Namespaces {
         "namespaces"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let procs = st.join_files().unwrap_or_default();
         let ctls = if with_pids(st) {
             "cpu,memory,pids"
@@ -147,7 +142,7 @@ impl Lesson for Namespaces {
         )
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // With --harden the userns lesson started the agent already, in the cgroup.
         let mut did = if st.agent.is_some() {
             vec![]
@@ -176,15 +171,17 @@ impl Lesson for Namespaces {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("ns.hint"));
-        let Some(pid1) = st.agent.as_ref().and_then(|a| a.pid1) else {
+        let Some(view) =
+            View::of(st).filter(|_| st.agent.as_ref().is_some_and(|a| a.pid1.is_some()))
+        else {
             c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);
             return c;
         };
-        let pid = pid1.to_string();
+        let pid = view.pid.to_string();
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let cg = view.cgroup();
         let ctls: &[&str] = if with_pids(st) {
             &["memory", "cpu", "pids"]
         } else {
@@ -213,8 +210,8 @@ impl Lesson for Namespaces {
             );
         }
         for name in COMPARED {
-            let inside = ns_inode(&pid, name);
-            let outside = ns_inode("self", name);
+            let inside = view.ns(name);
+            let outside = host_ns(name);
             c.row(
                 format!("ns/{name}"),
                 inside.clone(),
@@ -222,7 +219,7 @@ impl Lesson for Namespaces {
                 !inside.is_empty() && inside != outside,
             );
         }
-        let net = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+        let net = std::fs::read_to_string(view.proc("net/dev")).unwrap_or_default();
         let host_net = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
         let ifs = interfaces(&net);
         c.row(

@@ -1,12 +1,13 @@
 //! nonewprivs (`--harden`): prctl(PR_SET_NO_NEW_PRIVS, 1).
 
-use super::confine::{pid1, status, step};
+use super::confine::step;
 use super::fragment::{Fragment, ScriptCtx, CMD};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct NoNewPrivs;
 
@@ -18,7 +19,7 @@ impl Lesson for NoNewPrivs {
         "nonewprivs"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         format!(
             "setpriv {NO_NEW_PRIVS} …    # {}\ngrep NoNewPrivs /proc/self/status",
             t("nnp.sh")
@@ -34,18 +35,18 @@ impl Lesson for NoNewPrivs {
         ))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         step(st, HardenStep::NoNewPrivs, t("nnp.step"))?;
         Ok(vec!["prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)".into()])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("nnp.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row("NoNewPrivs", "-", t("err.no_agent"), false);
             return c;
         };
-        let v = status(pid, "NoNewPrivs");
+        let (pid, v) = (view.pid, view.status("NoNewPrivs"));
         c.row(
             tf(
                 "harden.row_status",

@@ -3,12 +3,12 @@
 //! fork loop of hako's own.
 
 use super::fragment::{quote, Fragment, ScriptCtx, UUID};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::sys::cgroup::{Layout, Op};
 use crate::sys::read_trim;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 use std::path::{Path, PathBuf};
 
 pub struct Pids;
@@ -25,7 +25,7 @@ fn root_subtree(l: &Layout) -> String {
     }
 }
 
-fn max_of(st: &State) -> u64 {
+fn max_of(st: &Context) -> u64 {
     st.opts.pids.unwrap_or(DEFAULT_PIDS)
 }
 
@@ -77,7 +77,7 @@ impl Lesson for Pids {
         "pids"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let max = max_of(st);
         let Some(l) = &st.layout else {
             return format!(
@@ -116,7 +116,7 @@ impl Lesson for Pids {
         vec![Fragment::Host(lines.join("\n"))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let l = st.layout()?.clone();
         st.cgroup()?;
         let max = max_of(st);
@@ -151,7 +151,7 @@ impl Lesson for Pids {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pids.hint"));
         let Some(dir) = st.layout.as_ref().and_then(|l| l.pids_dir(&st.uuid)) else {
             c.row(t("pids.row_max"), "-", t("pids.no_hierarchy_short"), false);
@@ -201,7 +201,7 @@ impl Lesson for Pids {
         true
     }
 
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pids.demo_hint"));
         let (Some(dir), Ok(procs)) = (
             st.layout.as_ref().and_then(|l| l.pids_dir(&st.uuid)),

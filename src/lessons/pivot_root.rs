@@ -1,14 +1,14 @@
 //! pivot_root (`--harden`): the rootfs becomes the root of the mount namespace, and the
 //! host's root is unmounted from it, so that no chroot escape has anywhere to go.
 
-use super::confine::{pid1, step};
+use super::confine::step;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply, Request};
 use crate::error::Result;
-use crate::sys::mountinfo;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct PivotRoot;
 
@@ -27,7 +27,7 @@ impl Lesson for PivotRoot {
         "pivot_root"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         commands(&st.rootfs_shown(), "umount")
     }
 
@@ -36,7 +36,7 @@ impl Lesson for PivotRoot {
         vec![Fragment::Last(commands(ROOTFS, "/.hako/umount"))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         step(
             st,
@@ -55,18 +55,19 @@ impl Lesson for PivotRoot {
         ])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pivot.hint"));
-        let Ok(pid) = pid1(st) else {
+        let Some(view) = View::of(st) else {
             c.row(t("pivot.row_host_root"), "-", t("err.no_agent"), false);
             return c;
         };
+        let pid = view.pid;
         let host_root = st
             .host_mounts
             .iter()
             .find(|m| m.mount_point == std::path::Path::new("/"))
             .cloned();
-        let inside = mountinfo::read(Some(pid as u32)).unwrap_or_default();
+        let inside = view.mounts();
         if let Some(h) = &host_root {
             let found = inside.iter().any(|m| {
                 (m.major, m.minor) == (h.major, h.minor) && m.root == std::path::Path::new("/")

@@ -1,6 +1,7 @@
 //! preflight: what this host offers, and what to do about each gap.
 
 use super::fragment::{quote, Fragment, ScriptCtx};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::rootfs::{host, Source};
@@ -8,8 +9,6 @@ use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::{mountinfo, read_trim};
-use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 use std::path::{Path, PathBuf};
 
 pub struct Preflight;
@@ -18,6 +17,7 @@ pub struct Preflight;
 pub const NEEDED_NS: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid"];
 
 pub use crate::rootfs::tmpdir;
+use crate::ui::i18n::{t, tf};
 
 fn noexec(path: &Path) -> bool {
     crate::sys::files::noexec(path)
@@ -123,7 +123,7 @@ impl Lesson for Preflight {
         "preflight"
     }
 
-    fn shell(&self, _st: &State) -> String {
+    fn shell(&self, _st: &Context) -> String {
         format!(
             "id -u                                  # {}\nls /proc/self/ns                       # {}\ngrep cgroup /proc/self/mountinfo       # {}\nfindmnt -T {} -o TARGET,OPTIONS   # {}",
             t("pre.sh_root"),
@@ -177,7 +177,7 @@ impl Lesson for Preflight {
         vec![Fragment::Host(s)]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // Hidden, test-only: another mount table, to stand for a host without cgroups.
         st.host_mounts = match std::env::var_os("HAKO_TEST_MOUNTINFO") {
             Some(p) => std::fs::read_to_string(p).map(|s| mountinfo::parse(&s)),
@@ -228,7 +228,7 @@ impl Lesson for Preflight {
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("pre.hint"));
         let root = crate::sys::is_root();
         c.row(
@@ -338,7 +338,7 @@ impl Lesson for Preflight {
 
 /// With `--pids`: whether this host offers the pids controller (v1: a pids hierarchy in
 /// mountinfo; v2: `pids` in the root's `cgroup.controllers`). Adds the row, returns it.
-fn pids_row(st: &State, c: &mut Check) -> bool {
+fn pids_row(st: &Context, c: &mut Check) -> bool {
     let (seen, ok) = match &st.layout {
         Some(l) if l.version.is_v2() => {
             let f = l.memory.join("cgroup.controllers");
@@ -360,8 +360,8 @@ fn pids_row(st: &State, c: &mut Check) -> bool {
 mod tests {
     use super::*;
 
-    fn state(mountinfo: &str) -> State {
-        let mut st = State::new(crate::walk::Options {
+    fn state(mountinfo: &str) -> Context {
+        let mut st = Context::new(crate::lessons::context::Options {
             interactive: false,
             memory: 1,
             cpu: Default::default(),

@@ -1,12 +1,13 @@
 //! proc: `mount -t proc proc $ROOTFS/proc`, inside the new namespaces.
 
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::view::{self, View};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::mountinfo;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Proc;
 
@@ -17,7 +18,7 @@ fn commands(r: &str) -> String {
     format!("mkdir -p {r}/proc\nmount -t proc proc {r}/proc")
 }
 
-pub fn record(st: &mut State, r: Reply) {
+pub fn record(st: &mut Context, r: Reply) {
     if let (Some(rootfs), Reply::Done { created }) = (st.rootfs.as_mut(), r) {
         for p in &created {
             let _ = st.journal.identify(p);
@@ -31,7 +32,7 @@ impl Lesson for Proc {
         "proc"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         commands(&st.rootfs_shown())
     }
 
@@ -39,7 +40,7 @@ impl Lesson for Proc {
         vec![Fragment::Inside(commands(ROOTFS))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["proc"])?;
         let r = st
@@ -52,30 +53,22 @@ impl Lesson for Proc {
         )])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    /// From the host: the PIDs the container's own /proc lists (reached through
+    /// `/proc/PID/root`), and where the mount table of PID 1 and the host's have a
+    /// proc mount at the rootfs's /proc.
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("proc.hint"));
-        let (Some(rootfs), Some(pid1)) =
-            (st.rootfs.as_ref(), st.agent.as_ref().and_then(|a| a.pid1))
-        else {
+        let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
             c.row(t("proc.row_pids"), "-", "-", false);
             return c;
         };
-        let target = rootfs.path.join("proc");
         let host_count = std::fs::read_dir("/proc")
             .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                    .count()
+                let names = d.filter_map(|e| e.ok()?.file_name().into_string().ok());
+                view::pids_in(names).len()
             })
             .unwrap_or(0);
-        let root = rootfs.path.clone();
-        let pids = match st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::ListPids { root }, t("proc.step_list")))
-        {
-            Some(Ok(Reply::Pids(p))) => Some(p),
-            _ => None,
-        };
+        let pids = view.pids();
         c.row(
             t("proc.row_pids"),
             match &pids {
@@ -89,14 +82,15 @@ impl Lesson for Proc {
             tf("proc.host_count", &[("n", &host_count)]),
             pids.as_deref() == Some(&[1]),
         );
-        let agent_mounts = mountinfo::read(Some(pid1 as u32)).unwrap_or_default();
-        let host_mounts = mountinfo::read(None).unwrap_or_default();
-        let inside = agent_mounts
+        // PID 1 names the mount point from its own root; the host from its.
+        let inside = view::mounted_at(&view.mounts(), &view.own_path("proc"), "proc");
+        let target = view.rootfs.clone().unwrap_or_default().join("proc");
+        let outside = mountinfo::read(None)
+            .unwrap_or_default()
             .iter()
-            .any(|m| m.mount_point == target && m.fstype == "proc");
-        let outside = host_mounts.iter().any(|m| m.mount_point == target);
+            .any(|m| m.mount_point == target);
         c.row(
-            tf("proc.row_mount_in", &[("pid", &pid1)]),
+            tf("proc.row_mount_in", &[("pid", &view.pid)]),
             if inside {
                 t("proc.present")
             } else {

@@ -3,11 +3,11 @@
 //! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::Result;
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct RootfsLesson;
 
@@ -37,7 +37,7 @@ impl Lesson for RootfsLesson {
         "rootfs"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let article = format!(
             "# {}\n#   CID=$(docker container create bash)\n#   docker container export $CID | tar -x -C $ROOTFS\n#   ln -s /usr/local/bin/bash $ROOTFS/bin/bash\n#   docker container rm $CID",
             t("rootfs.sh_article")
@@ -142,7 +142,7 @@ done
         out
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
         match st.opts.source.clone() {
             Source::Dir(p) => {
@@ -215,7 +215,7 @@ done
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("rootfs.hint"));
         let Some(r) = &st.rootfs else {
             c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);

@@ -1,22 +1,43 @@
 //! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
 
-use super::confine::{pid1, probe, status, step};
+use super::confine::{probe, step};
 use super::fragment::{Fragment, ScriptCtx};
+use super::view::View;
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::sys::harden::blocked;
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Seccomp;
+
+/// unshare(CLONE_NEWUSER) as PID 1 tried it just before the filter (for the
+/// demonstration) and just after it (for the check and the demonstration): once
+/// the exec is done, nothing inside takes requests any more.
+#[derive(Default)]
+struct Unshare {
+    before: Option<crate::sys::harden::Seen>,
+    after: Option<crate::sys::harden::Seen>,
+}
+
+/// What the filter installed in `pid` answers to unshare(CLONE_NEWUSER), as the host
+/// reads and runs it (`crate::sys::bpf`); None when it cannot be read or says neither
+/// "allowed" nor an errno.
+fn unshare_by_filter(pid: i32) -> Option<crate::sys::harden::Seen> {
+    use crate::sys::bpf;
+    let prog = bpf::filter_of(pid).ok()?;
+    let call = bpf::Call::unshare_newuser();
+    let r = bpf::outcome(bpf::run(&prog, &call)?)?;
+    Some(crate::sys::harden::Seen::of(r, |_| 0))
+}
 
 impl Lesson for Seccomp {
     fn id(&self) -> &'static str {
         "seccomp"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let names: Vec<&str> = blocked().iter().map(|(n, _)| *n).collect();
         let lines: Vec<String> = crate::ui::render::wrap(&names.join(" "), 70)
             .into_iter()
@@ -41,33 +62,30 @@ impl Lesson for Seccomp {
         vec![Fragment::Note(t("seccomp.sh_none").to_string())]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         let argv = super::chroot::argv(st);
         let path = super::chroot::resolve_command(&root, &argv[0])?;
         let mut did = vec![];
-        if st.demo_now {
-            st.hardened.unshare_before = probe(st, Probe::UnshareUser);
+        if st.demo_wanted {
+            let before = probe(st, Probe::UnshareUser);
+            st.scratch.get::<Unshare>().before = before;
         }
         step(st, HardenStep::Seccomp, t("seccomp.step"))?;
         did.push(tf("seccomp.did", &[("n", &(blocked().len() + 4))]));
-        st.hardened.unshare_after = probe(st, Probe::UnshareUser);
+        let after = probe(st, Probe::UnshareUser);
+        st.scratch.get::<Unshare>().after = after;
         super::chroot::exec_and_stop(st, &path, &argv, &mut did)?;
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("seccomp.hint"));
-        let (pid, field) = match &st.exec {
-            Some(e) => (e.pid, e.field("Seccomp").to_string()),
-            None => match pid1(st) {
-                Ok(p) => (p, status(p, "Seccomp")),
-                Err(_) => {
-                    c.row("Seccomp", "-", t("err.no_agent"), false);
-                    return c;
-                }
-            },
+        let Some(view) = View::of(st) else {
+            c.row("Seccomp", "-", t("err.no_agent"), false);
+            return c;
         };
+        let (pid, field) = (view.pid, view.status("Seccomp"));
         c.row(
             tf("seccomp.row_status", &[("pid", &pid)]),
             if field.is_empty() {
@@ -78,16 +96,17 @@ impl Lesson for Seccomp {
             t("seccomp.want_2"),
             field == "2",
         );
-        let after = st.hardened.unshare_after.clone();
+        // The filter PID 1 runs, read back from the kernel (PID 1 is stopped at its
+        // exec under hako's ptrace) and asked about unshare(CLONE_NEWUSER); when it
+        // cannot be read, the call PID 1 made itself just after installing it.
+        let after = unshare_by_filter(pid).or_else(|| st.scratch.get::<Unshare>().after.clone());
         c.row(
             t("seccomp.row_probe"),
             after.as_ref().map(|s| s.shown()).unwrap_or("-".into()),
             t("caps.want_eperm"),
             after.is_some_and(|s| s.errno == Some(crate::sys::Errno::EPERM as i32)),
         );
-        if let Some(e) = &st.exec {
-            super::chroot::fd_rows(e, &mut c);
-        }
+        super::chroot::fd_rows(&super::chroot::look_at(pid), &mut c);
         c
     }
 
@@ -95,10 +114,9 @@ impl Lesson for Seccomp {
         true
     }
 
-    fn demo(&self, st: &mut State) -> Check {
+    fn demo(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("seccomp.demo_hint"));
-        let before = st.hardened.unshare_before.clone();
-        let after = st.hardened.unshare_after.clone();
+        let Unshare { before, after } = st.scratch.take::<Unshare>();
         c.row(
             t("seccomp.demo_before"),
             before.as_ref().map(|s| s.shown()).unwrap_or("-".into()),

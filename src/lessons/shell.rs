@@ -1,10 +1,10 @@
 //! shell: the command runs, in the container, until it exits.
 
 use super::fragment::{Fragment, ScriptCtx};
+use super::Context;
 use super::{Check, Lesson};
 use crate::error::{Error, Result};
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Shell;
 
@@ -19,7 +19,7 @@ fn oom_kills(counters: &[(String, String, String)]) -> Option<u64> {
 
 /// The command ended with status 137 (SIGKILL) and the cgroup's OOM killer acted
 /// while it ran: the kernel killed it for the memory limit.
-fn oom_killed(st: &State, status: i32) -> bool {
+fn oom_killed(st: &Context, status: i32) -> bool {
     if status != 128 + crate::sys::Signal::SIGKILL as i32 {
         return false;
     }
@@ -37,7 +37,7 @@ impl Lesson for Shell {
         "shell"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         format!(
             "exec {}    # {}",
             super::chroot::argv(st).join(" "),
@@ -51,7 +51,7 @@ impl Lesson for Shell {
         vec![Fragment::Host(super::namespaces::join_then_exec(sc))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // What the cgroup counted before the command: the summary tells the
         // command's own share apart, and an OOM kill is recognised as the command's.
         st.at_command = st.cgroup.as_ref().map(|cg| cg.counters());
@@ -130,7 +130,7 @@ impl Lesson for Shell {
         Ok(vec![tf("shell.did_exit", &[("status", &status)])])
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("shell.hint"));
         let status = st.agent.as_ref().and_then(|a| a.status);
         let seen = match status {

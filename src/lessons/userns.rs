@@ -1,14 +1,15 @@
 //! userns (`--harden`): a user namespace first, before every other namespace, so that
 //! they are all owned by it. Root inside is uid 100000 outside.
 
-use super::confine::{status, step};
+use super::confine::step;
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
+use super::view::{host_ns, View};
+use super::Context;
 use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
 use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
 use crate::ui::i18n::{t, tf};
-use crate::walk::State;
 
 pub struct Userns;
 
@@ -28,7 +29,7 @@ impl Lesson for Userns {
         "userns"
     }
 
-    fn shell(&self, st: &State) -> String {
+    fn shell(&self, st: &Context) -> String {
         let r = st.rootfs_shown();
         let last = MAP_OUTSIDE + MAP_COUNT - 1;
         format!(
@@ -72,7 +73,7 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         ))]
     }
 
-    fn run(&self, st: &mut State) -> Result<Vec<String>> {
+    fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
         let root = st.root()?;
         let owned = st.rootfs.as_ref().is_some_and(|r| r.owned);
@@ -125,15 +126,17 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         Ok(did)
     }
 
-    fn check(&self, st: &mut State) -> Check {
+    fn check(&self, st: &mut Context) -> Check {
         let mut c = Check::new(t("userns.hint"));
-        let Some(agent) = st.agent.as_mut().and_then(|a| a.alive().then(|| a.pid())) else {
+        let alive = st.agent.as_mut().is_some_and(|a| a.alive());
+        let Some(view) = View::of(st).filter(|_| alive) else {
             c.row("uid_map", "-", t("err.no_agent"), false);
             return c;
         };
+        let agent = view.pid;
         let want = map_line();
         for file in ["uid_map", "gid_map"] {
-            let seen = std::fs::read_to_string(format!("/proc/{agent}/{file}"))
+            let seen = std::fs::read_to_string(view.proc(file))
                 .unwrap_or_default()
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -149,19 +152,14 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
                 seen == want,
             );
         }
-        let uid = status(agent, "Uid");
+        let uid = view.status("Uid");
         c.row(
             tf("userns.row_uid", &[("pid", &agent)]),
             uid.clone(),
             tf("userns.want_uid", &[("uid", &MAP_OUTSIDE)]),
             uid.split(' ').all(|u| u == MAP_OUTSIDE.to_string()) && !uid.is_empty(),
         );
-        let ns = |p: &str| {
-            std::fs::read_link(format!("/proc/{p}/ns/user"))
-                .map(|l| l.display().to_string())
-                .unwrap_or_default()
-        };
-        let (inside, host) = (ns(&agent.to_string()), ns("self"));
+        let (inside, host) = (view.ns("user"), host_ns("user"));
         c.row(
             "ns/user",
             inside.clone(),

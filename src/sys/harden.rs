@@ -585,29 +585,6 @@ impl Seen {
     }
 }
 
-/// read(2) of a whole file: how many bytes came.
-pub fn read_len(path: &str) -> Seen {
-    let r = std::fs::read(path).map_err(|e| super::common::io_errno(&e));
-    trace_as(
-        || format!("read(\"{path}\")"),
-        "2 read",
-        &r,
-        |b| format!("{} bytes", b.len()),
-    );
-    Seen::of(r, |b| b.len() as u64)
-}
-
-/// open(2) for writing, then close, without writing anything.
-pub fn open_write(path: &str) -> Seen {
-    let r = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map(|_| ())
-        .map_err(|e| super::common::io_errno(&e));
-    trace(|| format!("open(\"{path}\", O_WRONLY)"), "2 open", &r);
-    Seen::of(r, |_| 0)
-}
-
 /// In a child: mount a tmpfs on a directory the probe makes itself (undone at once if
 /// it worked, and the directory removed), so that the answer does not depend on what
 /// the rootfs holds: mount(2) looks the target up before it checks CAP_SYS_ADMIN, so a
@@ -650,11 +627,6 @@ pub fn try_mount() -> Seen {
 pub fn try_unshare_user() -> Seen {
     super::demo::in_child(|| Seen::of(unshare_user(), |_| 0))
         .unwrap_or_else(|e| Seen::of::<()>(Err(e), |_| 0))
-}
-
-/// This process's /proc/self/cgroup, as it reads it.
-pub fn own_cgroup() -> String {
-    std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
 }
 
 /// The magic number of ext2/3/4, at byte 1080 of the device (superblock at 1024,

@@ -2,6 +2,7 @@
 //! gets back hako's [`Error`](crate::error::Error) with a sentence a learner can act on.
 
 pub mod at;
+pub mod bpf;
 pub mod capnames;
 pub mod cgroup;
 pub mod common;
@@ -12,6 +13,7 @@ pub mod mountinfo;
 pub mod ns;
 pub mod nsenter;
 pub mod pids;
+pub mod probe;
 pub mod process;
 pub mod procfs;
 pub mod ptrace;

@@ -331,15 +331,6 @@ pub fn exec_call(path: &str, argv: &[String]) -> String {
     format!("execve({path:?}, [{}], envp)", args.join(", "))
 }
 
-/// Opens a pty through `<root>/dev/ptmx` (as a program inside would through
-/// /dev/ptmx), unlocks it and opens its `/dev/pts/N` by the path inside the rootfs.
-/// Returns N and the st_dev of that slave node.
-pub fn pty_probe(root: &Path) -> Result<(u32, u64), Errno> {
-    let (_ptmx, n) = open_ptmx(&root.join("dev/ptmx"))?;
-    let dev = open_slave(&root.join(format!("dev/pts/{n}")))?;
-    Ok((n, dev))
-}
-
 /// What openpty(3) does first: open(ptmx), ioctl(TIOCGPTN) for the number N the
 /// kernel reserved, ioctl(TIOCSPTLCK, 0) to unlock the pair. Traced.
 pub fn open_ptmx(ptmx: &Path) -> Result<(std::fs::File, u32), Errno> {

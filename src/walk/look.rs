@@ -5,7 +5,7 @@
 //! nsenter(1) does; after the chroot lesson, inside its root directory too. Exiting it
 //! returns to the same question.
 
-use super::State;
+use super::Context;
 use crate::sys::nsenter::{self, Shell};
 use crate::ui::i18n::{t, tf};
 use crate::ui::render;
@@ -22,7 +22,7 @@ enum Place {
     },
 }
 
-fn place(st: &State) -> Place {
+fn place(st: &Context) -> Place {
     let pid1 = st
         .agent
         .as_ref()
@@ -40,7 +40,7 @@ fn place(st: &State) -> Place {
 
 /// Whether PID 1's root directory is the rootfs by now (chroot, or pivot_root with
 /// `--harden`): the same device and inode as the rootfs directory.
-fn in_rootfs(st: &State, pid1: i32) -> bool {
+fn in_rootfs(st: &Context, pid1: i32) -> bool {
     use std::os::unix::fs::MetadataExt;
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let Some(r) = st.rootfs.as_ref() else {
@@ -51,7 +51,7 @@ fn in_rootfs(st: &State, pid1: i32) -> bool {
 }
 
 /// The variables the shell gets: a small, known environment, like the container's.
-fn env(st: &State, inside: bool) -> Vec<(String, String)> {
+fn env(st: &Context, inside: bool) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "PATH".to_string(),
@@ -96,7 +96,7 @@ fn env(st: &State, inside: bool) -> Vec<(String, String)> {
 
 /// Opens the look-around shell and waits for it to end. A shell that cannot start is
 /// reported and the walk goes on: looking around is never a stage of the container.
-pub fn shell(st: &State) {
+pub fn shell(st: &Context) {
     let here = place(st);
     let inside = here != Place::Host;
     let env = env(st, inside);

@@ -6,279 +6,13 @@ pub mod json;
 pub mod look;
 use crate::ui::render;
 
-use crate::agent::Agent;
 use crate::error::{Error, Kind, Result};
-use crate::journal::{self, Item};
+use crate::journal;
 use crate::lessons::{self, Lesson};
-use crate::rootfs::{Rootfs, Source};
-use crate::spec::CpuSpec;
-use crate::sys::cgroup::{Cgroup, Layout};
-use crate::sys::mountinfo::Mount;
 use crate::sys::signals;
 use crate::ui::i18n::{t, tf};
 
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub interactive: bool,
-    pub memory: u64,
-    pub cpu: CpuSpec,
-    pub keep: bool,
-    pub source: Source,
-    /// Plain HTTP to a registry off this machine (`--insecure`).
-    pub insecure: bool,
-    pub cmd: Vec<String>,
-    /// `--demos`: run every lesson's demonstration after its check.
-    pub demos: bool,
-    /// `--from ID`: the lessons before it run silently, to build the state it needs.
-    pub from: Option<String>,
-    /// `--to ID`: the walk stops after it, cleaning up.
-    pub to: Option<String>,
-    /// `--pace SECONDS`: a pause after each lesson of an `--auto` walk.
-    pub pace: Option<std::time::Duration>,
-    /// `--harden`: the confining lessons too.
-    pub harden: bool,
-    /// `--pids N`: the pids lesson, with this limit.
-    pub pids: Option<u64>,
-}
-
-/// What passes from one lesson to the next.
-pub struct State {
-    pub opts: Options,
-    /// The container's name: the cgroup's and, later, the hostname inside.
-    pub uuid: String,
-    /// The host's mount table, read once at preflight.
-    pub host_mounts: Vec<Mount>,
-    pub layout: Option<Layout>,
-    pub rootfs: Option<Rootfs>,
-    pub cgroup: Option<Cgroup>,
-    /// The agent, and PID 1 after the fork.
-    pub agent: Option<Agent>,
-    /// The host's hostname when the walk started, to show it never changed.
-    pub host_hostname: String,
-    /// What the guide saw of the command, stopped at its exec.
-    pub exec: Option<ExecSeen>,
-    /// What this run created, on disk, so that a run that dies is cleaned up later.
-    pub journal: journal::Entry,
-    /// The current lesson's demonstration was asked for (`--demos`, or "see it").
-    pub demo_now: bool,
-    /// Some demonstration ran (its processes were counted by the container's cgroup).
-    pub demos_ran: bool,
-    /// The cgroup's counters just before the command started: (file, key, value).
-    pub at_command: Option<Vec<(String, String, String)>>,
-    /// The chroot escape, tried inside before the exec: (with CAP_SYS_CHROOT, without).
-    pub escape: Option<(
-        crate::sys::demo::EscapeOutcome,
-        crate::sys::demo::EscapeOutcome,
-    )>,
-    /// What the `--harden` lessons pass on to their checks.
-    pub hardened: lessons::HardenNotes,
-}
-
-impl State {
-    pub fn new(opts: Options) -> State {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        State {
-            opts,
-            journal: journal::Entry::new(&uuid),
-            uuid,
-            host_mounts: vec![],
-            layout: None,
-            rootfs: None,
-            cgroup: None,
-            agent: None,
-            host_hostname: crate::sys::ns::hostname(),
-            exec: None,
-            demo_now: false,
-            demos_ran: false,
-            at_command: None,
-            escape: None,
-            hardened: Default::default(),
-        }
-    }
-
-    /// The rootfs path, as the shell equivalents show it (`$ROOTFS` until it exists).
-    pub fn rootfs_shown(&self) -> String {
-        self.rootfs
-            .as_ref()
-            .map(|r| r.path.display().to_string())
-            .unwrap_or_else(|| "$ROOTFS".to_string())
-    }
-
-    pub fn layout(&self) -> Result<&Layout> {
-        self.layout
-            .as_ref()
-            .ok_or_else(|| Error::failed(t("err.no_layout")))
-    }
-
-    /// Records in the journal something about to be created.
-    pub fn record(&mut self, item: Item) -> Result<()> {
-        self.journal.add(item)
-    }
-
-    /// For a `dir:` rootfs (which hako does not own), records each of `rels` that does
-    /// not exist yet, before a step may create it.
-    pub fn record_added(&mut self, rels: &[&str]) -> Result<()> {
-        let Some(r) = self.rootfs.as_ref().filter(|r| !r.owned) else {
-            return Ok(());
-        };
-        let under = r.path.clone();
-        for rel in rels {
-            let path = under.join(rel);
-            if std::fs::symlink_metadata(&path).is_err() {
-                self.journal.add(Item::Added {
-                    path,
-                    under: under.clone(),
-                })?;
-            }
-        }
-        Ok(())
-    }
-
-    pub fn agent(&mut self) -> Result<&mut Agent> {
-        self.agent
-            .as_mut()
-            .ok_or_else(|| Error::failed(t("err.no_agent")))
-    }
-
-    pub fn root(&self) -> Result<std::path::PathBuf> {
-        self.rootfs
-            .as_ref()
-            .map(|r| r.path.clone())
-            .ok_or_else(|| Error::failed(t("err.no_rootfs")))
-    }
-
-    /// The `cgroup.procs` files a process joins the container's cgroup through: the
-    /// pids hierarchy's too (v1) once the pids lesson made its directory.
-    pub fn join_files(&self) -> Result<Vec<std::path::PathBuf>> {
-        let pids = self.cgroup.as_ref().is_some_and(|c| c.pids);
-        Ok(self.layout()?.procs_files_with(&self.uuid, pids))
-    }
-
-    pub fn cgroup(&self) -> Result<&Cgroup> {
-        self.cgroup
-            .as_ref()
-            .ok_or_else(|| Error::failed(t("err.no_cgroup")))
-    }
-
-    /// Removes everything the walk created, newest first; returns what it said.
-    /// Safe to call more than once.
-    pub fn cleanup(&mut self) -> Vec<String> {
-        let mut said = vec![];
-        self.journal.hold();
-        if let Some(mut a) = self.agent.take() {
-            if a.alive() {
-                a.kill();
-                said.push(t("clean.agent").to_string());
-            }
-            // Killed and reaped now (or long gone): strike them all, whatever their
-            // state when they were recorded.
-            let procs: Vec<Item> = self
-                .journal
-                .journal
-                .items
-                .iter()
-                .filter(|i| matches!(i, Item::Process(_)))
-                .cloned()
-                .collect();
-            for p in procs {
-                self.journal.done(&p);
-            }
-        }
-        if let Some(mut cg) = self.cgroup.take() {
-            let all = cg.created.clone();
-            let dirs: Vec<String> = all.iter().map(|d| d.display().to_string()).collect();
-            let r = cg.remove();
-            for d in all.iter().filter(|d| !cg.created.contains(d)) {
-                self.journal.done(&Item::Cgroup { path: d.clone() });
-            }
-            match r {
-                Ok(()) if !dirs.is_empty() => {
-                    said.push(tf("clean.cgroup", &[("dirs", &dirs.join(", "))]))
-                }
-                Ok(()) => {}
-                Err(e) => said.push(e.msg),
-            }
-            if !cg.enabled.is_empty() {
-                said.push(tf(
-                    "clean.controllers_left",
-                    &[
-                        ("controllers", &cg.enabled.join(" ")),
-                        (
-                            "path",
-                            &cg.layout.memory.join("cgroup.subtree_control").display(),
-                        ),
-                    ],
-                ));
-            }
-        }
-        if let Some(r) = self.rootfs.take() {
-            let path = r.path.clone();
-            let owned = r.owned;
-            said.extend(r.cleanup(self.opts.keep));
-            if owned && self.opts.keep {
-                self.journal.set_kept(&path);
-            } else if !path.exists() || !owned {
-                self.journal.done(&Item::Rootfs {
-                    path: path.clone(),
-                    kept: false,
-                });
-            }
-            if !owned {
-                let added: Vec<Item> = self
-                    .journal
-                    .journal
-                    .items
-                    .iter()
-                    .filter(|i| matches!(i, Item::Added { path, .. } if std::fs::symlink_metadata(path).is_err()))
-                    .cloned()
-                    .collect();
-                for i in added {
-                    self.journal.done(&i);
-                }
-            }
-        }
-        self.journal.release();
-        said
-    }
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        // The safety net for a panic: nothing the walk made survives it.
-        for l in self.cleanup() {
-            render::note(&l);
-        }
-    }
-}
-
-/// The command as the guide saw it from the host, stopped at its exec.
-#[derive(Debug, Clone, Default)]
-pub struct ExecSeen {
-    pub pid: i32,
-    /// `/proc/PID/root`.
-    pub root: String,
-    /// `/proc/PID/exe`.
-    pub exe: String,
-    /// The Cap*, NoNewPrivs and Seccomp lines of `/proc/PID/status`.
-    pub status: Vec<(String, String)>,
-    pub uid_map: String,
-    /// `/proc/PID/fd`: each descriptor, what it points at, and whether it is a
-    /// terminal that is not the container's own (one of hako's).
-    pub fds: Vec<(i32, String, bool)>,
-}
-
-impl ExecSeen {
-    pub fn field(&self, name: &str) -> &str {
-        self.status
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-    pub fn caps(&self, name: &str) -> u64 {
-        u64::from_str_radix(self.field(name), 16).unwrap_or(u64::MAX)
-    }
-}
+pub use crate::lessons::context::{Context, ExecSeen, Options};
 
 /// Hidden, test-only: a comma-separated list of lesson ids whose `run` is left out.
 pub const SKIP_ENV: &str = "HAKO_TEST_SKIP";
@@ -351,7 +85,15 @@ struct Mode {
     pace: Option<std::time::Duration>,
 }
 
-fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize, mode: Mode) -> Result<()> {
+/// `demos_ran`: set when a demonstration ran (its processes were counted by the
+/// container's cgroup, which the summary then says apart).
+fn step(
+    st: &mut Context,
+    lesson: &dyn Lesson,
+    (i, n): (usize, usize),
+    mode: Mode,
+    demos_ran: &mut bool,
+) -> Result<()> {
     let prose = lessons::prose(lesson.id());
     let mut rec = json::LessonRecord {
         lesson: i,
@@ -362,7 +104,7 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize, mode: Mode) -> 
         ..Default::default()
     };
     render::set_silent(mode.silent);
-    let r = step_in(st, lesson, i, n, mode, &mut rec);
+    let r = step_in(st, lesson, i, n, mode, &mut rec, demos_ran);
     render::set_silent(false);
     if render::json() {
         match &r {
@@ -381,19 +123,20 @@ fn step(st: &mut State, lesson: &dyn Lesson, i: usize, n: usize, mode: Mode) -> 
 }
 
 fn step_in(
-    st: &mut State,
+    st: &mut Context,
     lesson: &dyn Lesson,
     i: usize,
     n: usize,
     mode: Mode,
     rec: &mut json::LessonRecord,
+    demos_ran: &mut bool,
 ) -> Result<()> {
     let prose = lessons::prose(lesson.id());
     render::header(i, n, lesson.id(), &prose.title);
     render::markdown(&prose.summary);
     rec.shell = lesson.shell(st);
     render::shell_block(t("label.shell"), &rec.shell);
-    st.demo_now = st.opts.demos && lesson.has_demo() && !mode.silent;
+    st.demo_wanted = st.opts.demos && lesson.has_demo() && !mode.silent;
     if mode.interactive {
         loop {
             render::blank();
@@ -402,7 +145,7 @@ fn step_in(
             match ask(t("prompt.what"), lesson.has_demo())? {
                 Choice::Run => break,
                 Choice::RunAndSee => {
-                    st.demo_now = true;
+                    st.demo_wanted = true;
                     break;
                 }
                 Choice::More => {
@@ -448,14 +191,14 @@ fn step_in(
             &[("lesson", &lesson.id()), ("hint", &check.hint)],
         )));
     }
-    if st.demo_now {
+    if st.demo_wanted {
         check_signals()?;
-        st.demos_ran = true;
+        *demos_ran = true;
         let seen = lesson.demo(st);
         let ok = seen.passed();
         render::check(t("label.demo"), &seen, !ok);
         rec.demo = Some(seen.rows.clone());
-        st.demo_now = false;
+        st.demo_wanted = false;
         if !ok {
             rec.verdict = "failed";
             rec.hint = seen.hint.clone();
@@ -489,7 +232,7 @@ fn pace(pause: std::time::Duration) -> Result<()> {
 
 /// `--trace` stays quiet in the lessons before `--from`, in hako and in the agent
 /// (which prints the calls it makes itself), and comes back at `--from`.
-fn quiet_trace(st: &mut State, quiet: bool) {
+fn quiet_trace(st: &mut Context, quiet: bool) {
     crate::sys::set_trace(!quiet);
     if quiet {
         return;
@@ -543,13 +286,13 @@ fn counter_name(file: &str, key: &str) -> String {
 /// counters that only grow are given for the command alone, and what the
 /// demonstrations added before it is said apart (a peak cannot be split: it is
 /// marked as including them).
-fn summary(st: &State) {
+fn summary(st: &Context, demos_ran: bool) {
     let end = st
         .cgroup
         .as_ref()
         .map(|cg| cg.counters())
         .unwrap_or_default();
-    let start = st.at_command.as_ref().filter(|_| st.demos_ran);
+    let start = st.at_command.as_ref().filter(|_| demos_ran);
     let mut counters: Vec<(String, String)> = vec![];
     let mut by_demos: Vec<String> = vec![];
     for (file, key, value) in &end {
@@ -640,9 +383,10 @@ pub fn run(opts: Options) -> Result<i32> {
     let lessons = lessons::walk_with(&lessons::Set::on(opts.harden, opts.pids.is_some()));
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
-    let mut st = State::new(opts);
+    let mut st = Context::new(opts);
     let n = lessons.len();
     let mut result = Ok(0);
+    let mut demos_ran = false;
     let tracing = crate::sys::tracing();
     for (i, lesson) in lessons.iter().enumerate().take(to + 1) {
         if from > 0 && i <= from && tracing {
@@ -654,14 +398,14 @@ pub fn run(opts: Options) -> Result<i32> {
             // No pause after the last lesson shown.
             pace: st.opts.pace.filter(|_| i >= from && i < to),
         };
-        if let Err(e) = step(&mut st, *lesson, i + 1, n, mode) {
+        if let Err(e) = step(&mut st, *lesson, (i + 1, n), mode, &mut demos_ran) {
             result = Err(e);
             break;
         }
     }
     if result.is_ok() {
         if let Some(status) = st.agent.as_ref().and_then(|a| a.status) {
-            summary(&st);
+            summary(&st, demos_ran);
             result = Ok(status);
         }
     }
