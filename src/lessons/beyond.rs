@@ -2,9 +2,10 @@
 //! from the host at the chroot check, when the command was stopped at its exec).
 
 use super::context::{Context, ExecSeen};
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::Result;
 use crate::sys::capnames::Cap;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Beyond;

@@ -3,12 +3,13 @@
 use super::beyond::names;
 use super::chroot::CAP_SYS_CHROOT_BIT;
 use super::confine::{probe, step};
+use super::context::Context;
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::sys::harden::docker_mask;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Caps;

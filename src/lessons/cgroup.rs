@@ -1,11 +1,12 @@
 //! cgroup: `cgcreate -g cpu,memory:$UUID`, or the raw mkdir on cgroupfs.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, UUID};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::Result;
 use crate::sys::cgroup::{Cgroup, Layout, Op};
 use crate::sys::read_trim;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct CgroupLesson;

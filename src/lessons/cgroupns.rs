@@ -2,11 +2,12 @@
 //! the container's cgroup is `/` to it.
 
 use super::confine::{pid1, step};
+use super::context::Context;
+use super::lesson::Lesson;
 use super::view::{host_ns, View};
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Cgroupns;

@@ -3,8 +3,8 @@
 
 use super::context::{Context, ExecSeen};
 use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
+use super::lesson::Lesson;
 use super::view::View;
-use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::{Error, Kind, Result};
 use crate::rootfs::host::inside_to_host;
@@ -12,6 +12,7 @@ use crate::sys::capnames::Cap;
 use crate::sys::demo::EscapeOutcome;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! What the `--harden` lessons share: one step or probe asked of PID 1 (or the agent)
 //! (what the host reads of the container is in `view`).
 
-use super::Context;
+use super::context::Context;
 use crate::agent::{HardenStep, Probe, Reply};
 use crate::error::{Error, Result};
 use crate::sys::harden::Seen;

@@ -1,11 +1,12 @@
 //! devnull: `mount --bind /dev/null $ROOTFS/dev/null`.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::Request;
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::t;
 
 pub struct Devnull;

@@ -1,12 +1,13 @@
 //! devpts: a devpts instance of the container's own, and `dev/ptmx -> pts/ptmx`.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::ns::DEVPTS_OPTIONS;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 use std::os::unix::fs::MetadataExt;
 

@@ -1,11 +1,12 @@
 //! hostname: `hostname $UUID`, in the new UTS namespace.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, UUID};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::Request;
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Hostname;

@@ -1,12 +1,13 @@
 //! limits: memory and CPU written into the cgroup's files, read back.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, UUID};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::Result;
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Limits;

@@ -1,14 +1,15 @@
 //! masks (`--harden`): runc's masked and read-only paths in the container's /proc.
 
 use super::confine::{step, unexpected};
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply};
 use crate::error::Result;
 use crate::sys::harden::{Masked, Seen, MASKED, READ_ONLY};
 use crate::sys::probe;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Masks;

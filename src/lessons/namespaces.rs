@@ -1,11 +1,12 @@
 //! namespaces: `cgexec -g cpu,memory:$UUID unshare -muinpf`, by the agent.
 
+use super::context::Context;
 use super::fragment::{ScriptCtx, UUID};
+use super::lesson::Lesson;
 use super::view::{host_ns, View};
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{Agent, Reply, Request};
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Namespaces;

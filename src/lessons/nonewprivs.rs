@@ -1,12 +1,13 @@
 //! nonewprivs (`--harden`): prctl(PR_SET_NO_NEW_PRIVS, 1).
 
 use super::confine::step;
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, CMD};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct NoNewPrivs;

@@ -2,12 +2,13 @@
 //! the number of tasks (processes and threads) in the cgroup, read back; shown stopping a
 //! fork loop of hako's own.
 
+use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, UUID};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::{Error, Result};
 use crate::sys::cgroup::{Layout, Op};
 use crate::sys::read_trim;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 use std::path::{Path, PathBuf};
 

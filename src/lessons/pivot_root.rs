@@ -2,12 +2,13 @@
 //! host's root is unmounted from it, so that no chroot escape has anywhere to go.
 
 use super::confine::step;
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{HardenStep, Reply, Request};
 use crate::error::Result;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct PivotRoot;

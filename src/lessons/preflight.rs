@@ -1,14 +1,15 @@
 //! preflight: what this host offers, and what to do about each gap.
 
+use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::{Error, Result};
 use crate::rootfs::{host, Source};
 use crate::sys::cgroup::{self, Layout, Obstacle, Version};
 use crate::sys::mountinfo::Mount;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::{mountinfo, read_trim};
+use crate::ui::evidence::Check;
 use std::path::{Path, PathBuf};
 
 pub struct Preflight;

@@ -1,12 +1,13 @@
 //! proc: `mount -t proc proc $ROOTFS/proc`, inside the new namespaces.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::{self, View};
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::mountinfo;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Proc;

@@ -2,11 +2,12 @@
 //! the shell's ELF interpreter and libraries as the kernel would find them with the
 //! rootfs as `/` (nothing from the rootfs runs: see `check`).
 
+use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::Result;
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct RootfsLesson;

@@ -1,13 +1,14 @@
 //! seccomp (`--harden`): the filter, last, just before the exec; then the exec itself.
 
 use super::confine::{probe, step};
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx};
+use super::lesson::Lesson;
 use super::view::View;
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::{HardenStep, Probe};
 use crate::error::Result;
 use crate::sys::harden::blocked;
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Seccomp;

@@ -1,9 +1,10 @@
 //! shell: the command runs, in the container, until it exits.
 
+use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx};
-use super::Context;
-use super::{Check, Lesson};
+use super::lesson::Lesson;
 use crate::error::{Error, Result};
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Shell;

@@ -7,10 +7,27 @@
 //! Adding a lesson: its module (`src/lessons/<id>.rs` and its `mod` line), its two prose
 //! files, one line below, and its `<id>.*` strings in the ui catalogs.
 
-use super::{
-    beyond, caps, cgroup, cgroupns, chroot, devnull, devpts, hostname, limits, masks, namespaces,
-    nonewprivs, pids, pivot_root, preflight, proc, rootfs, seccomp, shell, userns, Lesson,
-};
+use super::beyond;
+use super::caps;
+use super::cgroup;
+use super::cgroupns;
+use super::chroot;
+use super::devnull;
+use super::devpts;
+use super::hostname;
+use super::lesson::Lesson;
+use super::limits;
+use super::masks;
+use super::namespaces;
+use super::nonewprivs;
+use super::pids;
+use super::pivot_root;
+use super::preflight;
+use super::proc;
+use super::rootfs;
+use super::seccomp;
+use super::shell;
+use super::userns;
 use crate::ui::i18n::{lang, Lang};
 
 /// Which walks a lesson belongs to.

@@ -2,13 +2,14 @@
 //! they are all owned by it. Root inside is uid 100000 outside.
 
 use super::confine::step;
+use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
+use super::lesson::Lesson;
 use super::view::{host_ns, View};
-use super::Context;
-use super::{Check, Lesson};
 use crate::agent::HardenStep;
 use crate::error::Result;
 use crate::sys::harden::{map_line, MAP_COUNT, MAP_OUTSIDE};
+use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
 
 pub struct Userns;

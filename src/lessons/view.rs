@@ -6,7 +6,7 @@
 //! (`crate::sys::probe`). Nothing in it asks hako's agent what it did, so a check holds
 //! whoever performed the stage: hako, or a learner by hand.
 
-use super::Context;
+use super::context::Context;
 use crate::sys::mountinfo::{self, Mount};
 use crate::sys::probe;
 use std::os::unix::fs::MetadataExt;

@@ -5,7 +5,7 @@
 //! nsenter(1) does; after the chroot lesson, inside its root directory too. Exiting it
 //! returns to the same question.
 
-use super::Context;
+use crate::lessons::context::Context;
 use crate::sys::nsenter::{self, Shell};
 use crate::ui::i18n::{t, tf};
 use crate::ui::render;
