@@ -493,3 +493,114 @@ impl Drop for Agent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request a caller can make, one of each.
+    fn every_request() -> Vec<Request> {
+        let root = PathBuf::from("/r");
+        let mut all = vec![
+            Request::Join { procs: vec![] },
+            Request::Unshare,
+            Request::Fork,
+            Request::MountProc { root: root.clone() },
+            Request::Devpts { root: root.clone() },
+            Request::DevNull { root: root.clone() },
+            Request::Hostname { name: "h".into() },
+            Request::Chroot { root: root.clone() },
+            Request::OpenStdio { ttys: [true; 3] },
+            Request::Exec {
+                path: "/bin/sh".into(),
+                argv: vec![],
+                env: vec![],
+            },
+            Request::PtmxDemo { root: root.clone() },
+            Request::EscapeDemo,
+            Request::Trace { on: false },
+            Request::Probe(Probe::Mount),
+        ];
+        for step in [
+            HardenStep::UnshareUser,
+            HardenStep::BecomeRoot { guide: 1 },
+            HardenStep::PivotRoot { root },
+            HardenStep::CgroupNs,
+            HardenStep::Masks,
+            HardenStep::Caps { keep: 0 },
+            HardenStep::NoNewPrivs,
+            HardenStep::Seccomp,
+        ] {
+            all.push(Request::Harden(step));
+        }
+        all
+    }
+
+    #[test]
+    fn every_request_is_named_by_a_sentence_of_the_catalogs() {
+        for req in every_request() {
+            let l = label(&req);
+            // `t` gives the key back when the catalogs lack it.
+            assert!(
+                l.contains(' ') && !l.contains(".step"),
+                "{req:?} is labelled {l:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unexpected_answer_is_one_sentence_naming_both() {
+        let e = unexpected("Mounted", &Reply::Forked { pid: 3 });
+        assert!(matches!(
+            e,
+            AgentError::Unexpected {
+                expected: "Mounted",
+                got: "Forked"
+            }
+        ));
+        assert_eq!(e.to_string(), "expected Mounted, got Forked");
+        let err: Error = e.into();
+        assert_eq!(err.kind, Kind::Failed);
+        assert!(err.msg.contains("Mounted") && err.msg.contains("Forked"));
+        assert!(
+            !err.msg.contains('{') && !err.msg.contains('\n'),
+            "{}",
+            err.msg
+        );
+    }
+
+    #[test]
+    fn the_agents_own_failure_keeps_the_step_the_place_and_the_errno() {
+        let err: Error = AgentError::Failed {
+            what: label(&Request::Hostname { name: "h".into() }).to_string(),
+            at: "sethostname".into(),
+            errno: Errno::EPERM,
+        }
+        .into();
+        assert_eq!(err.kind, Kind::Failed);
+        for part in [t("hostname.step"), "sethostname", "EPERM"] {
+            assert!(err.msg.contains(part), "{} lacks {part}", err.msg);
+        }
+    }
+
+    #[test]
+    fn an_agent_that_went_away_says_how() {
+        let killed: Error = AgentError::Gone {
+            signal: Some(9),
+            code: None,
+        }
+        .into();
+        assert_eq!(killed.msg, t("err.agent_killed"));
+        let exited: Error = AgentError::Gone {
+            signal: None,
+            code: Some(125),
+        }
+        .into();
+        assert!(exited.msg.contains("125"), "{}", exited.msg);
+        let garbled: Error = AgentError::Garbled {
+            line: "{\"Nope\":1}".into(),
+        }
+        .into();
+        assert!(garbled.msg.contains("Nope"), "{}", garbled.msg);
+    }
+}
