@@ -150,13 +150,19 @@ impl Agent {
         // Our copy of the agent's end closes here: only the agent holds it now, so when
         // it (or PID 1 after it) exits or execs, a read here sees EOF.
         drop(theirs);
+        Agent::over(child, ours)
+    }
+
+    /// The handle on an agent process `child` that answers on `stream`.
+    fn over(child: Child, stream: UnixStream) -> Result<Agent> {
         let reader = BufReader::new(
-            ours.try_clone()
+            stream
+                .try_clone()
                 .map_err(|e| sys::failure(t("do.socketpair"), sys::io_errno(&e)))?,
         );
         Ok(Agent {
             child,
-            stream: ours,
+            stream,
             reader,
             pid1: None,
             stopped: false,
@@ -581,6 +587,77 @@ mod tests {
         for part in [t("hostname.step"), "sethostname", "EPERM"] {
             assert!(err.msg.contains(part), "{} lacks {part}", err.msg);
         }
+    }
+
+    /// An agent that answers each request with the next of `replies` (raw lines), then
+    /// closes its socket; the process behind it is `sh -c 'exit 3'`.
+    fn fake(replies: Vec<String>) -> (Agent, std::thread::JoinHandle<Vec<String>>) {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let child = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("sh");
+        let served = std::thread::spawn(move || {
+            let mut reader = BufReader::new(theirs.try_clone().expect("clone"));
+            let mut out = theirs;
+            let mut asked = vec![];
+            for r in replies {
+                let mut text = String::new();
+                if reader.read_line(&mut text).unwrap_or(0) == 0 {
+                    break;
+                }
+                asked.push(text);
+                out.write_all(r.as_bytes()).expect("reply");
+            }
+            asked
+        });
+        (Agent::over(child, ours).expect("agent"), served)
+    }
+
+    #[test]
+    fn each_method_gets_its_typed_answer_or_a_typed_error() {
+        let replies = vec![
+            line(&Reply::Done {
+                created: vec![PathBuf::from("/r/proc")],
+            }),
+            line(&Reply::Forked { pid: 4321 }),
+            line(&Reply::Failed {
+                errno: Errno::EPERM as i32,
+                at: "sethostname".into(),
+            }),
+            line(&Reply::Masked(vec![("/proc/kcore".into(), Masked::Null)])),
+            "not json\n".to_string(),
+        ];
+        let (mut a, served) = fake(replies);
+        let root = PathBuf::from("/r");
+        assert_eq!(a.mount_proc(&root).expect("Done"), vec![root.join("proc")]);
+        // A Forked where Done was due: expected Done, got Forked.
+        let e = a.chroot(&root).expect_err("wrong answer");
+        assert!(
+            e.msg.contains("Done") && e.msg.contains("Forked"),
+            "{}",
+            e.msg
+        );
+        assert_eq!(a.pid1, None);
+        let e = a.sethostname("h").expect_err("refused");
+        assert!(
+            e.msg.contains(t("hostname.step")) && e.msg.contains("EPERM"),
+            "{}",
+            e.msg
+        );
+        assert_eq!(a.mask_paths().expect("Masked").len(), 1);
+        let e = a.unshare().expect_err("garbled");
+        assert!(e.msg.contains("not json"), "{}", e.msg);
+        // The socket closed: the agent is gone, and its exit status says how.
+        let e = a.fork().expect_err("gone");
+        assert!(e.msg.contains('3'), "{}", e.msg);
+        let asked = served.join().expect("served");
+        let asked: Vec<Request> = asked.iter().filter_map(|l| parse(l)).collect();
+        assert!(matches!(asked[0], Request::MountProc { .. }));
+        assert!(matches!(asked[1], Request::Chroot { .. }));
+        assert!(matches!(asked[2], Request::Hostname { ref name } if name == "h"));
+        assert!(matches!(asked[3], Request::Harden(HardenStep::Masks)));
+        assert!(matches!(asked[4], Request::Unshare));
     }
 
     #[test]
