@@ -60,7 +60,7 @@ impl Lesson for Caps {
     }
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
-        step(st, HardenStep::Caps { keep: kept() }, t("caps.step"))?;
+        step(st, HardenStep::Caps { keep: kept() })?;
         Ok(vec![tf(
             "caps.did",
             &[

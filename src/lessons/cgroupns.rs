@@ -37,7 +37,7 @@ impl Lesson for Cgroupns {
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let pid = pid1(st)?;
-        step(st, HardenStep::CgroupNs, t("cgroupns.step"))?;
+        step(st, HardenStep::CgroupNs)?;
         Ok(vec![tf("cgroupns.did", &[("pid", &pid)])])
     }
 

@@ -5,7 +5,7 @@ use super::context::{Context, ExecSeen};
 use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::{Reply, Request};
+use crate::agent::Stdio;
 use crate::error::{Error, Kind, Result};
 use crate::rootfs::host::inside_to_host;
 use crate::sys::capnames::Cap;
@@ -197,11 +197,7 @@ pub fn exec_and_stop(
         ("TERM".to_string(), term),
     ];
     let asked = std::time::Instant::now();
-    a.send(&Request::Exec {
-        path: path.clone(),
-        argv: argv.clone(),
-        env,
-    })?;
+    a.exec(&path, &argv, &env)?;
     did.push("close_range(3, ~0U, 0)".into());
     match ptrace::wait_exec(pid1).map_err(|e| crate::sys::failure(t("chroot.step_seize"), e))? {
         AtExec::Stopped => {
@@ -218,28 +214,23 @@ pub fn exec_and_stop(
             ));
         }
         AtExec::Ended => {
-            return Err(match a.recv()? {
-                Some(Reply::Failed { errno, .. }) => {
-                    let e = crate::sys::Errno::from_raw(errno);
-                    let kind = if e == crate::sys::Errno::ENOENT {
-                        Kind::NotFound
-                    } else {
-                        Kind::CannotExec
-                    };
-                    Error::new(
-                        kind,
-                        tf(
-                            "err.exec_failed",
-                            &[
-                                ("cmd", &path),
-                                ("errno", &e),
-                                ("why", &crate::sys::explain(e)),
-                            ],
-                        ),
-                    )
-                }
-                _ => a.died(),
-            });
+            let e = a.exec_failure()?;
+            let kind = if e == crate::sys::Errno::ENOENT {
+                Kind::NotFound
+            } else {
+                Kind::CannotExec
+            };
+            return Err(Error::new(
+                kind,
+                tf(
+                    "err.exec_failed",
+                    &[
+                        ("cmd", &path),
+                        ("errno", &e),
+                        ("why", &crate::sys::explain(e)),
+                    ],
+                ),
+            ));
         }
     }
     st.exec = Some(look_at(pid1));
@@ -316,35 +307,21 @@ impl Lesson for Chroot {
         )];
         let demo = st.demo_wanted;
         let a = st.agent()?;
-        a.call(Request::Chroot { root: root.clone() }, t("chroot.step"))?;
+        a.chroot(&root)?;
         did.push(format!("chroot(\"{}\") + chdir(\"/\")", root.display()));
         did.push("prctl(PR_CAPBSET_DROP, CAP_SYS_CHROOT); capset(inheritable, ambient -= CAP_SYS_CHROOT)".into());
         match a.open_stdio()? {
-            Some(Reply::Stdio { pty: Some(n), .. }) => {
-                did.push(tf("chroot.did_terminal", &[("n", &n)]))
-            }
-            Some(Reply::Stdio { pipes, .. }) => {
+            Some(Stdio::Pty(n)) => did.push(tf("chroot.did_terminal", &[("n", &n)])),
+            Some(Stdio::Pipes(pipes)) => {
                 let fds: Vec<String> = pipes.iter().map(|p| p.to_string()).collect();
                 did.push(tf("chroot.did_pipes", &[("fds", &fds.join(", "))]))
             }
-            _ => {}
+            None => {}
         }
         did.push(t("chroot.did_session").to_string());
         // The demonstration must run here, between the chroot and the exec: after the
         // exec nothing inside takes requests any more.
-        let escape = if demo {
-            match a.call(Request::EscapeDemo, t("chroot.demo_step"))? {
-                Reply::Escape { with_cap, without } => Some((*with_cap, *without)),
-                other => {
-                    return Err(Error::failed(tf(
-                        "err.agent_unexpected",
-                        &[("what", &format!("{other:?}"))],
-                    )))
-                }
-            }
-        } else {
-            None
-        };
+        let escape = if demo { Some(a.escape_demo()?) } else { None };
         if st.opts.harden {
             // --harden: the exec waits for the confining lessons; seccomp does it last.
             st.scratch.get::<Escape>().0 = escape;

@@ -2,23 +2,19 @@
 //! (what the host reads of the container is in `view`).
 
 use super::context::Context;
-use crate::agent::{HardenStep, Probe, Reply};
+use crate::agent::{HardenStep, Probe};
 use crate::error::{Error, Result};
 use crate::sys::harden::Seen;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::t;
 
 /// Asks the agent (PID 1 once it exists) for one confining step.
-pub fn step(st: &mut Context, s: HardenStep, what: &str) -> Result<Reply> {
-    st.agent()?.call(crate::agent::Request::Harden(s), what)
+pub fn step(st: &mut Context, s: HardenStep) -> Result<()> {
+    st.agent()?.harden(s)
 }
 
 /// Asks PID 1 to look at something from inside; None when it could not answer.
 pub fn probe(st: &mut Context, p: Probe) -> Option<Seen> {
-    let a = st.agent.as_mut()?;
-    match a.call(crate::agent::Request::Probe(p), t("harden.step_probe")) {
-        Ok(Reply::Seen(s)) => Some(s),
-        _ => None,
-    }
+    st.agent.as_mut()?.probe(p).ok()
 }
 
 pub fn pid1(st: &Context) -> Result<i32> {
@@ -26,9 +22,4 @@ pub fn pid1(st: &Context) -> Result<i32> {
         .as_ref()
         .and_then(|a| a.pid1)
         .ok_or_else(|| Error::failed(t("err.no_agent")))
-}
-
-/// `Reply` that is not the expected one.
-pub fn unexpected(r: Reply) -> Error {
-    Error::failed(tf("err.agent_unexpected", &[("what", &format!("{r:?}"))]))
 }

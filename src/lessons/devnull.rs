@@ -4,7 +4,6 @@ use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::Request;
 use crate::error::Result;
 use crate::ui::evidence::Check;
 use crate::ui::i18n::t;
@@ -35,10 +34,8 @@ impl Lesson for Devnull {
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["dev", "dev/null"])?;
-        let r = st
-            .agent()?
-            .call(Request::DevNull { root: root.clone() }, t("devnull.step"))?;
-        super::proc::record(st, r);
+        let created = st.agent()?.dev_null(&root)?;
+        super::proc::record(st, created);
         Ok(vec![format!(
             "mount(\"/dev/null\", \"{}/dev/null\", NULL, MS_BIND, NULL)",
             root.display()

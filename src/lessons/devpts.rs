@@ -4,7 +4,6 @@ use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::ns::DEVPTS_OPTIONS;
 use crate::ui::evidence::Check;
@@ -50,10 +49,8 @@ impl Lesson for Devpts {
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["dev", "dev/pts", "dev/ptmx"])?;
-        let r = st
-            .agent()?
-            .call(Request::Devpts { root: root.clone() }, t("devpts.step"))?;
-        super::proc::record(st, r);
+        let created = st.agent()?.devpts(&root)?;
+        super::proc::record(st, created);
         Ok(vec![
             format!(
                 "mount(\"devpts\", \"{}/dev/pts\", \"devpts\", MS_NOSUID|MS_NOEXEC, \"{DEVPTS_OPTIONS}\")",
@@ -116,12 +113,9 @@ impl Lesson for Devpts {
             c.row(t("devpts.demo_article"), "-", "-", false);
             return c;
         };
-        let r = st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::PtmxDemo { root }, t("devpts.demo_step")));
+        let r = st.agent.as_mut().map(|a| a.ptmx_demo(&root));
         let (article, fixed) = match r {
-            Some(Ok(Reply::Ptmx { article, fixed })) => (article, fixed),
+            Some(Ok(both)) => both,
             Some(Err(e)) => {
                 c.row(t("devpts.demo_article"), e.msg, "-", false);
                 return c;

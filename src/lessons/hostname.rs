@@ -4,7 +4,6 @@ use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, UUID};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::Request;
 use crate::error::Result;
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
@@ -30,8 +29,7 @@ impl Lesson for Hostname {
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let name = st.uuid.clone();
-        st.agent()?
-            .call(Request::Hostname { name: name.clone() }, t("hostname.step"))?;
+        st.agent()?.sethostname(&name)?;
         Ok(vec![format!("sethostname(\"{name}\", {})", name.len())])
     }
 

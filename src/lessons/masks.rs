@@ -1,11 +1,9 @@
 //! masks (`--harden`): runc's masked and read-only paths in the container's /proc.
 
-use super::confine::{step, unexpected};
 use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::{HardenStep, Reply};
 use crate::error::Result;
 use crate::sys::harden::{Masked, Seen, MASKED, READ_ONLY};
 use crate::sys::probe;
@@ -36,10 +34,7 @@ impl Lesson for Masks {
     }
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
-        let list = match step(st, HardenStep::Masks, t("masks.step"))? {
-            Reply::Masked(l) => l,
-            other => return Err(unexpected(other)),
-        };
+        let list = st.agent()?.mask_paths()?;
         let pick = |k: Masked| -> Vec<String> {
             list.iter()
                 .filter(|(_, m)| *m == k)

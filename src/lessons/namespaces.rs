@@ -4,7 +4,7 @@ use super::context::Context;
 use super::fragment::{ScriptCtx, UUID};
 use super::lesson::Lesson;
 use super::view::{host_ns, View};
-use crate::agent::{Agent, Reply, Request};
+use crate::agent::Agent;
 use crate::error::Result;
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
@@ -52,12 +52,7 @@ pub fn spawn_and_join(st: &mut Context) -> Result<Vec<String>> {
     }
     let a = st.agent()?;
     let mut did = vec![tf("ns.did_spawn", &[("pid", &apid)])];
-    a.call(
-        Request::Join {
-            procs: procs.clone(),
-        },
-        t("ns.step_join"),
-    )?;
+    a.join(&procs)?;
     did.push(tf(
         "ns.did_join",
         &[
@@ -151,23 +146,13 @@ impl Lesson for Namespaces {
             spawn_and_join(st)?
         };
         let a = st.agent()?;
-        a.call(Request::Unshare, t("ns.step_unshare"))?;
+        a.unshare()?;
         did.push(t("ns.did_unshare").to_string());
         did.push(t("ns.did_private").to_string());
-        match a.call(Request::Fork, t("ns.step_fork"))? {
-            Reply::Forked { pid } => {
-                a.pid1 = Some(pid);
-                did.push(tf("ns.did_fork", &[("pid", &pid)]));
-                if let Some(p) = crate::journal::Proc::of(pid) {
-                    st.record(crate::journal::Item::Process(p))?;
-                }
-            }
-            other => {
-                return Err(crate::error::Error::failed(tf(
-                    "err.agent_unexpected",
-                    &[("what", &format!("{other:?}"))],
-                )))
-            }
+        let pid = a.fork()?;
+        did.push(tf("ns.did_fork", &[("pid", &pid)]));
+        if let Some(p) = crate::journal::Proc::of(pid) {
+            st.record(crate::journal::Item::Process(p))?;
         }
         Ok(did)
     }

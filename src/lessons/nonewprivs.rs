@@ -37,7 +37,7 @@ impl Lesson for NoNewPrivs {
     }
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
-        step(st, HardenStep::NoNewPrivs, t("nnp.step"))?;
+        step(st, HardenStep::NoNewPrivs)?;
         Ok(vec!["prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)".into()])
     }
 

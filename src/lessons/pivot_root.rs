@@ -6,7 +6,7 @@ use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::lesson::Lesson;
 use super::view::View;
-use crate::agent::{HardenStep, Reply, Request};
+use crate::agent::HardenStep;
 use crate::error::Result;
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
@@ -39,11 +39,7 @@ impl Lesson for PivotRoot {
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
-        step(
-            st,
-            HardenStep::PivotRoot { root: root.clone() },
-            t("pivot.step"),
-        )?;
+        step(st, HardenStep::PivotRoot { root: root.clone() })?;
         Ok(vec![
             t("pivot.did_leave").to_string(),
             format!(
@@ -132,12 +128,8 @@ impl Lesson for PivotRoot {
         );
         // The escape, tried again by a child of PID 1 that holds CAP_SYS_CHROOT.
         let host = super::chroot::host_root();
-        match st
-            .agent
-            .as_mut()
-            .map(|a| a.call(Request::EscapeDemo, t("chroot.demo_step")))
-        {
-            Some(Ok(Reply::Escape { with_cap, .. })) => {
+        match st.agent.as_mut().map(|a| a.escape_demo()) {
+            Some(Ok((with_cap, _))) => {
                 let out = (with_cap.root_dev, with_cap.root_ino) == host;
                 c.row(
                     tf(

@@ -4,7 +4,6 @@ use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
 use super::lesson::Lesson;
 use super::view::{self, View};
-use crate::agent::{Reply, Request};
 use crate::error::Result;
 use crate::sys::mountinfo;
 use crate::ui::evidence::Check;
@@ -19,8 +18,8 @@ fn commands(r: &str) -> String {
     format!("mkdir -p {r}/proc\nmount -t proc proc {r}/proc")
 }
 
-pub fn record(st: &mut Context, r: Reply) {
-    if let (Some(rootfs), Reply::Done { created }) = (st.rootfs.as_mut(), r) {
+pub fn record(st: &mut Context, created: Vec<std::path::PathBuf>) {
+    if let Some(rootfs) = st.rootfs.as_mut() {
         for p in &created {
             let _ = st.journal.identify(p);
         }
@@ -44,10 +43,8 @@ impl Lesson for Proc {
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let root = st.root()?;
         st.record_added(&["proc"])?;
-        let r = st
-            .agent()?
-            .call(Request::MountProc { root: root.clone() }, t("proc.step"))?;
-        record(st, r);
+        let created = st.agent()?.mount_proc(&root)?;
+        record(st, created);
         Ok(vec![format!(
             "mount(\"proc\", \"{}/proc\", \"proc\", 0, NULL)",
             root.display()

@@ -72,7 +72,7 @@ impl Lesson for Seccomp {
             let before = probe(st, Probe::UnshareUser);
             st.scratch.get::<Unshare>().before = before;
         }
-        step(st, HardenStep::Seccomp, t("seccomp.step"))?;
+        step(st, HardenStep::Seccomp)?;
         did.push(tf("seccomp.did", &[("n", &(blocked().len() + 4))]));
         let after = probe(st, Probe::UnshareUser);
         st.scratch.get::<Unshare>().after = after;

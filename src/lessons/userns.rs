@@ -114,7 +114,7 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         }
         did.extend(super::namespaces::spawn_and_join(st)?);
         let agent = st.agent()?.pid();
-        step(st, HardenStep::UnshareUser, t("userns.step_unshare"))?;
+        step(st, HardenStep::UnshareUser)?;
         did.push(tf("userns.did_unshare", &[("pid", &agent)]));
         for file in ["uid_map", "gid_map"] {
             let path = std::path::PathBuf::from(format!("/proc/{agent}/{file}"));
@@ -122,7 +122,7 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
             did.push(format!("echo '{}' > {}", map_line(), path.display()));
         }
         let guide = std::process::id() as i32;
-        step(st, HardenStep::BecomeRoot { guide }, t("userns.step_root"))?;
+        step(st, HardenStep::BecomeRoot { guide })?;
         did.push("setresgid(0, 0, 0); setgroups(0, NULL); setresuid(0, 0, 0)".into());
         Ok(did)
     }

@@ -243,10 +243,7 @@ fn quiet_trace(st: &mut Context, quiet: bool) {
         .as_mut()
         .filter(|a| !a.stopped && a.status.is_none())
     {
-        let _ = a.call(
-            crate::agent::Request::Trace { on: true },
-            t("label.trace_on"),
-        );
+        let _ = a.trace(true);
     }
 }
 
