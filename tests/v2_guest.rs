@@ -1307,7 +1307,11 @@ fn prose_at_the_margin_is_not_evidence() {
     let unquoted = SAMPLE
         .replace("`memory.limit_in_bytes`", "memory.limit_in_bytes")
         .replace("`cpu.cfs_quota_us`", "cpu.cfs_quota_us");
-    assert!(failed_ids(&unquoted).is_empty(), "{:?}", failed_ids(&unquoted));
+    assert!(
+        failed_ids(&unquoted).is_empty(),
+        "{:?}",
+        failed_ids(&unquoted)
+    );
     // A v1 file in an indented command fails.
     let v1_cmd = SAMPLE.replacen(
         "  ✔ memory.max reads back",
