@@ -139,9 +139,20 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// The wait during clean-up, where the daemon only has to remove a container.
 pub const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A request that could not reach the daemon at all.
-#[derive(Debug)]
-pub struct Unreachable(pub io::Error);
+/// What went wrong talking to the daemon. Its `Display` is the reason that goes into a
+/// catalog sentence's `{why}` (the daemon's own words sanitised).
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The request did not reach the daemon, or its answer was not HTTP.
+    #[error("{0}")]
+    Unreachable(#[from] io::Error),
+    /// The daemon answered with an error status and this message.
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+    /// The pull's progress stream reported this error.
+    #[error("{0}")]
+    Pull(String),
+}
 
 impl Engine {
     pub fn new(sock: PathBuf) -> Engine {
@@ -156,12 +167,12 @@ impl Engine {
         method: &str,
         path: &str,
         json: Option<&str>,
-    ) -> std::result::Result<Response, Unreachable> {
-        let stream = UnixStream::connect(&self.sock).map_err(Unreachable)?;
+    ) -> std::result::Result<Response, DockerError> {
+        let stream = UnixStream::connect(&self.sock).map_err(DockerError::Unreachable)?;
         stream
             .set_read_timeout(Some(self.timeout))
             .and_then(|_| stream.set_write_timeout(Some(self.timeout)))
-            .map_err(Unreachable)?;
+            .map_err(DockerError::Unreachable)?;
         let mut w = &stream;
         let body = json.unwrap_or("");
         let head = format!(
@@ -172,21 +183,27 @@ impl Engine {
         );
         w.write_all(head.as_bytes())
             .and_then(|_| w.write_all(body.as_bytes()))
-            .map_err(Unreachable)?;
-        let mut r = BufReader::with_capacity(256 * 1024, stream.try_clone().map_err(Unreachable)?);
+            .map_err(DockerError::Unreachable)?;
+        let mut r = BufReader::with_capacity(
+            256 * 1024,
+            stream.try_clone().map_err(DockerError::Unreachable)?,
+        );
         let mut status_line = String::new();
-        r.read_line(&mut status_line).map_err(Unreachable)?;
+        r.read_line(&mut status_line)
+            .map_err(DockerError::Unreachable)?;
         let status = status_line
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| Unreachable(bad("the socket does not answer HTTP")))?;
+            .ok_or_else(|| DockerError::Unreachable(bad("the socket does not answer HTTP")))?;
         let mut length = None;
         let mut chunked = false;
         loop {
             let mut l = String::new();
-            if r.read_line(&mut l).map_err(Unreachable)? == 0 {
-                return Err(Unreachable(bad("the answer ends inside its headers")));
+            if r.read_line(&mut l).map_err(DockerError::Unreachable)? == 0 {
+                return Err(DockerError::Unreachable(bad(
+                    "the answer ends inside its headers",
+                )));
             }
             let l = l.trim_end();
             if l.is_empty() {
@@ -226,6 +243,15 @@ impl Response {
 
     /// The daemon's `{"message": …}`, or the body as it is; cleaned and cut short, since it
     /// may carry what a registry said (see crate::ui::sanitize).
+    /// The answer as an error: its status and its message.
+    pub fn refused(self) -> DockerError {
+        let status = self.status;
+        DockerError::Refused {
+            status,
+            message: self.message(),
+        }
+    }
+
     pub fn message(self) -> String {
         let t = self.text();
         let m = serde_json::from_str::<serde_json::Value>(&t)
@@ -267,16 +293,16 @@ pub fn has_tag(image: &str) -> bool {
             .is_some_and(|last| last.contains(':'))
 }
 
-fn unreachable(sock: &Path, e: Unreachable) -> Error {
+fn unreachable(sock: &Path, e: DockerError) -> Error {
     Error::failed(tf(
         "err.docker_down",
-        &[("sock", &sock.display()), ("why", &e.0)],
+        &[("sock", &sock.display()), ("why", &e)],
     ))
 }
 
 /// Removes a container by name, as `docker container rm -f` does (for `hako cleanup`,
 /// after a run was killed while a container existed). 404 counts as removed.
-pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String> {
+pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), DockerError> {
     let engine = Engine {
         sock: sock.to_path_buf(),
         timeout: CLEANUP_TIMEOUT,
@@ -287,8 +313,8 @@ pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String
         None,
     ) {
         Ok(r) if r.status < 300 || r.status == 404 => Ok(()),
-        Ok(r) => Err(r.message()),
-        Err(e) => Err(e.0.to_string()),
+        Ok(r) => Err(r.refused()),
+        Err(e) => Err(e),
     }
 }
 
@@ -300,7 +326,7 @@ struct Container<'a> {
 }
 
 impl Container<'_> {
-    fn remove(&mut self) -> std::result::Result<(), String> {
+    fn remove(&mut self) -> std::result::Result<(), DockerError> {
         if self.removed {
             return Ok(());
         }
@@ -311,30 +337,31 @@ impl Container<'_> {
             None,
         ) {
             Ok(r) if r.status < 300 || r.status == 404 => Ok(()),
-            Ok(r) => Err(r.message()),
-            Err(e) => Err(e.0.to_string()),
+            Ok(r) => Err(r.refused()),
+            Err(e) => Err(e),
         }
     }
 }
 
 impl Drop for Container<'_> {
     fn drop(&mut self) {
+        // Only on a path that already failed (fill removes it and says so otherwise); if
+        // this removal fails too, the journal still names the container and `hako
+        // cleanup` removes it, saying so.
         let _ = self.remove();
     }
 }
 
 /// Asks the daemon to pull the image (as `docker container create` does when the
 /// image is missing). `Err` is the daemon's reason.
-fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
+fn pull(engine: &Engine, image: &str) -> std::result::Result<(), DockerError> {
     let mut q = format!("/images/create?fromImage={}", enc(image));
     if !has_tag(image) {
         q.push_str("&tag=latest");
     }
-    let r = engine
-        .request("POST", &q, None)
-        .map_err(|e| e.0.to_string())?;
+    let r = engine.request("POST", &q, None)?;
     if r.status >= 300 {
-        return Err(r.message());
+        return Err(r.refused());
     }
     let bar = render::bytes_bar(None, tf("docker.pulling", &[("image", &image)]));
     let mut err = None;
@@ -355,7 +382,7 @@ fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
     }
     bar.finish_and_clear();
     match err {
-        Some(e) => Err(e),
+        Some(e) => Err(DockerError::Pull(e)),
         None => Ok(()),
     }
 }
