@@ -44,9 +44,9 @@ pub enum SourceError {
     TarUnusable(String, String),
     #[error("{}", tf("src.bad_image", &[("image", &clean(.0))]))]
     BadImage(String),
-    /// The `oci:` reference's own phrase (already sanitised by `oci::Reference::parse`).
-    #[error("{0}")]
-    Oci(String),
+    /// The `oci:` reference is refused.
+    #[error(transparent)]
+    Oci(#[from] oci::RefError),
     #[error("{}", tf("src.unknown", &[("source", &clean(.0))]))]
     Unknown(String),
 }
@@ -104,7 +104,7 @@ impl FromStr for Source {
         if let Some(r) = s.strip_prefix("oci:") {
             return oci::Reference::parse(r)
                 .map(Source::Oci)
-                .map_err(SourceError::Oci);
+                .map_err(SourceError::from);
         }
         Err(SourceError::Unknown(s.into()))
     }
