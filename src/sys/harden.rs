@@ -719,7 +719,7 @@ pub fn mknod_and_read(major: u64, minor: u64) -> Seen {
 /// for u < MAP_COUNT), without following links, as `podman`'s and `docker
 /// --userns-remap`'s storage does: root inside then owns its files. chown clears the
 /// set-user-ID and set-group-ID bits, so the mode is put back after it.
-pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
+pub fn shift_owners(root: &Path) -> Result<u64, SysError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mut n = 0u64;
     let mut stack = vec![root.to_path_buf()];
@@ -731,13 +731,16 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
         }
     };
     while let Some(p) = stack.pop() {
-        let m =
-            std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
+        let at = |call: &'static str| {
+            let p = p.display().to_string();
+            move |e: std::io::Error| SysError::on(call, p, super::common::io_errno(&e))
+        };
+        let m = std::fs::symlink_metadata(&p).map_err(at("lstat"))?;
         std::os::unix::fs::lchown(&p, Some(shift(m.uid())), Some(shift(m.gid())))
-            .map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
+            .map_err(at("lchown"))?;
         if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
-            let _ =
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777));
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(at("chmod"))?;
         }
         n += 1;
         if m.is_dir()
@@ -746,8 +749,10 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
                     .map(|r| r.dev())
                     .unwrap_or(0)
         {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
+            // A directory left unread would keep the host's owners inside.
+            let rd = std::fs::read_dir(&p).map_err(at("opendir"))?;
+            for e in rd {
+                stack.push(e.map_err(at("readdir"))?.path());
             }
         }
     }
