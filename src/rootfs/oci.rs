@@ -1114,8 +1114,15 @@ fn unpack_layer(
             &[("src", &src), ("at", &tf("x.at_start", &[])), ("why", &e)],
         ))),
     };
-    let _ = io::copy(&mut h, &mut io::sink());
+    // The rest of the blob, for its digest (a tar ends before its padding does).
+    let drained = io::copy(&mut h, &mut io::sink());
     bar.finish_and_clear();
+    if let (Ok(_), Err(e)) = (&r, drained) {
+        return Err(Error::failed(tf(
+            "err.oci_cache",
+            &[("dir", &shown(&cache.dir.to_string_lossy())), ("why", &e)],
+        )));
+    }
     let got = h.h.finish();
     if got != l.digest {
         return Err(Error::failed(tf(
