@@ -27,10 +27,7 @@ pub fn explain(e: Errno) -> String {
 
 /// One sentence for a failed call: what hako tried, what the kernel said, why, what to do.
 pub fn failure(what: &str, e: Errno) -> Error {
-    Error::failed(tf(
-        "err.syscall",
-        &[("what", &what), ("errno", &e), ("why", &explain(e))],
-    ))
+    super::error::SysError::new(what, e).into()
 }
 
 pub fn io_errno(e: &std::io::Error) -> Errno {
