@@ -11,7 +11,7 @@
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
-use crate::ui::i18n::tf;
+use crate::ui::i18n::{t, tf};
 use crate::ui::render;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -58,10 +58,7 @@ impl Read for Body {
                 let left = r.limit();
                 let n = r.read(buf)?;
                 if n == 0 && left > 0 && !buf.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the daemon closed the connection early",
-                    ));
+                    return Err(cut(t("docker.http_early")));
                 }
                 Ok(n)
             }
@@ -78,18 +75,21 @@ pub struct Chunked {
     done: bool,
 }
 
-fn bad(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+/// An answer that is not the HTTP it should be (a phrase from the catalogs).
+fn bad(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// An answer cut short (a phrase from the catalogs).
+fn cut(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, why)
 }
 
 impl Chunked {
     fn line(&mut self) -> io::Result<String> {
         let mut l = String::new();
         if self.r.read_line(&mut l)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection inside a chunked body",
-            ));
+            return Err(cut(t("docker.http_chunked_eof")));
         }
         Ok(l.trim_end().to_string())
     }
@@ -103,7 +103,8 @@ impl Read for Chunked {
         if self.left == 0 {
             let l = self.line()?;
             let size = l.split(';').next().unwrap_or("").trim();
-            self.left = u64::from_str_radix(size, 16).map_err(|_| bad("a bad chunk size"))?;
+            self.left =
+                u64::from_str_radix(size, 16).map_err(|_| bad(t("docker.http_chunk_size")))?;
             if self.left == 0 {
                 while !self.line()?.is_empty() {}
                 self.done = true;
@@ -113,14 +114,11 @@ impl Read for Chunked {
         let want = buf.len().min(self.left as usize);
         let n = self.r.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection inside a chunk",
-            ));
+            return Err(cut(t("docker.http_chunk_eof")));
         }
         self.left -= n as u64;
         if self.left == 0 && !self.line()?.is_empty() {
-            return Err(bad("a chunk does not end with CRLF"));
+            return Err(bad(t("docker.http_crlf")));
         }
         Ok(n)
     }
@@ -195,15 +193,13 @@ impl Engine {
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| DockerError::Unreachable(bad("the socket does not answer HTTP")))?;
+            .ok_or_else(|| DockerError::Unreachable(bad(t("docker.http_not_http"))))?;
         let mut length = None;
         let mut chunked = false;
         loop {
             let mut l = String::new();
             if r.read_line(&mut l).map_err(DockerError::Unreachable)? == 0 {
-                return Err(DockerError::Unreachable(bad(
-                    "the answer ends inside its headers",
-                )));
+                return Err(DockerError::Unreachable(bad(t("docker.http_headers"))));
             }
             let l = l.trim_end();
             if l.is_empty() {
