@@ -339,10 +339,7 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
             Err(e) => {
                 return Err(Error::failed(tf(
                     "err.cgroup_remove",
-                    &[
-                        ("path", &dir.display()),
-                        ("why", &super::common::explain(e)),
-                    ],
+                    &[("path", &dir.display()), ("why", &super::error::explain(e))],
                 )))
             }
         }
@@ -686,7 +683,7 @@ pub fn enable_failure(path: &Path, value: &str, e: nix::errno::Errno) -> Error {
         }
         // A controller that the parent does not offer (not in its cgroup.controllers).
         Errno::ENOENT => Error::failed(tf("cg2.enable_enoent", args)),
-        _ => super::common::failure(
+        _ => super::error::failure(
             &tf("do.write", &[("value", &value), ("path", &path.display())]),
             e,
         ),

@@ -4,10 +4,32 @@
 //! catalogs' `err.syscall` with the errno's explanation), and it becomes hako's
 //! [`Error`](crate::error::Error) (exit code 125) at the boundary with `?`.
 
-use super::common::explain;
 use crate::ui::i18n::tf;
 use nix::errno::Errno;
 use std::fmt;
+
+/// Why an errno probably happened, for a learner, in the run's language.
+pub fn explain(e: Errno) -> String {
+    let key = match e {
+        Errno::EPERM | Errno::EACCES => "errno.eperm",
+        Errno::ENOENT => "errno.enoent",
+        Errno::EBUSY => "errno.ebusy",
+        Errno::ENOMEM => "errno.enomem",
+        Errno::EINVAL => "errno.einval",
+        Errno::EROFS => "errno.erofs",
+        Errno::ENOSPC => "errno.enospc",
+        Errno::EEXIST => "errno.eexist",
+        Errno::ELOOP => "errno.eloop",
+        Errno::ENOTDIR => "errno.enotdir",
+        _ => "errno.other",
+    };
+    tf(key, &[("errno", &e), ("desc", &e.desc())])
+}
+
+/// One sentence for a failed call: what hako tried, what the kernel said, why, what to do.
+pub fn failure(what: &str, e: Errno) -> crate::error::Error {
+    SysError::new(what, e).into()
+}
 
 /// A kernel call that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,5 +30,5 @@ pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 
 pub use common::*;
-pub use error::SysError;
+pub use error::{explain, failure, SysError};
 pub use tracer::*;
