@@ -4,8 +4,6 @@
 //! why it probably failed on this host, what to do) before it reaches `main`, which
 //! prints it and exits with the code below. The codes follow `docker run`.
 
-use std::fmt;
-
 /// Exit codes, as `docker run` uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -36,7 +34,10 @@ impl Kind {
     }
 }
 
-#[derive(Debug)]
+/// The modules' own errors (`sys::SysError`, `rootfs::source::SourceError`,
+/// `journal::JournalError`, …) become this one with `?` through their `From` impls.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
 pub struct Error {
     pub kind: Kind,
     pub msg: String,
@@ -56,13 +57,5 @@ impl Error {
         Self::new(Kind::Failed, msg)
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)
-    }
-}
-
-impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -114,7 +114,7 @@ fn write_journal(path: &Path, j: &Journal) -> std::io::Result<()> {
         .mode(0o600)
         .custom_flags(crate::sys::files::O_NOFOLLOW)
         .open(&tmp)?;
-    f.write_all(&serde_json::to_vec(j).unwrap_or_default())?;
+    f.write_all(&serde_json::to_vec(j).map_err(std::io::Error::from)?)?;
     drop(f);
     std::fs::rename(&tmp, path)
 }
@@ -139,11 +139,15 @@ impl Entry {
     }
 
     /// Writes what was held.
-    pub fn release(&mut self) {
+    pub fn release(&mut self) -> Result<(), JournalError> {
         if std::mem::take(&mut self.held) {
             self.prune();
-            let _ = self.save();
+            return self.save().map_err(|err| JournalError::Update {
+                path: self.path.clone(),
+                err,
+            });
         }
+        Ok(())
     }
 
     fn save(&self) -> std::io::Result<()> {
@@ -167,11 +171,12 @@ impl Entry {
         if !self.journal.items.contains(&item) {
             self.journal.items.push(item);
         }
-        self.save().map_err(|e| {
-            crate::error::Error::failed(tf(
-                "err.journal",
-                &[("path", &self.path.display()), ("why", &e)],
-            ))
+        self.save().map_err(|err| {
+            JournalError::Record {
+                path: self.path.clone(),
+                err,
+            }
+            .into()
         })
     }
 
@@ -185,11 +190,12 @@ impl Entry {
             path: path.to_path_buf(),
             id,
         });
-        self.save().map_err(|e| {
-            crate::error::Error::failed(tf(
-                "err.journal",
-                &[("path", &self.path.display()), ("why", &e)],
-            ))
+        self.save().map_err(|err| {
+            JournalError::Record {
+                path: self.path.clone(),
+                err,
+            }
+            .into()
         })
     }
 
@@ -197,6 +203,9 @@ impl Entry {
     pub fn done(&mut self, item: &Item) {
         self.journal.items.retain(|i| i != item);
         if !self.held {
+            // A strike-off that is not written leaves an item naming what is gone:
+            // `hako cleanup` finds it gone and says nothing. The walk holds its
+            // strike-offs during clean-up and says a failed write there (`release`).
             let _ = self.save();
         }
     }
@@ -216,7 +225,9 @@ impl Entry {
         self.journal.ids.retain(|i| named.contains(&i.path));
     }
 
-    pub fn set_kept(&mut self, path: &Path) {
+    /// Marks a rootfs as kept (`--keep`), so `hako cleanup` leaves it. Written now, or
+    /// by [`Entry::release`] when held.
+    pub fn set_kept(&mut self, path: &Path) -> Result<(), JournalError> {
         for i in &mut self.journal.items {
             if let Item::Rootfs { path: p, kept } = i {
                 if p == path {
@@ -224,7 +235,30 @@ impl Entry {
                 }
             }
         }
-        let _ = self.save();
+        if self.held {
+            return Ok(());
+        }
+        self.save().map_err(|err| JournalError::Update {
+            path: self.path.clone(),
+            err,
+        })
+    }
+}
+
+/// A journal that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Recording before creating: the run stops, since nothing could undo it later.
+    #[error("{}", tf("err.journal", &[("path", &.path.display()), ("why", &.err)]))]
+    Record { path: PathBuf, err: std::io::Error },
+    /// Updating after undoing or keeping: the journal on disk is out of date.
+    #[error("{}", tf("cleanup.journal_unsaved", &[("path", &.path.display()), ("why", &.err)]))]
+    Update { path: PathBuf, err: std::io::Error },
+}
+
+impl From<JournalError> for crate::error::Error {
+    fn from(e: JournalError) -> Self {
+        crate::error::Error::failed(e.to_string())
     }
 }
 
@@ -447,10 +481,24 @@ fn plain(p: &Path) -> bool {
         && p.components().count() > 1
 }
 
+/// Why an item of a journal is not something its run could have made (the reason in
+/// `cleanup.refused_in`); names and paths here are hako's own, not the journal's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unvetted {
+    #[error("{}", tf("cleanup.why_rootfs", &[("name", name)]))]
+    Rootfs { name: String },
+    #[error("{}", tf("cleanup.why_cgroup", &[("uuid", uuid)]))]
+    Cgroup { uuid: String },
+    #[error("{}", t("cleanup.why_added"))]
+    Added,
+    #[error("{}", tf("cleanup.why_container", &[("name", name), ("socket", &socket.display())]))]
+    Container { name: String, socket: PathBuf },
+}
+
 /// Whether `item`, found in the journal of run `uuid`, names only what that run could
 /// have made: checked on the text alone (the live checks come when it is undone).
 /// `Err` is the sentence's reason.
-pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
+pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
     match item {
         Item::Rootfs { path, .. } => {
             let name = rootfs_name(uuid);
@@ -462,7 +510,7 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(tf("cleanup.why_rootfs", &[("name", &name)]))
+                Err(Unvetted::Rootfs { name })
             }
         }
         Item::Cgroup { path } => {
@@ -474,7 +522,9 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(tf("cleanup.why_cgroup", &[("uuid", &uuid)]))
+                Err(Unvetted::Cgroup {
+                    uuid: uuid.to_string(),
+                })
             }
         }
         Item::Added { path, under } => {
@@ -486,7 +536,7 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(t("cleanup.why_added").to_string())
+                Err(Unvetted::Added)
             }
         }
         Item::Container { name, socket } => {
@@ -495,20 +545,13 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(tf(
-                    "cleanup.why_container",
-                    &[
-                        ("name", &container_name(uuid)),
-                        (
-                            "socket",
-                            &roots
-                                .docker_socket
-                                .as_deref()
-                                .unwrap_or(Path::new("/var/run/docker.sock"))
-                                .display(),
-                        ),
-                    ],
-                ))
+                Err(Unvetted::Container {
+                    name: container_name(uuid),
+                    socket: roots
+                        .docker_socket
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock")),
+                })
             }
         }
         Item::Process(_) => Ok(()),
@@ -580,7 +623,7 @@ fn undo(
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
         };
-        return refuse(&what, &why);
+        return refuse(&what, &why.to_string());
     }
     match item {
         Item::Process(p) => {
@@ -595,8 +638,18 @@ fn undo(
                     &tf("cleanup.why_process", &[("pid", &p.pid)]),
                 );
             }
-            let _ = crate::sys::pids::kill(p.pid, crate::sys::Signal::SIGKILL);
-            Outcome::Done(tf("cleanup.killed", &[("pid", &p.pid)]))
+            Outcome::Done(
+                match crate::sys::pids::kill(p.pid, crate::sys::Signal::SIGKILL) {
+                    // ESRCH: it ended between the check and the signal.
+                    Ok(()) | Err(crate::sys::Errno::ESRCH) => {
+                        tf("cleanup.killed", &[("pid", &p.pid)])
+                    }
+                    Err(e) => tf(
+                        "cleanup.kill_failed",
+                        &[("pid", &p.pid), ("why", &crate::sys::explain(e))],
+                    ),
+                },
+            )
         }
         Item::Cgroup { path } => {
             if std::fs::symlink_metadata(path).is_err() {
@@ -676,7 +729,9 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 journal,
             } => (file, uuid, journal),
             Found::Broken { file } => {
-                let _ = std::fs::remove_file(&file);
+                if let Err(err) = std::fs::remove_file(&file) {
+                    said.push(JournalError::Update { path: file, err }.to_string());
+                }
                 continue;
             }
             Found::Refused { file, why } => {
@@ -733,7 +788,11 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
             }
         }
         if remaining.is_empty() {
-            let _ = std::fs::remove_file(&file);
+            if let Err(err) = std::fs::remove_file(&file) {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    said.push(JournalError::Update { path: file, err }.to_string());
+                }
+            }
         } else {
             // The identities the remaining items need go with them.
             let mut e = Entry {
@@ -747,7 +806,9 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 held: false,
             };
             e.prune();
-            let _ = write_journal(&file, &e.journal);
+            if let Err(err) = write_journal(&file, &e.journal) {
+                said.push(JournalError::Update { path: file, err }.to_string());
+            }
         }
     }
     said

@@ -243,7 +243,9 @@ impl Context {
             let owned = r.owned;
             said.extend(r.cleanup(self.opts.keep));
             if owned && self.opts.keep {
-                self.journal.set_kept(&path);
+                if let Err(e) = self.journal.set_kept(&path) {
+                    said.push(e.to_string());
+                }
             } else if !path.exists() || !owned {
                 self.journal.done(&Item::Rootfs {
                     path: path.clone(),
@@ -264,7 +266,9 @@ impl Context {
                 }
             }
         }
-        self.journal.release();
+        if let Err(e) = self.journal.release() {
+            said.push(e.to_string());
+        }
         said
     }
 }

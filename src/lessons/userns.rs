@@ -79,8 +79,8 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         let root = st.root()?;
         let owned = st.rootfs.as_ref().is_some_and(|r| r.owned);
         if owned {
-            let n = crate::sys::harden::shift_owners(&root).map_err(|(p, e)| {
-                crate::sys::failure(&tf("userns.step_chown", &[("path", &p.display())]), e)
+            let n = crate::sys::harden::shift_owners(&root).map_err(|e| {
+                crate::sys::failure(&tf("userns.step_chown", &[("path", &e.place())]), e.errno)
             })?;
             did.push(tf(
                 "userns.did_chown",

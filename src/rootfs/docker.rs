@@ -11,7 +11,7 @@
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
-use crate::ui::i18n::tf;
+use crate::ui::i18n::{t, tf};
 use crate::ui::render;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -58,10 +58,7 @@ impl Read for Body {
                 let left = r.limit();
                 let n = r.read(buf)?;
                 if n == 0 && left > 0 && !buf.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the daemon closed the connection early",
-                    ));
+                    return Err(cut(t("docker.http_early")));
                 }
                 Ok(n)
             }
@@ -78,18 +75,21 @@ pub struct Chunked {
     done: bool,
 }
 
-fn bad(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+/// An answer that is not the HTTP it should be (a phrase from the catalogs).
+fn bad(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// An answer cut short (a phrase from the catalogs).
+fn cut(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, why)
 }
 
 impl Chunked {
     fn line(&mut self) -> io::Result<String> {
         let mut l = String::new();
         if self.r.read_line(&mut l)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection inside a chunked body",
-            ));
+            return Err(cut(t("docker.http_chunked_eof")));
         }
         Ok(l.trim_end().to_string())
     }
@@ -103,7 +103,8 @@ impl Read for Chunked {
         if self.left == 0 {
             let l = self.line()?;
             let size = l.split(';').next().unwrap_or("").trim();
-            self.left = u64::from_str_radix(size, 16).map_err(|_| bad("a bad chunk size"))?;
+            self.left =
+                u64::from_str_radix(size, 16).map_err(|_| bad(t("docker.http_chunk_size")))?;
             if self.left == 0 {
                 while !self.line()?.is_empty() {}
                 self.done = true;
@@ -113,14 +114,11 @@ impl Read for Chunked {
         let want = buf.len().min(self.left as usize);
         let n = self.r.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection inside a chunk",
-            ));
+            return Err(cut(t("docker.http_chunk_eof")));
         }
         self.left -= n as u64;
         if self.left == 0 && !self.line()?.is_empty() {
-            return Err(bad("a chunk does not end with CRLF"));
+            return Err(bad(t("docker.http_crlf")));
         }
         Ok(n)
     }
@@ -139,9 +137,20 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// The wait during clean-up, where the daemon only has to remove a container.
 pub const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A request that could not reach the daemon at all.
-#[derive(Debug)]
-pub struct Unreachable(pub io::Error);
+/// What went wrong talking to the daemon. Its `Display` is the reason that goes into a
+/// catalog sentence's `{why}` (the daemon's own words sanitised).
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The request did not reach the daemon, or its answer was not HTTP.
+    #[error("{0}")]
+    Unreachable(#[from] io::Error),
+    /// The daemon answered with an error status and this message.
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+    /// The pull's progress stream reported this error.
+    #[error("{0}")]
+    Pull(String),
+}
 
 impl Engine {
     pub fn new(sock: PathBuf) -> Engine {
@@ -156,12 +165,12 @@ impl Engine {
         method: &str,
         path: &str,
         json: Option<&str>,
-    ) -> std::result::Result<Response, Unreachable> {
-        let stream = UnixStream::connect(&self.sock).map_err(Unreachable)?;
+    ) -> std::result::Result<Response, DockerError> {
+        let stream = UnixStream::connect(&self.sock).map_err(DockerError::Unreachable)?;
         stream
             .set_read_timeout(Some(self.timeout))
             .and_then(|_| stream.set_write_timeout(Some(self.timeout)))
-            .map_err(Unreachable)?;
+            .map_err(DockerError::Unreachable)?;
         let mut w = &stream;
         let body = json.unwrap_or("");
         let head = format!(
@@ -172,21 +181,25 @@ impl Engine {
         );
         w.write_all(head.as_bytes())
             .and_then(|_| w.write_all(body.as_bytes()))
-            .map_err(Unreachable)?;
-        let mut r = BufReader::with_capacity(256 * 1024, stream.try_clone().map_err(Unreachable)?);
+            .map_err(DockerError::Unreachable)?;
+        let mut r = BufReader::with_capacity(
+            256 * 1024,
+            stream.try_clone().map_err(DockerError::Unreachable)?,
+        );
         let mut status_line = String::new();
-        r.read_line(&mut status_line).map_err(Unreachable)?;
+        r.read_line(&mut status_line)
+            .map_err(DockerError::Unreachable)?;
         let status = status_line
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| Unreachable(bad("the socket does not answer HTTP")))?;
+            .ok_or_else(|| DockerError::Unreachable(bad(t("docker.http_not_http"))))?;
         let mut length = None;
         let mut chunked = false;
         loop {
             let mut l = String::new();
-            if r.read_line(&mut l).map_err(Unreachable)? == 0 {
-                return Err(Unreachable(bad("the answer ends inside its headers")));
+            if r.read_line(&mut l).map_err(DockerError::Unreachable)? == 0 {
+                return Err(DockerError::Unreachable(bad(t("docker.http_headers"))));
             }
             let l = l.trim_end();
             if l.is_empty() {
@@ -226,6 +239,15 @@ impl Response {
 
     /// The daemon's `{"message": …}`, or the body as it is; cleaned and cut short, since it
     /// may carry what a registry said (see crate::ui::sanitize).
+    /// The answer as an error: its status and its message.
+    pub fn refused(self) -> DockerError {
+        let status = self.status;
+        DockerError::Refused {
+            status,
+            message: self.message(),
+        }
+    }
+
     pub fn message(self) -> String {
         let t = self.text();
         let m = serde_json::from_str::<serde_json::Value>(&t)
@@ -267,16 +289,16 @@ pub fn has_tag(image: &str) -> bool {
             .is_some_and(|last| last.contains(':'))
 }
 
-fn unreachable(sock: &Path, e: Unreachable) -> Error {
+fn unreachable(sock: &Path, e: DockerError) -> Error {
     Error::failed(tf(
         "err.docker_down",
-        &[("sock", &sock.display()), ("why", &e.0)],
+        &[("sock", &sock.display()), ("why", &e)],
     ))
 }
 
 /// Removes a container by name, as `docker container rm -f` does (for `hako cleanup`,
 /// after a run was killed while a container existed). 404 counts as removed.
-pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String> {
+pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), DockerError> {
     let engine = Engine {
         sock: sock.to_path_buf(),
         timeout: CLEANUP_TIMEOUT,
@@ -287,8 +309,8 @@ pub fn remove_by_name(sock: &Path, name: &str) -> std::result::Result<(), String
         None,
     ) {
         Ok(r) if r.status < 300 || r.status == 404 => Ok(()),
-        Ok(r) => Err(r.message()),
-        Err(e) => Err(e.0.to_string()),
+        Ok(r) => Err(r.refused()),
+        Err(e) => Err(e),
     }
 }
 
@@ -300,7 +322,7 @@ struct Container<'a> {
 }
 
 impl Container<'_> {
-    fn remove(&mut self) -> std::result::Result<(), String> {
+    fn remove(&mut self) -> std::result::Result<(), DockerError> {
         if self.removed {
             return Ok(());
         }
@@ -311,30 +333,31 @@ impl Container<'_> {
             None,
         ) {
             Ok(r) if r.status < 300 || r.status == 404 => Ok(()),
-            Ok(r) => Err(r.message()),
-            Err(e) => Err(e.0.to_string()),
+            Ok(r) => Err(r.refused()),
+            Err(e) => Err(e),
         }
     }
 }
 
 impl Drop for Container<'_> {
     fn drop(&mut self) {
+        // Only on a path that already failed (fill removes it and says so otherwise); if
+        // this removal fails too, the journal still names the container and `hako
+        // cleanup` removes it, saying so.
         let _ = self.remove();
     }
 }
 
 /// Asks the daemon to pull the image (as `docker container create` does when the
 /// image is missing). `Err` is the daemon's reason.
-fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
+fn pull(engine: &Engine, image: &str) -> std::result::Result<(), DockerError> {
     let mut q = format!("/images/create?fromImage={}", enc(image));
     if !has_tag(image) {
         q.push_str("&tag=latest");
     }
-    let r = engine
-        .request("POST", &q, None)
-        .map_err(|e| e.0.to_string())?;
+    let r = engine.request("POST", &q, None)?;
     if r.status >= 300 {
-        return Err(r.message());
+        return Err(r.refused());
     }
     let bar = render::bytes_bar(None, tf("docker.pulling", &[("image", &image)]));
     let mut err = None;
@@ -355,7 +378,7 @@ fn pull(engine: &Engine, image: &str) -> std::result::Result<(), String> {
     }
     bar.finish_and_clear();
     match err {
-        Some(e) => Err(e),
+        Some(e) => Err(DockerError::Pull(e)),
         None => Ok(()),
     }
 }

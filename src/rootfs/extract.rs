@@ -201,16 +201,25 @@ pub fn capitalize(s: &str) -> String {
     }
 }
 
+/// Why an archive name is refused; shown as a catalog phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadName {
+    #[error("{}", tf("x.absolute", &[]))]
+    Absolute,
+    #[error("{}", tf("x.dotdot", &[]))]
+    DotDot,
+}
+
 /// Splits an archive name into components. `Err` says why it is refused.
-pub fn components(name: &[u8]) -> Result<Vec<&[u8]>, String> {
+pub fn components(name: &[u8]) -> Result<Vec<&[u8]>, BadName> {
     if name.first() == Some(&b'/') {
-        return Err(tf("x.absolute", &[]));
+        return Err(BadName::Absolute);
     }
     let mut v = vec![];
     for c in name.split(|b| *b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => return Err(tf("x.dotdot", &[])),
+            b".." => return Err(BadName::DotDot),
             c => v.push(c),
         }
     }
@@ -537,7 +546,7 @@ impl Unpacker {
         let entry = clean_bytes(raw);
         let comps = components(raw).map_err(|why| Fail::Refused {
             entry: entry.clone(),
-            why,
+            why: why.to_string(),
         })?;
         let h = Self::head(e, raw, &entry)?;
         let Some((last, parents)) = comps.split_last() else {

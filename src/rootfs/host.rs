@@ -133,7 +133,9 @@ fn skeleton(root: &Path) -> Result<()> {
         let p = root.join(d);
         std::fs::create_dir_all(&p).map_err(|e| io_failed("mkdir", &p, e))?;
     }
-    let _ = std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777));
+    let tmp = root.join("tmp");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| io_failed("chmod 1777", &tmp, e))?;
     let files = [
         ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
         ("etc/group", "root:x:0:\n"),

@@ -92,14 +92,29 @@ fn registry_ok(r: &str) -> bool {
         })
 }
 
+/// Why an `oci:` reference is refused: one catalog phrase naming the text (sanitised),
+/// followed by examples of good references.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    #[error("{}", tf("oci.ref_empty", &[]))]
+    Empty,
+    #[error("{}; {}", .0, t("oci.ref_eg"))]
+    Digest(#[from] digest::BadDigest),
+    #[error("{}; {}", tf("oci.ref_registry", &[("text", &shown(.0))]), t("oci.ref_eg"))]
+    Registry(String),
+    #[error("{}; {}", tf("oci.ref_name", &[("text", &shown(.0))]), t("oci.ref_eg"))]
+    Name(String),
+    #[error("{}; {}", tf("oci.ref_tag", &[("text", &shown(.0))]), t("oci.ref_eg"))]
+    Tag(String),
+}
+
 impl Reference {
-    pub fn parse(s: &str) -> std::result::Result<Reference, String> {
-        let eg = "e.g. oci:bash, oci:debian:12 or oci:ghcr.io/OWNER/IMAGE:TAG";
+    pub fn parse(s: &str) -> std::result::Result<Reference, RefError> {
         if s.is_empty() {
-            return Err(format!("oci: needs an image, {eg}"));
+            return Err(RefError::Empty);
         }
         let (name, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(Digest::parse(d).map_err(|e| format!("{e}; {eg}"))?)),
+            Some((n, d)) => (n, Some(Digest::parse(d)?)),
             None => (s, None),
         };
         let (name, tag) = match name.rfind(':') {
@@ -117,10 +132,7 @@ impl Reference {
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
         if !registry_ok(&registry) {
-            return Err(format!(
-                "'{}' is not a registry (a host name or address, and a port); {eg}",
-                shown(&registry)
-            ));
+            return Err(RefError::Registry(registry));
         }
         let registry = if registry == "index.docker.io" {
             DOCKER_HUB.to_string()
@@ -142,10 +154,7 @@ impl Reference {
                     && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             });
         if !repo_ok {
-            return Err(format!(
-                "'{}' is not an image name (lowercase letters, digits, '.', '_', '-' and '/'); {eg}",
-                shown(s)
-            ));
+            return Err(RefError::Name(s.to_string()));
         }
         if let Some(t) = &tag {
             let ok = !t.is_empty()
@@ -154,10 +163,7 @@ impl Reference {
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
                 && !t.starts_with(['.', '-']);
             if !ok {
-                return Err(format!(
-                    "'{}' is not a tag (letters, digits, '.', '_', '-'); {eg}",
-                    shown(t)
-                ));
+                return Err(RefError::Tag(t.clone()));
             }
         }
         let tag = if tag.is_none() && digest.is_none() {
@@ -1108,8 +1114,15 @@ fn unpack_layer(
             &[("src", &src), ("at", &tf("x.at_start", &[])), ("why", &e)],
         ))),
     };
-    let _ = io::copy(&mut h, &mut io::sink());
+    // The rest of the blob, for its digest (a tar ends before its padding does).
+    let drained = io::copy(&mut h, &mut io::sink());
     bar.finish_and_clear();
+    if let (Ok(_), Err(e)) = (&r, drained) {
+        return Err(Error::failed(tf(
+            "err.oci_cache",
+            &[("dir", &shown(&cache.dir.to_string_lossy())), ("why", &e)],
+        )));
+    }
     let got = h.h.finish();
     if got != l.digest {
         return Err(Error::failed(tf(
@@ -1326,7 +1339,7 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
-        let e = Reference::parse("x.io/A\u{1b}[2J").unwrap_err();
+        let e = Reference::parse("x.io/A\u{1b}[2J").unwrap_err().to_string();
         assert!(!e.contains('\u{1b}'), "{e}");
     }
 

@@ -1,6 +1,9 @@
 //! `--rootfs SOURCE`: where the container's files come from.
 
 use super::{docker, oci};
+use crate::error::Error;
+use crate::ui::i18n::tf;
+use crate::ui::sanitize::clean;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -19,48 +22,71 @@ pub enum Source {
     Oci(oci::Reference),
 }
 
+/// Why a `--rootfs` value is refused. Each is one sentence from the catalogs; the
+/// learner's text in it is sanitised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// `dir:` with nothing after it.
+    #[error("{}", tf("src.dir_no_path", &[]))]
+    DirNoPath,
+    /// `tar:` with nothing after it.
+    #[error("{}", tf("src.tar_no_path", &[]))]
+    TarNoPath,
+    #[error("{}", tf("src.not_dir", &[("path", &clean(.0))]))]
+    NotDir(String),
+    #[error("{}", tf("src.not_file", &[("path", &clean(.0))]))]
+    NotFile(String),
+    /// The directory cannot be read (the path, the system's reason).
+    #[error("{}", tf("src.dir_unusable", &[("path", &clean(.0)), ("why", &clean(.1))]))]
+    DirUnusable(String, String),
+    /// The tarball cannot be read (the path, the system's reason).
+    #[error("{}", tf("src.tar_unusable", &[("path", &clean(.0)), ("why", &clean(.1))]))]
+    TarUnusable(String, String),
+    #[error("{}", tf("src.bad_image", &[("image", &clean(.0))]))]
+    BadImage(String),
+    /// The `oci:` reference is refused.
+    #[error(transparent)]
+    Oci(#[from] oci::RefError),
+    #[error("{}", tf("src.unknown", &[("source", &clean(.0))]))]
+    Unknown(String),
+}
+
+impl From<SourceError> for Error {
+    fn from(e: SourceError) -> Error {
+        Error::usage(e.to_string())
+    }
+}
+
 impl FromStr for Source {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Source, String> {
+    type Err = SourceError;
+    fn from_str(s: &str) -> std::result::Result<Source, SourceError> {
         if s == "host" {
             return Ok(Source::Host);
         }
         if let Some(p) = s.strip_prefix("dir:") {
             if p.is_empty() {
-                return Err("dir: needs a path, e.g. --rootfs dir:/srv/rootfs".into());
+                return Err(SourceError::DirNoPath);
             }
             let path = PathBuf::from(p);
             return match std::fs::metadata(&path) {
                 Ok(m) if m.is_dir() => {
                     Ok(Source::Dir(std::fs::canonicalize(&path).unwrap_or(path)))
                 }
-                Ok(_) => Err(format!(
-                    "'{}' is not a directory; give a directory that holds a root filesystem",
-                    crate::ui::sanitize::clean(p)
-                )),
-                Err(e) => Err(format!(
-                    "the directory '{}' cannot be used ({e}); create it, or use --rootfs host",
-                    crate::ui::sanitize::clean(p)
-                )),
+                Ok(_) => Err(SourceError::NotDir(p.into())),
+                Err(e) => Err(SourceError::DirUnusable(p.into(), e.to_string())),
             };
         }
         if let Some(p) = s.strip_prefix("tar:") {
             if p.is_empty() {
-                return Err("tar: needs a path, e.g. --rootfs tar:alpine-minirootfs.tar.gz".into());
+                return Err(SourceError::TarNoPath);
             }
             let path = PathBuf::from(p);
             return match std::fs::metadata(&path) {
                 Ok(m) if m.is_file() => {
                     Ok(Source::Tar(std::fs::canonicalize(&path).unwrap_or(path)))
                 }
-                Ok(_) => Err(format!(
-                    "'{}' is not a file; give a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)",
-                    crate::ui::sanitize::clean(p)
-                )),
-                Err(e) => Err(format!(
-                    "the tarball '{}' cannot be used ({e}); check the path, or use --rootfs host",
-                    crate::ui::sanitize::clean(p)
-                )),
+                Ok(_) => Err(SourceError::NotFile(p.into())),
+                Err(e) => Err(SourceError::TarUnusable(p.into(), e.to_string())),
             };
         }
         if s == "docker" || s == "docker:" {
@@ -71,20 +97,16 @@ impl FromStr for Source {
                 .chars()
                 .any(|c| c.is_whitespace() || crate::ui::sanitize::is_unsafe(c))
             {
-                return Err(format!(
-                    "'{}' is not an image name; give one as docker shows it, e.g. docker:bash or docker:debian:12",
-                    crate::ui::sanitize::clean(img)
-                ));
+                return Err(SourceError::BadImage(img.into()));
             }
             return Ok(Source::Docker(img.into()));
         }
         if let Some(r) = s.strip_prefix("oci:") {
-            return oci::Reference::parse(r).map(Source::Oci);
+            return oci::Reference::parse(r)
+                .map(Source::Oci)
+                .map_err(SourceError::from);
         }
-        Err(format!(
-            "'{}' is not a rootfs source; use host (the default), dir:PATH, tar:PATH, docker:IMAGE or oci:IMAGE",
-            crate::ui::sanitize::clean(s)
-        ))
+        Err(SourceError::Unknown(s.into()))
     }
 }
 
@@ -111,10 +133,12 @@ mod tests {
         assert!("dir:/nonexistent/x"
             .parse::<Source>()
             .unwrap_err()
+            .to_string()
             .contains("cannot be used"));
         assert!("bogus:x"
             .parse::<Source>()
             .unwrap_err()
+            .to_string()
             .contains("not a rootfs source"));
         assert_eq!(
             "docker:".parse::<Source>(),
@@ -132,10 +156,12 @@ mod tests {
         assert!("tar:/nonexistent.tar"
             .parse::<Source>()
             .unwrap_err()
+            .to_string()
             .contains("cannot be used"));
         assert!("tar:/etc"
             .parse::<Source>()
             .unwrap_err()
+            .to_string()
             .contains("not a file"));
         assert!(matches!(
             "tar:/etc/passwd".parse::<Source>(),
@@ -147,6 +173,7 @@ mod tests {
         assert!("dir:/etc/passwd"
             .parse::<Source>()
             .unwrap_err()
+            .to_string()
             .contains("not a directory"));
     }
 }

@@ -95,8 +95,10 @@ pub fn bench(tarball: &Path, into: Option<&Path>) -> Result<()> {
     let t0 = Instant::now();
     let r = fill(&a, tarball);
     let hako = t0.elapsed().as_secs_f64();
-    let _ = super::temp::remove_tree(&a);
+    // Both said: the unpack's failure first, else a directory left behind.
+    let removed = super::temp::remove_tree(&a);
     r?;
+    removed?;
     let b = super::temp::temp_path(&uuid::Uuid::new_v4().to_string());
     super::temp::create_temp(&b)?;
     let t1 = Instant::now();
@@ -108,16 +110,21 @@ pub fn bench(tarball: &Path, into: Option<&Path>) -> Result<()> {
         .arg("--numeric-owner")
         .status();
     let tar = t1.elapsed().as_secs_f64();
-    let _ = super::temp::remove_tree(&b);
+    let removed = super::temp::remove_tree(&b);
     match st {
         Ok(s) if s.success() => {}
         other => {
-            return Err(Error::failed(format!(
-                "GNU tar could not unpack {} ({other:?}): the comparison needs tar on PATH",
-                tarball.display()
-            )))
+            let why = match other {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(Error::failed(tf(
+                "err.bench_tar",
+                &[("tarball", &clean_path(tarball)), ("why", &why)],
+            )));
         }
     }
+    removed?;
     println!("hako {hako:.3} s  tar {tar:.3} s  ratio {:.2}", hako / tar);
     Ok(())
 }

@@ -48,8 +48,22 @@ pub struct Layout {
     pub pids: Option<PathBuf>,
 }
 
+/// What a host lacks for a cgroup layout hako can use; shown as the missing names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    /// No cgroup mount at all: neither cgroup2 nor v1's memory and cpu.
+    #[error("cgroup2, memory, cpu")]
+    All,
+    /// v1's memory hierarchy.
+    #[error("memory")]
+    Memory,
+    /// v1's cpu hierarchy.
+    #[error("cpu")]
+    Cpu,
+}
+
 /// Finds the cgroup layout in mountinfo. `Err` names what is missing.
-pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
+pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, Missing> {
     let v1 = |ctl: &str| {
         mounts
             .iter()
@@ -81,8 +95,9 @@ pub fn detect(mounts: &[Mount]) -> std::result::Result<Layout, String> {
             pids: Some(root.clone()),
             unified,
         }),
-        (None, None, None) => Err("none".into()),
-        (m, _c, _) => Err(if m.is_none() { "memory" } else { "cpu" }.into()),
+        (None, None, None) => Err(Missing::All),
+        (None, _, _) => Err(Missing::Memory),
+        (Some(_), _, _) => Err(Missing::Cpu),
     }
 }
 
@@ -324,10 +339,7 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
             Err(e) => {
                 return Err(Error::failed(tf(
                     "err.cgroup_remove",
-                    &[
-                        ("path", &dir.display()),
-                        ("why", &super::common::explain(e)),
-                    ],
+                    &[("path", &dir.display()), ("why", &super::error::explain(e))],
                 )))
             }
         }
@@ -671,7 +683,7 @@ pub fn enable_failure(path: &Path, value: &str, e: nix::errno::Errno) -> Error {
         }
         // A controller that the parent does not offer (not in its cgroup.controllers).
         Errno::ENOENT => Error::failed(tf("cg2.enable_enoent", args)),
-        _ => super::common::failure(
+        _ => super::error::failure(
             &tf("do.write", &[("value", &value), ("path", &path.display())]),
             e,
         ),
@@ -730,9 +742,9 @@ mod tests {
 
     #[test]
     fn reports_what_is_missing() {
-        assert_eq!(detect(&parse("")).unwrap_err(), "none");
+        assert_eq!(detect(&parse("")).unwrap_err(), Missing::All);
         let only_cpu = "28 25 0:25 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
-        assert_eq!(detect(&parse(only_cpu)).unwrap_err(), "memory");
+        assert_eq!(detect(&parse(only_cpu)).unwrap_err(), Missing::Memory);
     }
 
     #[test]

@@ -1,37 +1,12 @@
-//! What every sys module shares: the sentence for a failed call, and the small file
-//! calls (write, mkdir, symlink, rmdir) that need no module of their own.
+//! What every sys module shares: the small file calls (write, mkdir, symlink, rmdir)
+//! that need no module of their own. The sentence for a failed call is in `error`.
 
+use super::error::failure;
 use super::tracer::trace;
 use crate::error::Error;
 use crate::ui::i18n::tf;
 use nix::errno::Errno;
 use std::path::Path;
-
-/// Why an errno probably happened, for a learner, in the run's language.
-pub fn explain(e: Errno) -> String {
-    let key = match e {
-        Errno::EPERM | Errno::EACCES => "errno.eperm",
-        Errno::ENOENT => "errno.enoent",
-        Errno::EBUSY => "errno.ebusy",
-        Errno::ENOMEM => "errno.enomem",
-        Errno::EINVAL => "errno.einval",
-        Errno::EROFS => "errno.erofs",
-        Errno::ENOSPC => "errno.enospc",
-        Errno::EEXIST => "errno.eexist",
-        Errno::ELOOP => "errno.eloop",
-        Errno::ENOTDIR => "errno.enotdir",
-        _ => "errno.other",
-    };
-    tf(key, &[("errno", &e), ("desc", &e.desc())])
-}
-
-/// One sentence for a failed call: what hako tried, what the kernel said, why, what to do.
-pub fn failure(what: &str, e: Errno) -> Error {
-    Error::failed(tf(
-        "err.syscall",
-        &[("what", &what), ("errno", &e), ("why", &explain(e))],
-    ))
-}
 
 pub fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))

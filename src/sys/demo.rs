@@ -8,6 +8,7 @@
 //! - the limits, in `hako __demo …` children the guide starts inside the cgroup.
 #![allow(unsafe_code)]
 
+use super::error::SysError;
 use super::ns;
 use super::tracer::trace;
 use nix::errno::Errno;
@@ -70,22 +71,24 @@ pub struct PtyOutcome {
 /// does. Runs in a child: its mounts and its chroot vanish with it.
 pub fn ptmx_recipe(root: &Path, article: bool) -> PtyOutcome {
     let mut out = PtyOutcome::default();
-    if let Err((at, e)) = ptmx_inner(root, article, &mut out) {
-        out.failed_at = Some((at, e as i32));
+    if let Err(e) = ptmx_inner(root, article, &mut out) {
+        let (at, errno) = e.into_parts();
+        out.failed_at = Some((at, errno as i32));
     }
     out
 }
 
-fn at(p: &Path) -> impl Fn(Errno) -> (String, Errno) + '_ {
-    move |e| (p.display().to_string(), e)
+/// The call failed on path `p` (the outcome names the path, as the lesson shows it).
+fn at<'a>(call: &'a str, p: &'a Path) -> impl Fn(Errno) -> SysError + 'a {
+    move |e| SysError::on(call, p.display().to_string(), e)
 }
 
-fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (String, Errno)> {
+fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), SysError> {
     let flags = nix::sched::CloneFlags::CLONE_NEWNS;
     let r = nix::sched::unshare(flags);
     trace(|| "unshare(CLONE_NEWNS)".into(), "2 unshare", &r);
-    r.map_err(|e| ("unshare".to_string(), e))?;
-    ns::make_rprivate().map_err(|e| ("/".to_string(), e))?;
+    r.map_err(SysError::at("unshare"))?;
+    ns::make_rprivate().map_err(|e| SysError::on("mount --make-rprivate", "/", e))?;
     let dev = root.join("dev");
     let pts = dev.join("pts");
     let ptmx = dev.join("ptmx");
@@ -97,17 +100,18 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
         MsFlags::empty(),
         Some("mode=755"),
     )
-    .map_err(at(&dev))?;
+    .map_err(at("mount -t tmpfs", &dev))?;
     let r = nix::unistd::mkdir(&pts, nix::sys::stat::Mode::from_bits_truncate(0o755));
     trace(
         || format!("mkdir(\"{}\", 0755)", pts.display()),
         "2 mkdir",
         &r,
     );
-    r.map_err(at(&pts))?;
+    r.map_err(at("mkdir", &pts))?;
     if article {
         // mount -t devpts devpts $ROOTFS/dev/pts
-        ns::do_mount("devpts", &pts, Some("devpts"), MsFlags::empty(), None).map_err(at(&pts))?;
+        ns::do_mount("devpts", &pts, Some("devpts"), MsFlags::empty(), None)
+            .map_err(at("mount -t devpts", &pts))?;
         // touch $ROOTFS/dev/ptmx
         let r = std::fs::File::create(&ptmx)
             .map(|_| ())
@@ -117,14 +121,15 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
             "2 open",
             &r,
         );
-        r.map_err(at(&ptmx))?;
+        r.map_err(at("touch", &ptmx))?;
         // mount --bind /dev/pts/ptmx $ROOTFS/dev/pts/ptmx
         let inner = pts.join("ptmx");
-        ns::do_mount("/dev/pts/ptmx", &inner, None, MsFlags::MS_BIND, None).map_err(at(&inner))?;
+        ns::do_mount("/dev/pts/ptmx", &inner, None, MsFlags::MS_BIND, None)
+            .map_err(at("mount --bind", &inner))?;
         // ln -sf /dev/pts/ptmx $ROOTFS/dev/ptmx
         let r = std::fs::remove_file(&ptmx).map_err(|e| super::common::io_errno(&e));
         trace(|| format!("unlink(\"{}\")", ptmx.display()), "2 unlink", &r);
-        super::common::symlink("/dev/pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        super::common::symlink("/dev/pts/ptmx", &ptmx).map_err(at("ln -s", &ptmx))?;
     } else {
         ns::do_mount(
             "devpts",
@@ -133,16 +138,17 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             Some(ns::DEVPTS_OPTIONS),
         )
-        .map_err(at(&pts))?;
-        super::common::symlink("pts/ptmx", &ptmx).map_err(at(&ptmx))?;
+        .map_err(at("mount -t devpts", &pts))?;
+        super::common::symlink("pts/ptmx", &ptmx).map_err(at("ln -s", &ptmx))?;
     }
     // The host's devpts, kept open to look for pts/N there after the chroot.
     let host = std::fs::File::open("/dev/pts")
-        .map_err(|e| ("/dev/pts".into(), super::common::io_errno(&e)))?;
+        .map_err(|e| SysError::on("open", "/dev/pts", super::common::io_errno(&e)))?;
     out.host_dev = host.metadata().map(|m| m.dev()).unwrap_or(0);
-    ns::chroot(root).map_err(at(root))?;
+    ns::chroot(root).map_err(at("chroot", root))?;
     out.pts_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
-    let (_master, n) = ns::open_ptmx(Path::new("/dev/ptmx")).map_err(at(Path::new("/dev/ptmx")))?;
+    let (_master, n) =
+        ns::open_ptmx(Path::new("/dev/ptmx")).map_err(at("open", Path::new("/dev/ptmx")))?;
     out.n = Some(n);
     out.in_host = nix::sys::stat::fstatat(
         &host,
@@ -151,7 +157,7 @@ fn ptmx_inner(root: &Path, article: bool, out: &mut PtyOutcome) -> Result<(), (S
     )
     .is_ok();
     let slave = PathBuf::from(format!("/dev/pts/{n}"));
-    out.slave_dev = Some(ns::open_slave(&slave).map_err(at(&slave))?);
+    out.slave_dev = Some(ns::open_slave(&slave).map_err(at("open", &slave))?);
     Ok(())
 }
 

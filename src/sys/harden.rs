@@ -12,6 +12,7 @@
 //! 7. seccomp last, just before the execve: the filter then covers only the command.
 #![allow(unsafe_code)]
 
+use super::error::SysError;
 use super::tracer::{trace, trace_as};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -93,13 +94,13 @@ fn stat_of(p: &str) -> Option<(u64, u64)> {
 /// climb with chdir("..") until "." is its own parent (the root of the mount
 /// namespace), chroot("."). pivot_root(2) works on the mount namespace's root, which the
 /// chroot never changed.
-pub fn leave_chroot() -> Result<(), (String, Errno)> {
+pub fn try_leave_chroot() -> Result<(), SysError> {
     let r = nix::unistd::chroot("dev").or_else(|_| nix::unistd::chroot("proc"));
     trace(|| "chroot(\"dev\")".into(), "2 chroot", &r);
-    r.map_err(|e| ("chroot(\"dev\")".to_string(), e))?;
+    r.map_err(SysError::at("chroot(\"dev\")"))?;
     let mut n = 0;
     while n < 4096 && stat_of(".") != stat_of("..") {
-        nix::unistd::chdir("..").map_err(|e| ("chdir(\"..\")".to_string(), e))?;
+        nix::unistd::chdir("..").map_err(SysError::at("chdir(\"..\")"))?;
         n += 1;
     }
     trace(
@@ -109,7 +110,12 @@ pub fn leave_chroot() -> Result<(), (String, Errno)> {
     );
     let r = nix::unistd::chroot(".");
     trace(|| "chroot(\".\")".into(), "2 chroot", &r);
-    r.map_err(|e| ("chroot(\".\")".to_string(), e))
+    r.map_err(SysError::at("chroot(\".\")"))
+}
+
+/// [`try_leave_chroot`] in the pair the agent's protocol carries (where, errno).
+pub fn leave_chroot() -> Result<(), (String, Errno)> {
+    try_leave_chroot().map_err(SysError::into_parts)
 }
 
 /// What runc does (libcontainer/rootfs_linux.go, pivotRoot): bind $ROOTFS on itself
@@ -117,13 +123,10 @@ pub fn leave_chroot() -> Result<(), (String, Errno)> {
 /// the old root on top of the new one; fchdir to the old root, make it rslave (so that
 /// its unmount cannot travel anywhere), umount2(".", MNT_DETACH), chdir("/"). See
 /// pivot_root(2), mount_namespaces(7).
-pub fn pivot_root(root: &Path) -> Result<(), (String, Errno)> {
+pub fn try_pivot_root(root: &Path) -> Result<(), SysError> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
-    let at = |what: &str| {
-        let what = what.to_string();
-        move |e| (what.clone(), e)
-    };
+    let at = SysError::at;
     super::ns::do_mount(
         &root.to_string_lossy(),
         root,
@@ -166,6 +169,11 @@ pub fn pivot_root(root: &Path) -> Result<(), (String, Errno)> {
     let r = nix::unistd::chdir("/");
     trace(|| "chdir(\"/\")".into(), "2 chdir", &r);
     r.map_err(at("chdir(\"/\")"))
+}
+
+/// [`try_pivot_root`] in the pair the agent's protocol carries (where, errno).
+pub fn pivot_root(root: &Path) -> Result<(), (String, Errno)> {
+    try_pivot_root(root).map_err(SysError::into_parts)
 }
 
 /// runc's default masked paths (`maskedPaths` of `runc spec` and of Docker): files get
@@ -234,7 +242,7 @@ fn kept_flags(path: &str) -> MsFlags {
 
 /// Masks [`MASKED`] and makes [`READ_ONLY`] read-only, after pivot_root (the paths are
 /// the container's own). Returns what happened to each path.
-pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
+pub fn try_mask_paths() -> Result<Vec<(String, Masked)>, SysError> {
     let mut out = vec![];
     let null = Path::new("/dev/null");
     for p in MASKED {
@@ -249,12 +257,12 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
                     MsFlags::MS_RDONLY,
                     Some("mode=0555"),
                 )
-                .map_err(|e| (p.to_string(), e))?;
+                .map_err(|e| SysError::on("mount -t tmpfs -o ro", p, e))?;
                 Masked::Tmpfs
             }
             Ok(_) => {
                 super::ns::do_mount(&null.to_string_lossy(), path, None, MsFlags::MS_BIND, None)
-                    .map_err(|e| (p.to_string(), e))?;
+                    .map_err(|e| SysError::on("mount --bind /dev/null", p, e))?;
                 Masked::Null
             }
         };
@@ -267,7 +275,7 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
             continue;
         }
         super::ns::do_mount(p, path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-            .map_err(|e| (p.to_string(), e))?;
+            .map_err(|e| SysError::on("mount --rbind", p, e))?;
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(p);
         let r = nix::mount::mount(None::<&str>, path, None::<&str>, flags, None::<&str>);
         trace(
@@ -280,10 +288,15 @@ pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
             "2 mount",
             &r,
         );
-        r.map_err(|e| (p.to_string(), e))?;
+        r.map_err(|e| SysError::on("mount -o remount,bind,ro", p, e))?;
         out.push((p.to_string(), Masked::ReadOnly));
     }
     Ok(out)
+}
+
+/// [`try_mask_paths`] in the pair the agent's protocol carries (where, errno).
+pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
+    try_mask_paths().map_err(SysError::into_parts)
 }
 
 /// Docker's default capability set is kept once, in `capnames`.
@@ -431,6 +444,18 @@ const ARCH: Option<seccompiler::TargetArch> = None;
 /// same five).
 pub const PERSONALITY_ALLOWED: [u32; 5] = [0x0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 
+/// Why the seccomp program could not be built (a bug in hako's rules, or an
+/// architecture the filter is not written for): the stage then fails with EINVAL.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("seccompiler: {0}")]
+    Backend(#[from] seccompiler::BackendError),
+    #[error("hako's seccomp filter is written for x86_64 and aarch64 only")]
+    Arch,
+    #[error("seccompiler's program does not begin with its architecture check")]
+    Shape,
+}
+
 /// The filter as a BPF program (seccompiler compiles it, for x86_64 or aarch64): the calls of
 /// [`blocked`] return EPERM; unshare(2) and clone(2) return EPERM when their flags ask
 /// for CLONE_NEWUSER; clone3(2) returns ENOSYS, as in Docker's profile, because its flags
@@ -438,25 +463,22 @@ pub const PERSONALITY_ALLOWED: [u32; 5] = [0x0, 0x0008, 0x20000, 0x20008, 0xffff
 /// x32-ABI number (x86_64 only: bit 30 set, the same arch value) returns EPERM, so that
 /// nothing blocked is reached through its x32 twin; any other architecture (32-bit
 /// int 0x80 on x86_64, AArch32 on arm64) kills the process.
-pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
+pub fn filter() -> Result<Vec<libc::sock_filter>, FilterError> {
     use seccompiler::{
         SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
     };
     use std::collections::BTreeMap;
-    let e = |x: seccompiler::BackendError| x.to_string();
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr) in blocked() {
         rules.insert(nr, vec![]);
     }
-    let newuser = || -> Result<Vec<SeccompRule>, String> {
+    let newuser = || -> Result<Vec<SeccompRule>, FilterError> {
         Ok(vec![SeccompRule::new(vec![SeccompCondition::new(
             0,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(libc::CLONE_NEWUSER as u64),
             libc::CLONE_NEWUSER as u64,
-        )
-        .map_err(e)?])
-        .map_err(e)?])
+        )?])?])
     };
     rules.insert(libc::SYS_unshare, newuser()?);
     rules.insert(libc::SYS_clone, newuser()?);
@@ -465,20 +487,15 @@ pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
     let not_allowed = PERSONALITY_ALLOWED
         .iter()
         .map(|v| SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, *v as u64))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(e)?;
-    rules.insert(
-        libc::SYS_personality,
-        vec![SeccompRule::new(not_allowed).map_err(e)?],
-    );
+        .collect::<Result<Vec<_>, _>>()?;
+    rules.insert(libc::SYS_personality, vec![SeccompRule::new(not_allowed)?]);
     let main = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
-        ARCH.ok_or("hako's seccomp filter is written for x86_64 and aarch64 only")?,
-    )
-    .map_err(e)?;
-    let prog: seccompiler::BpfProgram = main.try_into().map_err(e)?;
+        ARCH.ok_or(FilterError::Arch)?,
+    )?;
+    let prog: seccompiler::BpfProgram = main.try_into()?;
     // seccompiler begins with the architecture check (3 instructions). After it: x32
     // numbers refused, clone3 answered ENOSYS, then seccompiler's own rules.
     const LD_W_ABS: u16 = 0x20;
@@ -504,7 +521,7 @@ pub fn filter() -> Result<Vec<libc::sock_filter>, String> {
         ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
     ]);
     if prog.len() < 3 || prog[0].code != LD_W_ABS || prog[2].code != RET_K {
-        return Err("seccompiler's program does not begin with its architecture check".into());
+        return Err(FilterError::Shape);
     }
     let mut out: Vec<libc::sock_filter> = vec![];
     for (i, f) in prog.iter().enumerate() {
@@ -702,7 +719,7 @@ pub fn mknod_and_read(major: u64, minor: u64) -> Seen {
 /// for u < MAP_COUNT), without following links, as `podman`'s and `docker
 /// --userns-remap`'s storage does: root inside then owns its files. chown clears the
 /// set-user-ID and set-group-ID bits, so the mode is put back after it.
-pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
+pub fn shift_owners(root: &Path) -> Result<u64, SysError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mut n = 0u64;
     let mut stack = vec![root.to_path_buf()];
@@ -714,13 +731,16 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
         }
     };
     while let Some(p) = stack.pop() {
-        let m =
-            std::fs::symlink_metadata(&p).map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
+        let at = |call: &'static str| {
+            let p = p.display().to_string();
+            move |e: std::io::Error| SysError::on(call, p, super::common::io_errno(&e))
+        };
+        let m = std::fs::symlink_metadata(&p).map_err(at("lstat"))?;
         std::os::unix::fs::lchown(&p, Some(shift(m.uid())), Some(shift(m.gid())))
-            .map_err(|e| (p.clone(), super::common::io_errno(&e)))?;
+            .map_err(at("lchown"))?;
         if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
-            let _ =
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777));
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(at("chmod"))?;
         }
         n += 1;
         if m.is_dir()
@@ -729,8 +749,10 @@ pub fn shift_owners(root: &Path) -> Result<u64, (std::path::PathBuf, Errno)> {
                     .map(|r| r.dev())
                     .unwrap_or(0)
         {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
+            // A directory left unread would keep the host's owners inside.
+            let rd = std::fs::read_dir(&p).map_err(at("opendir"))?;
+            for e in rd {
+                stack.push(e.map_err(at("readdir"))?.path());
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod capnames;
 pub mod cgroup;
 pub mod common;
 pub mod demo;
+pub mod error;
 pub mod files;
 pub mod harden;
 pub mod mountinfo;
@@ -29,4 +30,5 @@ pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 
 pub use common::*;
+pub use error::{explain, failure, SysError};
 pub use tracer::*;

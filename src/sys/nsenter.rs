@@ -33,12 +33,8 @@ pub struct Shell<'a> {
     pub env: &'a [(String, String)],
 }
 
-/// What went wrong before the shell ran: the errno, and which step.
-#[derive(Debug, Clone, Copy)]
-pub struct Failed {
-    pub errno: Errno,
-    pub step: &'static str,
-}
+/// What went wrong before the shell ran: the step (as the call) and the errno.
+pub type Failed = super::error::SysError;
 
 /// Steps the child reports by number through the pipe (no allocation after fork).
 const STEPS: [&str; 7] = [
@@ -52,10 +48,7 @@ const STEPS: [&str; 7] = [
 ];
 
 fn cstr(s: &str) -> Result<CString, Failed> {
-    CString::new(s).map_err(|_| Failed {
-        errno: Errno::EINVAL,
-        step: "execve",
-    })
+    CString::new(s).map_err(|_| Failed::new("execve", Errno::EINVAL))
 }
 
 /// Runs the host's shell on the learner's terminal and waits for it; returns its exit
@@ -75,10 +68,8 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envp_p.push(std::ptr::null());
     let cwd = cstr(&sh.cwd.display().to_string())?;
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| Failed {
-        errno,
-        step: STEPS[2],
-    })?;
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failed::at(STEPS[2]))?;
     let stdin = std::io::stdin();
     let tty = stdin.is_terminal();
     let saved = if tty {
@@ -93,12 +84,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     // tcsetpgrp, prctl, signal, fork, chdir, execve, write, waitpid,
     // _exit) on memory prepared before the fork, and never returns.
     let child = match unsafe { nix::unistd::fork() } {
-        Err(errno) => {
-            return Err(Failed {
-                errno,
-                step: STEPS[2],
-            })
-        }
+        Err(errno) => return Err(Failed::new(STEPS[2], errno)),
         Ok(ForkResult::Child) => unsafe {
             child_main(
                 tty,
@@ -153,7 +139,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     if got == buf.len() {
         let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
         let step = STEPS.get(buf[4] as usize).copied().unwrap_or("execve");
-        return Err(Failed { errno, step });
+        return Err(Failed::new(step, errno));
     }
     Ok(status)
 }
@@ -371,10 +357,7 @@ const IN_STEPS: [&str; 14] = [
 ];
 
 fn in_failed(errno: Errno, step: usize) -> Failed {
-    Failed {
-        errno,
-        step: IN_STEPS[step],
-    }
+    Failed::new(IN_STEPS[step], errno)
 }
 
 /// Runs the shell confined as PID 1 is, on a pty of its own that hako relays, and
@@ -543,7 +526,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
     if got == buf.len() {
         let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
         let step = IN_STEPS.get(buf[4] as usize).copied().unwrap_or("execve");
-        return Err(Failed { errno, step });
+        return Err(Failed::new(step, errno));
     }
     Ok(status)
 }

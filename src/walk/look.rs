@@ -156,7 +156,7 @@ pub fn shell(st: &Context) {
         Ok(status) => render::note(&render::dim(&tf("look.back", &[("status", &status)]))),
         Err(f) => render::paragraph(&tf(
             "look.failed",
-            &[("step", &f.step), ("why", &crate::sys::explain(f.errno))],
+            &[("step", &f.call), ("why", &crate::sys::explain(f.errno))],
         )),
     }
 }

@@ -45,14 +45,9 @@ pub fn shown(s: &str) -> String {
 }
 
 impl Digest {
-    /// Reads `ALGO:HEX`; the error is a phrase naming the text (sanitised).
-    pub fn parse(s: &str) -> Result<Digest, String> {
-        let bad = || {
-            format!(
-                "'{}' is not a digest (sha256: and 64 lowercase hex digits, or sha512: and 128)",
-                shown(s)
-            )
-        };
+    /// Reads `ALGO:HEX`; the error names the text (sanitised when shown).
+    pub fn parse(s: &str) -> Result<Digest, BadDigest> {
+        let bad = || BadDigest(s.to_string());
         let (algo, hex) = s.split_once(':').ok_or_else(bad)?;
         let algo = match algo {
             "sha256" => Algorithm::Sha256,
@@ -92,6 +87,11 @@ impl Digest {
     }
 }
 
+/// A text that is not a digest; shown as a catalog phrase naming it, sanitised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", crate::ui::i18n::tf("oci.bad_digest", &[("text", &shown(.0))]))]
+pub struct BadDigest(pub String);
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.algo.name(), self.hex)
@@ -99,8 +99,8 @@ impl fmt::Display for Digest {
 }
 
 impl std::str::FromStr for Digest {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Digest, String> {
+    type Err = BadDigest;
+    fn from_str(s: &str) -> Result<Digest, BadDigest> {
         Digest::parse(s)
     }
 }
@@ -174,6 +174,7 @@ mod tests {
     #[test]
     fn errors_show_the_text_sanitised() {
         let e = Digest::parse("sha256:\u{1b}]0;owned\u{7}").unwrap_err();
+        let e = e.to_string();
         assert!(!e.contains('\u{1b}') && e.contains("\\x1b"), "{e}");
     }
 
