@@ -41,6 +41,11 @@ impl Failure {
         Failure::new(errno, at)
     }
 
+    /// A kernel call that failed, with the call and what it acted on.
+    fn of_sys(e: crate::sys::error::SysError) -> Failure {
+        Failure::new(e.errno, e.place())
+    }
+
     fn reply(self) -> Reply {
         Reply::Failed {
             errno: self.errno as i32,
@@ -253,13 +258,17 @@ fn harden(step: HardenStep) -> Answer {
             h::become_root(guide).map_err(|e| Failure::new(e, "setresuid(0, 0, 0)"))?
         }
         HardenStep::PivotRoot { root } => {
-            h::leave_chroot().map_err(Failure::at_call)?;
-            h::pivot_root(&root).map_err(Failure::at_call)?;
+            h::try_leave_chroot().map_err(Failure::of_sys)?;
+            h::try_pivot_root(&root).map_err(Failure::of_sys)?;
         }
         HardenStep::CgroupNs => {
             h::unshare_cgroup().map_err(|e| Failure::new(e, "unshare(CLONE_NEWCGROUP)"))?
         }
-        HardenStep::Masks => return h::mask_paths().map(Reply::Masked).map_err(Failure::at_call),
+        HardenStep::Masks => {
+            return h::try_mask_paths()
+                .map(Reply::Masked)
+                .map_err(Failure::of_sys)
+        }
         HardenStep::Caps { keep } => h::cut_caps(keep).map_err(|e| Failure::new(e, "capset"))?,
         HardenStep::NoNewPrivs => {
             h::no_new_privs().map_err(|e| Failure::new(e, "prctl(PR_SET_NO_NEW_PRIVS)"))?

@@ -113,11 +113,6 @@ pub fn try_leave_chroot() -> Result<(), SysError> {
     r.map_err(SysError::at("chroot(\".\")"))
 }
 
-/// [`try_leave_chroot`] in the pair the agent's protocol carries (where, errno).
-pub fn leave_chroot() -> Result<(), (String, Errno)> {
-    try_leave_chroot().map_err(SysError::into_parts)
-}
-
 /// What runc does (libcontainer/rootfs_linux.go, pivotRoot): bind $ROOTFS on itself
 /// (pivot_root wants a mount point), chdir into it, pivot_root(".", "."), which stacks
 /// the old root on top of the new one; fchdir to the old root, make it rslave (so that
@@ -169,11 +164,6 @@ pub fn try_pivot_root(root: &Path) -> Result<(), SysError> {
     let r = nix::unistd::chdir("/");
     trace(|| "chdir(\"/\")".into(), "2 chdir", &r);
     r.map_err(at("chdir(\"/\")"))
-}
-
-/// [`try_pivot_root`] in the pair the agent's protocol carries (where, errno).
-pub fn pivot_root(root: &Path) -> Result<(), (String, Errno)> {
-    try_pivot_root(root).map_err(SysError::into_parts)
 }
 
 /// runc's default masked paths (`maskedPaths` of `runc spec` and of Docker): files get
@@ -292,11 +282,6 @@ pub fn try_mask_paths() -> Result<Vec<(String, Masked)>, SysError> {
         out.push((p.to_string(), Masked::ReadOnly));
     }
     Ok(out)
-}
-
-/// [`try_mask_paths`] in the pair the agent's protocol carries (where, errno).
-pub fn mask_paths() -> Result<Vec<(String, Masked)>, (String, Errno)> {
-    try_mask_paths().map_err(SysError::into_parts)
 }
 
 /// Docker's default capability set is kept once, in `capnames`.
