@@ -14,6 +14,7 @@
 //! `cargo test --test hostile_registry -- --test-threads=1`.
 
 mod common;
+use common::Tmp;
 
 use sha2::Digest as _;
 use std::collections::BTreeSet;
@@ -26,35 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 // ---------------------------------------------------------------- temp dirs
-
-/// A directory removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "hako-hostile-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn s(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn sha256_hex(b: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(b))

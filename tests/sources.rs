@@ -7,6 +7,9 @@
 //! These tests need root and fail (not skip) without it. Run them one at a time:
 //! `cargo test -- --test-threads=1` (tests/run.sh does).
 
+mod common;
+use common::Tmp;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -33,31 +36,6 @@ fn unsafe_free_euid() -> u32 {
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|u| u.parse().ok())
         .unwrap()
-}
-
-/// A directory removed on drop.
-struct Tmp(PathBuf);
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!(
-            "hako-test-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn sh(cmd: &mut Command) -> Output {

@@ -6,6 +6,7 @@
 //! ends. Inside, /proc/self/fd holds 0, 1 and 2 only.
 
 mod common;
+use common::Tmp;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -47,15 +48,6 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
-
-/// A temp dir of this test's own, removed at the end.
-struct Tmp(PathBuf);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A busybox rootfs (`dir:`) with the probe at /probe and a /dev/tty node (so that the
 /// container could open its controlling terminal, if it had the learner's).

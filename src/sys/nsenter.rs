@@ -264,20 +264,7 @@ unsafe fn child_main(
         fail(wr, 5);
     }
     libc::close(wr);
-    let mut status = 0;
-    loop {
-        let r = libc::waitpid(pid, &mut status, 0);
-        if r == pid {
-            break;
-        }
-        if r < 0 && Errno::last_raw() != libc::EINTR {
-            libc::_exit(125);
-        }
-    }
-    if libc::WIFEXITED(status) {
-        libc::_exit(libc::WEXITSTATUS(status))
-    }
-    libc::_exit(128 + libc::WTERMSIG(status))
+    exit_as(pid)
 }
 
 // ------------------------------------------------------------------ inside, confined
@@ -629,20 +616,7 @@ unsafe fn inside_child(p: &Plan<'_>) -> ! {
     }
     libc::close(p.sock);
     libc::close(p.wr);
-    let mut status = 0;
-    loop {
-        let r = libc::waitpid(pid, &mut status, 0);
-        if r == pid {
-            break;
-        }
-        if r < 0 && Errno::last_raw() != libc::EINTR {
-            libc::_exit(125);
-        }
-    }
-    if libc::WIFEXITED(status) {
-        libc::_exit(libc::WEXITSTATUS(status))
-    }
-    libc::_exit(128 + libc::WTERMSIG(status))
+    exit_as(pid)
 }
 
 /// The grandchild, in the PID namespace: PID 1's root, a pty of its own, PID 1's
@@ -803,4 +777,24 @@ unsafe fn set_caps(c: &Confinement) -> libc::c_int {
         inheritable: half(c.inh, hi),
     });
     libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) as libc::c_int
+}
+
+/// Waits for the child `pid` (waitpid(2), again after EINTR) and leaves with its status, as
+/// a shell reports it: its exit code, or 128 + the signal that killed it. Only async-signal-
+/// safe calls: it runs in a forked child.
+unsafe fn exit_as(pid: libc::pid_t) -> ! {
+    let mut status = 0;
+    loop {
+        let r = libc::waitpid(pid, &mut status, 0);
+        if r == pid {
+            break;
+        }
+        if r < 0 && Errno::last_raw() != libc::EINTR {
+            libc::_exit(125);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::_exit(libc::WEXITSTATUS(status))
+    }
+    libc::_exit(128 + libc::WTERMSIG(status))
 }
