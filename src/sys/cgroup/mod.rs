@@ -1,9 +1,9 @@
 //! cgroups, v1 (and hybrid) and v2, behind one small interface.
 //!
-//! The layout is detected once from mountinfo ([`layout`]). What hako writes is computed
-//! as a plan first ([`plan`]: pure, unit-tested for both versions), then applied
-//! ([`apply`]): the same plan renders the shell equivalent, so what is shown is what is
-//! done. [`counters`] reads a cgroup back; [`diagnose`] is preflight's reasoning about
+//! The layout is detected once from mountinfo (`layout.rs`). What hako writes is computed
+//! as a plan first (`plan.rs`: pure, unit-tested for both versions), then applied
+//! (`apply.rs`): the same plan renders the shell equivalent, so what is shown is what is
+//! done. `counters.rs` reads a cgroup back; `diagnose.rs` is preflight's reasoning about
 //! what can stand between hako and `+memory +cpu`, and the sentences for a failed write.
 
 mod apply;

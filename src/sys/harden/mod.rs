@@ -9,6 +9,11 @@
 //! 4. masked and read-only paths in /proc (mount(2) needs CAP_SYS_ADMIN: before the cut);
 //! 5. the capability cut;
 //! 6. no_new_privs (seccomp without CAP_SYS_ADMIN needs it);
+//! 7. seccomp last, just before the execve: the filter then covers only the command.
+//!
+//! One file per measure, in that order: `userns.rs` (which also shifts a rootfs's owners
+//! into the mapped range), `pivot.rs`, `cgroupns.rs`, `masks.rs`, `caps.rs`, `nnp.rs`,
+//! `seccomp.rs`; and `probes.rs`, the attempts inside that show a measure holds.
 
 mod caps;
 mod cgroupns;
