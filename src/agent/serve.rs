@@ -9,6 +9,7 @@
 
 use super::protocol::{line, parse, HardenStep, Probe, Reply, Request};
 use crate::error::Kind;
+use crate::sys::error::SysError;
 use crate::sys::process::{FD_ENV, GUIDE_ENV, TRACE_ENV};
 use crate::sys::{self, ns, Errno};
 use std::io::{BufRead, BufReader, Write};
@@ -31,18 +32,10 @@ impl Failure {
         }
     }
 
-    /// For the `(Errno, PathBuf)` errors of `ns::make_inside`/`mount_inside`.
-    fn at_path((errno, p): (Errno, PathBuf)) -> Failure {
-        Failure::new(errno, p.display().to_string())
-    }
-
-    /// For the `(call, Errno)` errors of `sys::tty` and `sys::harden`.
-    fn at_call<S: Into<String>>((at, errno): (S, Errno)) -> Failure {
-        Failure::new(errno, at)
-    }
-
-    /// A kernel call that failed, with the call and what it acted on.
-    fn of_sys(e: crate::sys::error::SysError) -> Failure {
+    /// A kernel call that failed, with the call and what it acted on: the reply
+    /// carries the path when there is one (`ns::make_inside`, `mount_inside`), else
+    /// the call (`sys::tty::take_stdio`, `sys::harden`).
+    fn of_sys(e: SysError) -> Failure {
         Failure::new(e.errno, e.place())
     }
 
@@ -92,7 +85,7 @@ fn trace(on: bool) -> Answer {
 }
 
 fn mount_proc(root: &Path) -> Answer {
-    let created = ns::make_inside(root, "proc", false).map_err(Failure::at_path)?;
+    let created = ns::make_inside(root, "proc", false).map_err(Failure::of_sys)?;
     ns::mount_inside(
         "proc",
         root,
@@ -101,13 +94,13 @@ fn mount_proc(root: &Path) -> Answer {
         ns::MsFlags::empty(),
         None,
     )
-    .map_err(Failure::at_path)?;
+    .map_err(Failure::of_sys)?;
     done(created)
 }
 
 fn devpts(root: &Path) -> Answer {
     use ns::MsFlags;
-    let mut created = ns::make_inside(root, "dev/pts", false).map_err(Failure::at_path)?;
+    let mut created = ns::make_inside(root, "dev/pts", false).map_err(Failure::of_sys)?;
     ns::mount_inside(
         "devpts",
         root,
@@ -116,7 +109,7 @@ fn devpts(root: &Path) -> Answer {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some(ns::DEVPTS_OPTIONS),
     )
-    .map_err(Failure::at_path)?;
+    .map_err(Failure::of_sys)?;
     let ptmx = root.join("dev/ptmx");
     match std::fs::symlink_metadata(&ptmx) {
         Err(_) => {
@@ -142,15 +135,15 @@ fn devpts(root: &Path) -> Answer {
                 MsFlags::MS_BIND,
                 None,
             )
-            .map_err(Failure::at_path)?;
+            .map_err(Failure::of_sys)?;
         }
     }
     done(created)
 }
 
 fn dev_null(root: &Path) -> Answer {
-    let mut created = ns::make_inside(root, "dev", false).map_err(Failure::at_path)?;
-    created.extend(ns::make_inside(root, "dev/null", true).map_err(Failure::at_path)?);
+    let mut created = ns::make_inside(root, "dev", false).map_err(Failure::of_sys)?;
+    created.extend(ns::make_inside(root, "dev/null", true).map_err(Failure::of_sys)?);
     ns::mount_inside(
         "/dev/null",
         root,
@@ -159,7 +152,7 @@ fn dev_null(root: &Path) -> Answer {
         ns::MsFlags::MS_BIND,
         None,
     )
-    .map_err(Failure::at_path)?;
+    .map_err(Failure::of_sys)?;
     done(created)
 }
 
@@ -214,8 +207,8 @@ fn exec(
     sock: RawFd,
     kept: &mut Kept,
 ) -> Failure {
-    if let Err(f) = sys::tty::take_stdio(kept.slave.as_ref(), kept.ttys, &kept.pipes) {
-        return Failure::at_call(f);
+    if let Err(e) = sys::tty::take_stdio(kept.slave.as_ref(), kept.ttys, &kept.pipes) {
+        return Failure::of_sys(e);
     }
     *kept = Kept::default();
     // The socket closes at the exec; close_range closes everything else.
@@ -426,8 +419,10 @@ mod tests {
         assert!(
             matches!(&r, Reply::Failed { errno, at } if *errno == Errno::EPERM as i32 && at == "sethostname")
         );
-        let r = Failure::at_path((Errno::ENOENT, PathBuf::from("/r/proc"))).reply();
+        let r = Failure::of_sys(SysError::on("mkdir", "/r/proc", Errno::ENOENT)).reply();
         assert!(matches!(&r, Reply::Failed { at, .. } if at == "/r/proc"));
+        let r = Failure::of_sys(SysError::new("setsid", Errno::EPERM)).reply();
+        assert!(matches!(&r, Reply::Failed { at, .. } if at == "setsid"));
     }
 
     #[test]

@@ -92,11 +92,9 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
             st.record_added(&["proc", "dev", "dev/pts", "dev/null", "dev/ptmx"])?;
             let mut made = vec![];
             for (rel, file) in [("proc", false), ("dev/pts", false), ("dev/null", true)] {
-                made.extend(
-                    crate::sys::ns::make_inside(&root, rel, file).map_err(|(e, p)| {
-                        crate::sys::failure(&tf("do.mkdir", &[("path", &p.display())]), e)
-                    })?,
-                );
+                made.extend(crate::sys::ns::make_inside(&root, rel, file).map_err(|e| {
+                    crate::sys::failure(&tf("do.mkdir", &[("path", &e.place())]), e.errno)
+                })?);
             }
             let ptmx = root.join("dev/ptmx");
             if std::fs::symlink_metadata(&ptmx).is_err() {

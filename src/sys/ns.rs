@@ -3,6 +3,7 @@
 //! man page and says why it is done the way it is.
 #![allow(unsafe_code)]
 
+use super::error::SysError;
 use super::tracer::{trace, trace_as};
 use nix::errno::Errno;
 use nix::mount::mount;
@@ -138,17 +139,20 @@ pub fn flag_names(flags: MsFlags) -> String {
 
 /// Creates `rel` (a relative path) inside `root` as a directory (or, with `file`, an
 /// empty file), refusing to go through a symlink: a rootfs is data hako does not trust,
-/// and `dev -> /` must not lead a mount point onto the host. Returns what it created.
-pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (Errno, PathBuf)> {
+/// and `dev -> /` must not lead a mount point onto the host. Returns what it created;
+/// an error names the call (`mkdir`, or `open` for the file) and the path it stopped at.
+pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, SysError> {
     let mut cur = root.to_path_buf();
     let mut made = vec![];
     let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
     for (i, part) in parts.iter().enumerate() {
         cur.push(part);
         let last = i + 1 == parts.len();
+        let call = if last && file { "open" } else { "mkdir" };
+        let failed = |e: Errno, p: &Path| SysError::on(call, p.display().to_string(), e);
         match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => return Err((Errno::ELOOP, cur)),
-            Ok(m) if !last && !m.is_dir() => return Err((Errno::ENOTDIR, cur)),
+            Ok(m) if m.file_type().is_symlink() => return Err(failed(Errno::ELOOP, &cur)),
+            Ok(m) if !last && !m.is_dir() => return Err(failed(Errno::ENOTDIR, &cur)),
             Ok(_) => {}
             Err(_) => {
                 let r = if last && file {
@@ -173,7 +177,7 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
                     );
                     r
                 };
-                r.map_err(|e| (e, cur.clone()))?;
+                r.map_err(|e| failed(e, &cur))?;
                 made.push(cur.clone());
             }
         }
@@ -184,29 +188,34 @@ pub fn make_inside(root: &Path, rel: &str, file: bool) -> Result<Vec<PathBuf>, (
 /// Opens `rel` inside `root` one component at a time with O_PATH|O_NOFOLLOW, so that no
 /// symlink in the (untrusted) rootfs can send it elsewhere, and returns the fd. A mount
 /// onto `/proc/self/fd/N` then lands on exactly that directory or file (what runc does).
-pub fn open_inside(root: &Path, rel: &str) -> Result<std::os::fd::OwnedFd, (Errno, PathBuf)> {
+/// An error names the call and the path it stopped at (`..` is refused with EXDEV, a
+/// symlink with ELOOP).
+pub fn open_inside(root: &Path, rel: &str) -> Result<std::os::fd::OwnedFd, SysError> {
     use nix::fcntl::{open, openat, OFlag};
     use nix::sys::stat::{fstat, Mode, SFlag};
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut cur = open(root, flags | OFlag::O_DIRECTORY, Mode::empty())
-        .map_err(|e| (e, root.to_path_buf()))?;
+    const OPEN: &str = "open(O_PATH|O_NOFOLLOW)";
+    let failed = |call: &str, e: Errno, p: &Path| SysError::on(call, p.display().to_string(), e);
+    let mut cur =
+        open(root, flags | OFlag::O_DIRECTORY, Mode::empty()).map_err(|e| failed(OPEN, e, root))?;
     let mut shown = root.to_path_buf();
     for part in rel.split('/').filter(|s| !s.is_empty() && *s != ".") {
         shown.push(part);
         if part == ".." {
-            return Err((Errno::EXDEV, shown));
+            return Err(failed(OPEN, Errno::EXDEV, &shown));
         }
-        let next = openat(&cur, part, flags, Mode::empty()).map_err(|e| (e, shown.clone()))?;
-        let st = fstat(&next).map_err(|e| (e, shown.clone()))?;
+        let next = openat(&cur, part, flags, Mode::empty()).map_err(|e| failed(OPEN, e, &shown))?;
+        let st = fstat(&next).map_err(|e| failed("fstat", e, &shown))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-            return Err((Errno::ELOOP, shown));
+            return Err(failed(OPEN, Errno::ELOOP, &shown));
         }
         cur = next;
     }
     Ok(cur)
 }
 
-/// mount(2) onto a path inside the rootfs, through an fd from [`open_inside`].
+/// mount(2) onto a path inside the rootfs, through an fd from [`open_inside`]. An error
+/// names the call (`mount`, or the open before it) and the path inside the rootfs.
 pub fn mount_inside(
     source: &str,
     root: &Path,
@@ -214,7 +223,7 @@ pub fn mount_inside(
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
-) -> Result<(), (Errno, PathBuf)> {
+) -> Result<(), SysError> {
     use std::os::fd::AsRawFd;
     let fd = open_inside(root, rel)?;
     let shown = root.join(rel);
@@ -235,7 +244,7 @@ pub fn mount_inside(
         "2 mount",
         &r,
     );
-    r.map_err(|e| (e, shown))
+    r.map_err(|e| SysError::on("mount", shown.display().to_string(), e))
 }
 
 /// sethostname(2): only the new UTS namespace sees it.
@@ -397,3 +406,57 @@ pub fn open_slave(path: &Path) -> Result<u64, Errno> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "hako-ns-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn making_inside_names_the_call_and_the_path_it_stopped_at() {
+        let root = scratch("make");
+        let made = make_inside(&root, "dev/null", true).unwrap();
+        assert_eq!(made, vec![root.join("dev"), root.join("dev/null")]);
+        assert!(root.join("dev/null").is_file());
+        std::os::unix::fs::symlink("/", root.join("proc")).unwrap();
+        let e = make_inside(&root, "proc/x", false).unwrap_err();
+        assert_eq!((e.call.as_str(), e.errno), ("mkdir", Errno::ELOOP));
+        assert_eq!(e.place(), root.join("proc").display().to_string());
+        let e = make_inside(&root, "dev/null/x", false).unwrap_err();
+        assert_eq!(e.errno, Errno::ENOTDIR);
+        assert_eq!(e.place(), root.join("dev/null").display().to_string());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn opening_inside_refuses_a_link_and_dot_dot() {
+        let root = scratch("open");
+        std::fs::create_dir(root.join("dev")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        assert!(open_inside(&root, "dev").is_ok());
+        let e = open_inside(&root, "etc").unwrap_err();
+        assert_eq!(e.errno, Errno::ELOOP);
+        assert_eq!(e.place(), root.join("etc").display().to_string());
+        let e = open_inside(&root, "dev/../..").unwrap_err();
+        assert_eq!(e.errno, Errno::EXDEV);
+        let e = open_inside(&root, "nope").unwrap_err();
+        assert_eq!(
+            (e.call.as_str(), e.errno),
+            ("open(O_PATH|O_NOFOLLOW)", Errno::ENOENT)
+        );
+        assert_eq!(e.place(), root.join("nope").display().to_string());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -12,6 +12,7 @@
 //! controlling terminal either.
 #![allow(unsafe_code)]
 
+use super::error::SysError;
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
@@ -105,29 +106,29 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
 /// controlling terminal with hako; then each standard descriptor that was a terminal is
 /// replaced (dup2(2)): by `slave`, which becomes the controlling terminal (TIOCSCTTY,
 /// ioctl_tty(2)), or by the pipe hako relays. Fails if a terminal other than `slave`
-/// would still reach the command.
+/// would still reach the command; the error names the call that failed.
 pub fn take_stdio(
     slave: Option<&OwnedFd>,
     ttys: [bool; 3],
     pipes: &[(i32, OwnedFd)],
-) -> Result<(), (&'static str, Errno)> {
-    nix::unistd::setsid().map_err(|e| ("setsid", e))?;
+) -> Result<(), SysError> {
+    nix::unistd::setsid().map_err(SysError::at("setsid"))?;
     if let Some(slave) = slave {
         // SAFETY: TIOCSCTTY takes an int argument (0: do not steal).
         if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-            return Err(("TIOCSCTTY", Errno::last()));
+            return Err(SysError::new("TIOCSCTTY", Errno::last()));
         }
         for (target, tty) in ttys.iter().enumerate() {
             // SAFETY: dup2 onto a standard descriptor, which this process owns.
             if *tty && unsafe { libc::dup2(slave.as_raw_fd(), target as i32) } < 0 {
-                return Err(("dup2", Errno::last()));
+                return Err(SysError::new("dup2", Errno::last()));
             }
         }
     }
     for (target, end) in pipes {
         // SAFETY: as above.
         if unsafe { libc::dup2(end.as_raw_fd(), *target) } < 0 {
-            return Err(("dup2", Errno::last()));
+            return Err(SysError::new("dup2", Errno::last()));
         }
     }
     let own = slave.and_then(|s| nix::sys::stat::fstat(s).ok());
@@ -136,10 +137,13 @@ pub fn take_stdio(
         if unsafe { libc::isatty(fd) } == 1 {
             // SAFETY: a standard descriptor, open (isatty just said so).
             let st = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(fd) })
-                .map_err(|e| ("fstat", e))?;
+                .map_err(SysError::at("fstat"))?;
             let ours = own.is_some_and(|o| (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino));
             if !ours {
-                return Err(("a terminal of hako's on fd 0-2", Errno::EPERM));
+                return Err(SysError::new(
+                    "a terminal of hako's on fd 0-2",
+                    Errno::EPERM,
+                ));
             }
         }
     }
