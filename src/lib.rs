@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod book;
 pub mod cli;
 pub mod commands;
 pub mod demos;

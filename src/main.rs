@@ -18,6 +18,10 @@ fn run() -> i32 {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__agent") {
         return agent::agent_main();
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__book") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return hako::book::main(&args);
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "__demo") {
         let args: Vec<String> = std::env::args().skip(2).collect();
         return demos::main(&args);

@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     // The runner.
     &["walk"],
     // Commands: the command line, the subcommands, the binary.
-    &["cli", "commands", "doctor", "script", "main"],
+    &["cli", "commands", "doctor", "script", "book", "main"],
 ];
 
 /// Imports that go against the layers today, each with the reason it is tolerated.
