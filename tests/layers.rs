@@ -554,6 +554,50 @@ fn no_child_imports_its_parents_file() {
     );
 }
 
+/// A `mod.rs` (and `lib.rs`) only declares its modules and re-exports: whatever its children
+/// share lives in a file of its own, so no child has to import its parent's file.
+#[test]
+fn a_mod_rs_only_declares_and_re_exports() {
+    let mut bad = vec![];
+    for f in files() {
+        if !(f.path.ends_with("/mod.rs") || f.path == "src/lib.rs") {
+            continue;
+        }
+        // Statements of the file, comments and strings blanked (`code_only`).
+        for stmt in f.code.split(';') {
+            let s = stmt.trim();
+            let s = s.trim_start_matches(|c: char| c == '}' || c.is_whitespace());
+            // Attributes (`#[cfg(test)]`, `#![allow(…)]`) may stand before a declaration.
+            let mut rest = s;
+            while rest.starts_with('#') {
+                match rest.find(']') {
+                    Some(i) => rest = rest[i + 1..].trim_start(),
+                    None => break,
+                }
+            }
+            let ok = rest.is_empty()
+                || [
+                    "mod ",
+                    "pub mod ",
+                    "pub(crate) mod ",
+                    "use ",
+                    "pub use ",
+                    "pub(crate) use ",
+                ]
+                .iter()
+                .any(|k| rest.starts_with(k));
+            if !ok {
+                bad.push(format!("{}: {}", f.path, rest.lines().next().unwrap_or("")));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "a mod.rs holds more than declarations:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn no_two_files_import_each_other() {
     let files = files();
