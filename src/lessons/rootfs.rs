@@ -310,20 +310,30 @@ fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
     {
         return Ok(None);
     }
-    let Some(bin) = host::inside_to_host(root, "/bin") else {
+    // /bin as the image resolves it, opened as a directory inside the rootfs
+    // (openat2 RESOLVE_IN_ROOT): the link is made there by descriptor, never through a
+    // path the image could point at the host.
+    use crate::sys::at::DirFd;
+    let Ok(bin) = DirFd::open(root).and_then(|r| r.dir_in_root("/bin")) else {
         return Ok(None);
     };
-    if !bin.starts_with(root) || !bin.is_dir() {
-        return Ok(None);
-    }
-    let link = bin.join("bash");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink("/usr/local/bin/bash", &link).map_err(|e| {
+    let fail = |e| {
         crate::sys::failure(
-            &tf("do.symlink", &[("path", &link.display())]),
-            crate::sys::io_errno(&e),
+            &tf(
+                "do.symlink",
+                &[(
+                    "path",
+                    &crate::ui::sanitize::clean_path(&root.join("bin/bash")),
+                )],
+            ),
+            e,
         )
-    })?;
+    };
+    match bin.unlink("bash") {
+        Ok(()) | Err(crate::sys::Errno::ENOENT) => {}
+        Err(e) => return Err(fail(e)),
+    }
+    bin.symlink("/usr/local/bin/bash", "bash").map_err(fail)?;
     Ok(Some(t("rootfs.did_bash_link").to_string()))
 }
 
