@@ -714,6 +714,37 @@ fn only_sys_touches_the_kernel() {
     );
 }
 
+/// The lessons read the kernel only through `sys` (its procfs reader, its file questions,
+/// its probes): no file, process, descriptor or socket call of std's in `src/lessons`, so
+/// that every check's evidence comes through the one layer that names its man pages.
+#[test]
+fn lessons_read_the_kernel_through_sys() {
+    let mut bad = vec![];
+    for f in files()
+        .iter()
+        .filter(|f| f.path.starts_with("src/lessons/"))
+    {
+        for (n, line) in f.code.lines().enumerate() {
+            for w in [
+                "std::fs",
+                "std::os",
+                "std::process::Command",
+                "std::net",
+                "File::",
+            ] {
+                if line.contains(w) {
+                    bad.push(format!("{}:{}: {}", f.path, n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "kernel calls in the lessons, outside src/sys:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn only_sys_allows_unsafe_code() {
     let toml = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();

@@ -14,7 +14,6 @@ use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub struct Chroot;
@@ -57,12 +56,7 @@ pub fn resolve_command(root: &Path, name: &str) -> Result<String> {
     };
     for c in &candidates {
         if let Some(host) = inside_to_host(root, c) {
-            let meta = std::fs::metadata(&host);
-            let exec = meta
-                .as_ref()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false);
-            if exec {
+            if crate::sys::files::is_executable_file(&host) {
                 return Ok(c.clone());
             }
             if name.contains('/') {
@@ -88,7 +82,7 @@ pub fn resolve_command(root: &Path, name: &str) -> Result<String> {
 /// What the host sees of `pid`: its root, its executable, its status lines, its uid map.
 pub fn look_at(pid: i32) -> ExecSeen {
     let link = |f: &str| {
-        std::fs::read_link(format!("/proc/{pid}/{f}"))
+        crate::sys::files::read_link(Path::new(&format!("/proc/{pid}/{f}")))
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
@@ -100,7 +94,7 @@ pub fn look_at(pid: i32) -> ExecSeen {
         root: link("root"),
         exe: link("exe"),
         status,
-        uid_map: std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
+        uid_map: crate::sys::files::read_text(Path::new(&format!("/proc/{pid}/uid_map")))
             .unwrap_or_default()
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -113,30 +107,18 @@ pub fn look_at(pid: i32) -> ExecSeen {
 /// it is a terminal (a tty or pty device, by major number, devices(7)) that is not on
 /// the container's own devpts (`/proc/PID/root/dev/pts`, told apart by st_dev).
 pub fn fds_of(pid: i32) -> Vec<(i32, String, bool)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let own_pts = std::fs::metadata(format!("/proc/{pid}/root/dev/pts"))
-        .map(|m| m.dev())
-        .ok();
-    let dir = format!("/proc/{pid}/fd");
-    let mut fds: Vec<(i32, String, bool)> = std::fs::read_dir(&dir)
+    let own_pts = crate::sys::files::dev_of(Path::new(&format!("/proc/{pid}/root/dev/pts")));
+    crate::sys::procfs::fds(pid)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let n: i32 = e.file_name().to_str()?.parse().ok()?;
-            let target = std::fs::read_link(e.path())
+        .map(|f| {
+            let target = f
+                .target
                 .map(|p| crate::ui::sanitize::clean_path(&p))
-                .unwrap_or_else(|_| "?".into());
-            let foreign = std::fs::metadata(e.path()).is_ok_and(|m| {
-                let major = crate::sys::files::dev_major(m.rdev());
-                let tty = m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143);
-                tty && Some(m.dev()) != own_pts
-            });
-            Some((n, target, foreign))
+                .unwrap_or_else(|| "?".into());
+            let foreign = f.tty_on.is_some_and(|dev| Some(dev) != own_pts);
+            (f.n, target, foreign)
         })
-        .collect();
-    fds.sort();
-    fds
+        .collect()
 }
 
 /// The rows that show which descriptors reached the command: only 0, 1 and 2, and
@@ -366,7 +348,7 @@ impl Lesson for Chroot {
                 v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
             );
         }
-        let hako = std::fs::read_link("/proc/self/exe")
+        let hako = crate::sys::files::read_link(Path::new("/proc/self/exe"))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         c.row(
@@ -429,10 +411,7 @@ struct Escape(Option<(EscapeOutcome, EscapeOutcome)>);
 
 /// The device and inode of the host's `/`, which an escape reaches.
 pub fn host_root() -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/")
-        .map(|m| (m.dev(), m.ino()))
-        .unwrap_or((0, 0))
+    crate::sys::files::identity(Path::new("/")).unwrap_or((0, 0))
 }
 
 /// What an escape attempt saw: where it got out to, or the call that failed.

@@ -151,7 +151,7 @@ impl Context {
         let under = r.path.clone();
         for rel in rels {
             let path = under.join(rel);
-            if std::fs::symlink_metadata(&path).is_err() {
+            if !crate::sys::files::exists_nofollow(&path) {
                 self.journal.add(Item::Added {
                     path,
                     under: under.clone(),
@@ -258,7 +258,7 @@ impl Context {
                     .journal
                     .items
                     .iter()
-                    .filter(|i| matches!(i, Item::Added { path, .. } if std::fs::symlink_metadata(path).is_err()))
+                    .filter(|i| matches!(i, Item::Added { path, .. } if !crate::sys::files::exists_nofollow(path)))
                     .cloned()
                     .collect();
                 for i in added {

@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::sys::ns::DEVPTS_OPTIONS;
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
-use std::os::unix::fs::MetadataExt;
 
 pub struct Devpts;
 
@@ -70,7 +69,7 @@ impl Lesson for Devpts {
             c.row(t("devpts.row_open"), "-", "-", false);
             return c;
         };
-        let host_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).unwrap_or(0);
+        let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
         match view.pty() {
             Ok((n, dev, pts_dev)) => {
                 c.row(

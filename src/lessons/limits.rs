@@ -189,14 +189,6 @@ impl Lesson for Limits {
     }
 }
 
-/// `key value` lines of a cgroup file (cpu.stat, memory.events, memory.oom_control).
-fn kv(path: &std::path::Path, key: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
 /// The memory counters the demonstration reads: (name, value, primary). The OOM
 /// evidence is primary: v2's memory.events (`max`: the limit was hit; `oom_kill`),
 /// v1's memory.oom_control `oom_kill`. v1's failcnt counters are shown only when
@@ -208,12 +200,12 @@ fn mem_counters(l: &Layout, uuid: &str) -> Vec<(String, Option<u64>, bool)> {
         vec![
             (
                 "memory.events max".into(),
-                kv(&m.join("memory.events"), "max"),
+                crate::sys::cgroup::key_value(&m.join("memory.events"), "max"),
                 true,
             ),
             (
                 "memory.events oom_kill".into(),
-                kv(&m.join("memory.events"), "oom_kill"),
+                crate::sys::cgroup::key_value(&m.join("memory.events"), "oom_kill"),
                 true,
             ),
         ]
@@ -221,7 +213,7 @@ fn mem_counters(l: &Layout, uuid: &str) -> Vec<(String, Option<u64>, bool)> {
         let num = |f: &str| read_trim(&m.join(f)).and_then(|v| v.parse().ok());
         let mut v = vec![(
             "memory.oom_control oom_kill".into(),
-            kv(&m.join("memory.oom_control"), "oom_kill"),
+            crate::sys::cgroup::key_value(&m.join("memory.oom_control"), "oom_kill"),
             true,
         )];
         v.push(("memory.failcnt".into(), num("memory.failcnt"), false));
@@ -245,7 +237,12 @@ fn cpu_counters(l: &Layout, uuid: &str) -> Vec<(String, Option<u64>)> {
     };
     ["nr_periods", "nr_throttled", time]
         .iter()
-        .map(|k| (format!("cpu.stat {k}"), kv(&f, k)))
+        .map(|k| {
+            (
+                format!("cpu.stat {k}"),
+                crate::sys::cgroup::key_value(&f, k),
+            )
+        })
         .collect()
 }
 
@@ -255,7 +252,6 @@ fn shown(v: Option<u64>) -> String {
 
 /// A process in the cgroup touches more memory than the limit allows.
 fn memory_demo(st: &Context, l: &Layout, c: &mut Check) {
-    use std::os::unix::process::ExitStatusExt;
     let procs = l.procs_files(&st.uuid);
     let bytes = st.opts.memory + (32 << 20);
     let before = mem_counters(l, &st.uuid);
@@ -272,7 +268,7 @@ fn memory_demo(st: &Context, l: &Layout, c: &mut Check) {
     let (out, status) = finish_child(child, std::time::Duration::from_secs(60));
     let mib = crate::demos::value(&out, "mib").unwrap_or(0);
     let survived = crate::demos::value(&out, "survived").is_some();
-    let killed = status.signal() == Some(crate::sys::Signal::SIGKILL as i32);
+    let killed = crate::sys::process::killed_by(&status, crate::sys::Signal::SIGKILL);
     let seen = if killed {
         tf("limits.demo_killed", &[("mib", &mib)])
     } else if survived {

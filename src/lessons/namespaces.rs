@@ -205,8 +205,9 @@ impl Lesson for Namespaces {
                 !inside.is_empty() && inside != outside,
             );
         }
-        let net = std::fs::read_to_string(view.proc("net/dev")).unwrap_or_default();
-        let host_net = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+        let net = crate::sys::files::read_text(&view.proc("net/dev")).unwrap_or_default();
+        let host_net = crate::sys::files::read_text(std::path::Path::new("/proc/self/net/dev"))
+            .unwrap_or_default();
         let ifs = interfaces(&net);
         c.row(
             t("ns.row_net"),

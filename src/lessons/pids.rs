@@ -52,14 +52,6 @@ pub fn shell_for(l: &Layout, uuid: &str, max: u64, plan: &[Op]) -> String {
     )
 }
 
-/// `key value` lines of a cgroup file (pids.events).
-fn kv(path: &Path, key: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
 fn shown(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
@@ -222,7 +214,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
     use std::io::Write;
     let events = dir.join("pids.events");
     let has_events = events.exists();
-    let before = kv(&events, "max");
+    let before = crate::sys::cgroup::key_value(&events, "max");
     let bound = max + 8;
     let label = tf("pids.demo_forks", &[("bound", &bound)]);
     let expect = tf("pids.demo_expect", &[("max", &max)]);
@@ -242,12 +234,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
     let mut out = crate::sys::demo::read_until(&mut child, "full=1", limit);
     // At the limit: the host's view, and a process of the host's own.
     let at_limit = read_trim(&dir.join("pids.current")).unwrap_or_default();
-    let host = std::process::Command::new("/proc/self/exe")
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    let host = crate::sys::process::run_self_on_host(&["--version"]);
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(b"go\n");
     }
@@ -294,7 +281,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
         at_limit == max.to_string(),
     );
     if has_events {
-        let after = kv(&events, "max");
+        let after = crate::sys::cgroup::key_value(&events, "max");
         let rose = matches!((before, after), (Some(b), Some(a)) if a > b);
         c.row(
             "pids.events max",
@@ -333,7 +320,7 @@ fn fork_demo(dir: &Path, procs: &[PathBuf], max: u64, c: &mut Check) {
                 "pids.demo_host_ran",
                 &[("status", &s.code().map_or("-".into(), |c| c.to_string()))],
             ),
-            Err(e) => e.to_string(),
+            Err(e) => crate::sys::explain(*e),
         },
         t("pids.demo_outside"),
         ok,

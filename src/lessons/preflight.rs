@@ -25,13 +25,7 @@ fn noexec(path: &Path) -> bool {
 }
 
 fn offered_namespaces() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/proc/self/ns")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut v = crate::sys::files::names(std::path::Path::new("/proc/self/ns")).unwrap_or_default();
     v.sort();
     v
 }
@@ -181,7 +175,7 @@ impl Lesson for Preflight {
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         // Hidden, test-only: another mount table, to stand for a host without cgroups.
         st.host_mounts = match std::env::var_os("HAKO_TEST_MOUNTINFO") {
-            Some(p) => std::fs::read_to_string(p).map(|s| mountinfo::parse(&s)),
+            Some(p) => mountinfo::read_file(std::path::Path::new(&p)),
             None => mountinfo::read(None),
         }
         .map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;

@@ -60,11 +60,8 @@ impl Lesson for Proc {
             c.row(t("proc.row_pids"), "-", "-", false);
             return c;
         };
-        let host_count = std::fs::read_dir("/proc")
-            .map(|d| {
-                let names = d.filter_map(|e| e.ok()?.file_name().into_string().ok());
-                view::pids_in(names).len()
-            })
+        let host_count = crate::sys::files::names(std::path::Path::new("/proc"))
+            .map(|names| view::pids_in(names.into_iter()).len())
             .unwrap_or(0);
         let pids = view.pids();
         c.row(

@@ -73,43 +73,11 @@ impl Lesson for Shell {
         };
         let agent = a.pid();
         if let Some(master) = a.master.take() {
-            // The learner's keys go to the container's terminal, raw: Ctrl-C becomes a
-            // byte the container's line discipline turns into SIGINT for its own
-            // foreground process group.
-            use std::os::fd::{AsFd, AsRawFd};
-            let raw = crate::sys::tty::RawMode::enter();
-            let stdin = std::io::stdin();
-            let links = [
-                crate::sys::tty::Link {
-                    from: master.as_fd(),
-                    to: crate::sys::tty::terminal_out(),
-                    ends: true,
-                },
-                crate::sys::tty::Link {
-                    from: stdin.as_fd(),
-                    to: master.as_raw_fd(),
-                    ends: false,
-                },
-            ];
-            crate::sys::tty::relay(&links, Some(master.as_raw_fd()), || {
-                stop() || crate::sys::tty::ended(agent)
-            });
-            crate::sys::tty::discard_pending(&master);
-            drop(raw);
+            crate::sys::tty::relay_pty(&master, || stop() || crate::sys::tty::ended(agent));
         } else if !a.pipes.is_empty() {
-            // hako's terminal, seen through pipes: the command's output reaches it byte
-            // for byte; Ctrl-C reaches hako, which passes it on.
-            use std::os::fd::AsFd;
+            // hako's terminal, seen through pipes: Ctrl-C reaches hako, which passes it on.
             let pipes = std::mem::take(&mut a.pipes);
-            let links: Vec<crate::sys::tty::Link> = pipes
-                .iter()
-                .map(|(to, from)| crate::sys::tty::Link {
-                    from: from.as_fd(),
-                    to: *to,
-                    ends: true,
-                })
-                .collect();
-            crate::sys::tty::relay(&links, None, || {
+            crate::sys::tty::relay_pipes(&pipes, || {
                 if crate::sys::signals::peek() == Some(crate::sys::Signal::SIGINT) {
                     crate::sys::signals::take();
                     a.pass_sigint();

@@ -97,7 +97,7 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
                 })?);
             }
             let ptmx = root.join("dev/ptmx");
-            if std::fs::symlink_metadata(&ptmx).is_err() {
+            if !crate::sys::files::exists_nofollow(&ptmx) {
                 crate::sys::symlink("pts/ptmx", &ptmx)
                     .map_err(|e| crate::sys::failure(&ptmx.display().to_string(), e))?;
                 made.push(ptmx);
@@ -135,7 +135,7 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         let agent = view.pid;
         let want = map_line();
         for file in ["uid_map", "gid_map"] {
-            let seen = std::fs::read_to_string(view.proc(file))
+            let seen = crate::sys::files::read_text(&view.proc(file))
                 .unwrap_or_default()
                 .split_whitespace()
                 .collect::<Vec<_>>()

@@ -7,9 +7,9 @@
 //! whoever performed the stage: hako, or a learner by hand.
 
 use super::context::Context;
+use crate::sys::files;
 use crate::sys::mountinfo::{self, Mount};
 use crate::sys::probe;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// What a check knows of the container before it reads anything.
@@ -58,7 +58,7 @@ impl View {
     /// One field of `/proc/PID/status` (`CapBnd`, `NoNewPrivs`, `Uid`…).
     pub fn status(&self, field: &str) -> String {
         status_field(
-            &std::fs::read_to_string(self.proc("status")).unwrap_or_default(),
+            &files::read_text(&self.proc("status")).unwrap_or_default(),
             field,
         )
     }
@@ -71,15 +71,16 @@ impl View {
 
     /// `/proc/PID/cgroup`, as the host reads it.
     pub fn cgroup(&self) -> String {
-        std::fs::read_to_string(self.proc("cgroup")).unwrap_or_default()
+        files::read_text(&self.proc("cgroup")).unwrap_or_default()
     }
 
     /// Whether the process's `/` is already the rootfs (after chroot or pivot_root):
     /// the same directory (device and inode) as the rootfs the host names.
     pub fn rooted(&self) -> bool {
-        let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
         match &self.rootfs {
-            Some(r) => id(&self.proc("root")).is_some_and(|a| Some(a) == id(r)),
+            Some(r) => {
+                files::identity(&self.proc("root")).is_some_and(|a| Some(a) == files::identity(r))
+            }
             None => true,
         }
     }
@@ -110,10 +111,7 @@ impl View {
 
     /// The PIDs the container's `/proc` lists (None when it lists nothing readable).
     pub fn pids(&self) -> Option<Vec<i32>> {
-        let names = std::fs::read_dir(self.inside("proc"))
-            .ok()?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok());
-        Some(pids_in(names))
+        Some(pids_in(files::names(&self.inside("proc"))?.into_iter()))
     }
 
     /// The hostname in the container's UTS namespace (a probe that joins it).
@@ -128,7 +126,7 @@ pub fn host_ns(name: &str) -> String {
 }
 
 fn link(p: &Path) -> String {
-    std::fs::read_link(p)
+    files::read_link(p)
         .map(|l| l.display().to_string())
         .unwrap_or_default()
 }

@@ -38,3 +38,48 @@ pub fn mode_is_dir(st_mode: u32) -> bool {
 
 /// open(2)'s O_NOFOLLOW, for `OpenOptionsExt::custom_flags`: refuse a symbolic link.
 pub const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
+
+/// stat(2), following links: the (device, inode) that names a file (`/proc/PID/root` and
+/// a rootfs compare equal when they are the same directory).
+pub fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok()
+}
+
+/// stat(2): the device a file sits on (`st_dev`), which tells devpts instances apart.
+pub fn dev_of(path: &Path) -> Option<u64> {
+    identity(path).map(|(dev, _)| dev)
+}
+
+/// lstat(2): whether the name exists, a symbolic link or not.
+pub fn exists_nofollow(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// stat(2), following links: a regular file with an execute bit (what execve(2) needs).
+pub fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// readlink(2) (`/proc/PID/{root,exe,ns/*,fd/N}`); None when it cannot be read.
+pub fn read_link(path: &Path) -> Option<std::path::PathBuf> {
+    std::fs::read_link(path).ok()
+}
+
+/// read(2) of a small text file the kernel writes (`/proc`, cgroup files); None when it
+/// cannot be read.
+pub fn read_text(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// getdents64(2): the names in a directory (those that are UTF-8); None when it cannot be
+/// read.
+pub fn names(dir: &Path) -> Option<Vec<String>> {
+    Some(
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect(),
+    )
+}

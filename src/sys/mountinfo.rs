@@ -76,6 +76,11 @@ pub fn read(pid: Option<u32>) -> std::io::Result<Vec<Mount>> {
         Some(p) => format!("/proc/{p}/mountinfo"),
         None => "/proc/self/mountinfo".to_string(),
     };
+    read_file(std::path::Path::new(&path))
+}
+
+/// A mount table saved in a file (the tests' stand-in for a host without cgroups).
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<Mount>> {
     Ok(parse(&std::fs::read_to_string(path)?))
 }
 

@@ -8,7 +8,7 @@
 
 use nix::errno::Errno;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The agent's end of the socketpair, as a descriptor number.
 pub const FD_ENV: &str = "HAKO_AGENT_FD";
@@ -82,4 +82,30 @@ pub fn stream_from_fd(fd: std::os::fd::RawFd) -> std::os::unix::net::UnixStream 
     use std::os::fd::FromRawFd;
     // SAFETY: `fd` is the socket the guide passed, owned by this process alone.
     unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) }
+}
+
+/// Whether a child ended killed by `sig` (wait(2)'s WIFSIGNALED and WTERMSIG).
+pub fn killed_by(status: &ExitStatus, sig: nix::sys::signal::Signal) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(sig as i32)
+}
+
+/// fork(2) + execve(2) of hako's own program, on the host, with `args` and no input or
+/// output, waited for: whether the host can still start a process (the pids
+/// demonstration runs it while the container's cgroup is at its limit).
+pub fn run_self_on_host(args: &[&str]) -> Result<ExitStatus, Errno> {
+    let r = Command::new("/proc/self/exe")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| super::common::io_errno(&e));
+    super::tracer::trace_as(
+        || format!("fork() + execve(\"/proc/self/exe\", {args:?}) + wait4()"),
+        "2 execve",
+        &r,
+        |s| format!("{s}"),
+    );
+    r
 }

@@ -184,3 +184,41 @@ mod tests {
         );
     }
 }
+
+/// One descriptor a process holds, as `/proc/PID/fd/N` shows it (proc(5)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fd {
+    pub n: i32,
+    /// Where the link points (a path, `pipe:[…]`, `socket:[…]`…); None when unreadable.
+    pub target: Option<std::path::PathBuf>,
+    /// For a terminal (a character device with a tty or pty major number, devices(7)):
+    /// the device its node sits on (`st_dev`), which tells devpts instances apart.
+    pub tty_on: Option<u64>,
+}
+
+/// The descriptors `pid` holds, in order (readdir and readlink of `/proc/PID/fd`, stat of
+/// each: a terminal is told by its major number).
+pub fn fds(pid: i32) -> Vec<Fd> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = std::path::PathBuf::from(format!("/proc/{pid}/fd"));
+    let mut fds: Vec<Fd> = super::files::names(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|name| {
+            let n: i32 = name.parse().ok()?;
+            let path = dir.join(&name);
+            let tty_on = std::fs::metadata(&path).ok().and_then(|m| {
+                let major = super::files::dev_major(m.rdev());
+                (m.file_type().is_char_device() && matches!(major, 4 | 5 | 136..=143))
+                    .then(|| m.dev())
+            });
+            Some(Fd {
+                n,
+                target: super::files::read_link(&path),
+                tty_on,
+            })
+        })
+        .collect();
+    fds.sort_by_key(|f| f.n);
+    fds
+}

@@ -203,6 +203,45 @@ pub fn terminal_out() -> RawFd {
     }
 }
 
+/// The learner's terminal and the container's own pty: the terminal in raw mode, the
+/// learner's keys to the master (Ctrl-C becomes a byte the container's line discipline
+/// turns into SIGINT for its own foreground group), the container's output to the
+/// terminal, the window size passed on; until the pty closes or `stop()` says so. Then
+/// what the container left unread in the pty is discarded.
+pub fn relay_pty(master: &OwnedFd, stop: impl FnMut() -> bool) {
+    let raw = RawMode::enter();
+    let stdin = std::io::stdin();
+    let links = [
+        Link {
+            from: master.as_fd(),
+            to: terminal_out(),
+            ends: true,
+        },
+        Link {
+            from: stdin.as_fd(),
+            to: master.as_raw_fd(),
+            ends: false,
+        },
+    ];
+    relay(&links, Some(master.as_raw_fd()), stop);
+    discard_pending(master);
+    drop(raw);
+}
+
+/// hako's terminals seen through pipes: each pipe's bytes copied unchanged to hako's
+/// descriptor it stands for, until every pipe is closed or `stop()` says so.
+pub fn relay_pipes(pipes: &[(RawFd, OwnedFd)], stop: impl FnMut() -> bool) {
+    let links: Vec<Link> = pipes
+        .iter()
+        .map(|(to, from)| Link {
+            from: from.as_fd(),
+            to: *to,
+            ends: true,
+        })
+        .collect();
+    relay(&links, None, stop);
+}
+
 /// Relays until every container-side link is closed (EOF, or EIO from a pty master
 /// whose slaves are all closed) or `stop()` says so (checked at least every 200 ms);
 /// then copies what the container side still has buffered. `winsize`: a pty master

@@ -92,6 +92,15 @@ pub fn counters(layout: &Layout, name: &str, pids: bool) -> Vec<(String, String,
     out
 }
 
+/// The value of `key` in a cgroup file of `key value` lines (cpu.stat, memory.events,
+/// memory.oom_control, pids.events); None when the file or the key is missing.
+pub fn key_value(path: &Path, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

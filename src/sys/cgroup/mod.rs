@@ -15,7 +15,7 @@ mod plan;
 mod samples;
 
 pub use apply::{remove_dirs, Cgroup};
-pub use counters::{page_size, pids_in};
+pub use counters::{key_value, page_size, pids_in};
 pub use diagnose::{
     enable_failure, is_kernel_thread, is_realtime, own_v2_cgroup, realtime_outside_root,
     sched_policy, Obstacle, Parent,
