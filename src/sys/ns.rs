@@ -411,18 +411,7 @@ use std::os::unix::fs::OpenOptionsExt;
 mod tests {
     use super::*;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "hako-ns-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use crate::sys::common::scratch;
 
     #[test]
     fn making_inside_names_the_call_and_the_path_it_stopped_at() {

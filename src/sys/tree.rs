@@ -367,18 +367,7 @@ pub fn remove_added(
 mod tests {
     use super::*;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "hako-tree-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use crate::sys::common::scratch;
 
     #[test]
     fn removes_a_tree_but_not_through_a_link() {
