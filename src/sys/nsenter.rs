@@ -52,22 +52,47 @@ fn cstr(s: &str) -> Result<CString, Failed> {
 }
 
 /// Runs the host's shell on the learner's terminal and waits for it; returns its exit
+/// The shell's program, arguments, environment and directory as C strings, with the
+/// NULL-terminated pointer arrays execve(2) takes: made before fork, since a forked child
+/// of a process with threads may not allocate. The pointers point into `argv`/`envp`,
+/// which live as long as this value.
+struct Prepared {
+    path: CString,
+    cwd: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_p: Vec<*const libc::c_char>,
+    envp_p: Vec<*const libc::c_char>,
+}
+
+impl Prepared {
+    fn of(argv: &[&str], env: &[(String, String)], cwd: &Path) -> Result<Prepared, Failed> {
+        let path = cstr(argv[0])?;
+        let argv: Vec<CString> = argv.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| cstr(&format!("{k}={v}")))
+            .collect::<Result<_, _>>()?;
+        let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+        argv_p.push(std::ptr::null());
+        let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+        envp_p.push(std::ptr::null());
+        Ok(Prepared {
+            path,
+            cwd: cstr(&cwd.display().to_string())?,
+            _argv: argv,
+            _envp: envp,
+            argv_p,
+            envp_p,
+        })
+    }
+}
+
 /// status (128+N after signal N).
 pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     // Everything the children need is made here: after fork they may only make
     // async-signal-safe calls (the guide may have threads, e.g. a progress bar's).
-    let path = cstr(sh.argv[0])?;
-    let argv: Vec<CString> = sh.argv.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = sh
-        .env
-        .iter()
-        .map(|(k, v)| cstr(&format!("{k}={v}")))
-        .collect::<Result<_, _>>()?;
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
-    let cwd = cstr(&sh.cwd.display().to_string())?;
+    let c = Prepared::of(sh.argv, sh.env, sh.cwd)?;
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failed::at(STEPS[2]))?;
     let stdin = std::io::stdin();
@@ -89,10 +114,10 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
             child_main(
                 tty,
                 guide.as_raw(),
-                cwd.as_ptr(),
-                path.as_ptr(),
-                argv_p.as_ptr(),
-                envp_p.as_ptr(),
+                c.cwd.as_ptr(),
+                c.path.as_ptr(),
+                c.argv_p.as_ptr(),
+                c.envp_p.as_ptr(),
                 wr_raw,
             )
         },
@@ -370,18 +395,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
     } else {
         None
     };
-    let path = cstr(sh.argv[0])?;
-    let argv: Vec<CString> = sh.argv.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = sh
-        .env
-        .iter()
-        .map(|(k, v)| cstr(&format!("{k}={v}")))
-        .collect::<Result<_, _>>()?;
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
-    let cwd = cstr(&sh.cwd.display().to_string())?;
+    let c = Prepared::of(sh.argv, sh.env, sh.cwd)?;
     let open = |p: &str, dir: bool| {
         let mut fl = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
         if dir {
@@ -419,10 +433,10 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
         user,
         ns: &ns_raw,
         root: root.as_raw_fd(),
-        cwd: cwd.as_ptr(),
-        path: path.as_ptr(),
-        argv: argv_p.as_ptr(),
-        envp: envp_p.as_ptr(),
+        cwd: c.cwd.as_ptr(),
+        path: c.path.as_ptr(),
+        argv: c.argv_p.as_ptr(),
+        envp: c.envp_p.as_ptr(),
         conf,
         filter: filter.as_deref(),
     };
