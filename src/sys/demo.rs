@@ -342,33 +342,12 @@ pub fn finish_child(
     mut child: std::process::Child,
     limit: std::time::Duration,
 ) -> (String, std::process::ExitStatus) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + limit;
     let mut out = vec![];
     if let Some(mut pipe) = child.stdout.take() {
-        let mut buf = [0u8; 4096];
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                let _ = child.kill();
-                break;
-            }
-            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-            let mut fds = [PollFd::new(
-                std::os::fd::AsFd::as_fd(&pipe),
-                PollFlags::POLLIN,
-            )];
-            match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(0) | Err(Errno::EINTR) => continue,
-                Err(_) => break,
-                Ok(_) => {}
-            }
-            match pipe.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => out.extend_from_slice(&buf[..k]),
-            }
+        if !read_pipe(&mut pipe, deadline, &mut out, |_| false) {
+            let _ = child.kill();
         }
-        let _ = pipe.as_raw_fd();
     }
     let status = loop {
         match child.wait() {
@@ -477,18 +456,31 @@ pub fn read_until(
     marker: &str,
     limit: std::time::Duration,
 ) -> String {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + limit;
     let mut out = vec![];
-    let Some(pipe) = child.stdout.as_mut() else {
-        return String::new();
-    };
+    if let Some(pipe) = child.stdout.as_mut() {
+        let want = format!("{marker}\n");
+        read_pipe(pipe, deadline, &mut out, |o| {
+            String::from_utf8_lossy(o).contains(&want)
+        });
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads `pipe` into `out` (poll(2), then read(2)) until `done(out)`, the pipe closes or
+/// fails, or `deadline` passes; false only in that last case.
+fn read_pipe(
+    pipe: &mut std::process::ChildStdout,
+    deadline: std::time::Instant,
+    out: &mut Vec<u8>,
+    done: impl Fn(&[u8]) -> bool,
+) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut buf = [0u8; 4096];
-    let want = format!("{marker}\n");
-    while !String::from_utf8_lossy(&out).contains(&want) {
+    while !done(out) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            break;
+            return false;
         }
         let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(
@@ -505,5 +497,5 @@ pub fn read_until(
             Ok(k) => out.extend_from_slice(&buf[..k]),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    true
 }
