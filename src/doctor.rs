@@ -31,19 +31,9 @@ fn zero_limits(names: &[&str]) -> Vec<(String, String)> {
 /// The rows, the information lines, and the hints of the failed rows.
 pub fn examine(source: &Source, harden: bool, pids: Option<u64>) -> (Check, Vec<String>) {
     let opts = crate::walk::Options {
-        interactive: false,
-        memory: 10_000_000,
-        cpu: Default::default(),
-        keep: false,
-        source: source.clone(),
-        insecure: false,
-        cmd: vec![],
-        demos: false,
-        from: None,
-        to: None,
-        pace: None,
         harden,
         pids,
+        ..crate::walk::Options::quiet(source.clone())
     };
     let mut st = crate::walk::Context::new(opts);
     let mut info = match Preflight.run(&mut st) {

@@ -243,19 +243,8 @@ mod tests {
     #[test]
     fn the_check_fails_without_evidence() {
         let opts = crate::lessons::context::Options {
-            interactive: false,
             memory: 1,
-            cpu: Default::default(),
-            keep: false,
-            source: crate::rootfs::Source::Host,
-            cmd: vec![],
-            demos: false,
-            insecure: false,
-            from: None,
-            to: None,
-            pace: None,
-            harden: false,
-            pids: None,
+            ..crate::lessons::context::Options::quiet(crate::rootfs::Source::Host)
         };
         let mut st = Context::new(opts);
         assert!(!Beyond.check(&mut st).passed());

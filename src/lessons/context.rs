@@ -64,6 +64,28 @@ pub struct Options {
     pub pids: Option<u64>,
 }
 
+impl Options {
+    /// A walk without a command line: the article's limits, `/bin/sh`, no optional lesson
+    /// (what `hako doctor` examines, and what the unit tests start from).
+    pub fn quiet(source: crate::rootfs::Source) -> Options {
+        Options {
+            interactive: false,
+            memory: 10_000_000,
+            cpu: Default::default(),
+            keep: false,
+            source,
+            insecure: false,
+            cmd: vec![],
+            demos: false,
+            from: None,
+            to: None,
+            pace: None,
+            harden: false,
+            pids: None,
+        }
+    }
+}
+
 /// What passes from one lesson to the next: the run's options, what the walk built
 /// (rootfs, cgroup, agent), and the few facts a later lesson needs from an earlier one.
 /// A lesson's notes to itself (from its `run` to its `check` or `demo`) live in

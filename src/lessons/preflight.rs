@@ -357,19 +357,8 @@ mod tests {
 
     fn state(mountinfo: &str) -> Context {
         let mut st = Context::new(crate::lessons::context::Options {
-            interactive: false,
-            memory: 1,
-            cpu: Default::default(),
-            keep: false,
-            source: Source::Host,
-            cmd: vec![],
-            demos: false,
-            insecure: false,
-            from: None,
-            to: None,
-            pace: None,
-            harden: false,
             pids: Some(20),
+            ..crate::lessons::context::Options::quiet(crate::rootfs::Source::Host)
         });
         st.layout = cgroup::detect(&mountinfo::parse(mountinfo)).ok();
         st
