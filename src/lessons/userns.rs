@@ -96,11 +96,28 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
                     crate::sys::failure(&tf("do.mkdir", &[("path", &e.place())]), e.errno)
                 })?);
             }
+            // The link is made by descriptor in the `dev` just made: a `dev` the
+            // directory's owner swapped for a link meanwhile is refused, never followed.
             let ptmx = root.join("dev/ptmx");
-            if !crate::sys::files::exists_nofollow(&ptmx) {
-                crate::sys::symlink("pts/ptmx", &ptmx)
-                    .map_err(|e| crate::sys::failure(&ptmx.display().to_string(), e))?;
-                made.push(ptmx);
+            let fail = |e| {
+                crate::sys::failure(
+                    &tf(
+                        "do.symlink",
+                        &[("path", &crate::ui::sanitize::clean_path(&ptmx))],
+                    ),
+                    e,
+                )
+            };
+            let dev = crate::sys::at::DirFd::open(&root)
+                .and_then(|r| r.sub("dev"))
+                .map_err(fail)?;
+            match dev.lstat("ptmx") {
+                Ok(_) => {}
+                Err(crate::sys::Errno::ENOENT) => {
+                    dev.symlink("pts/ptmx", "ptmx").map_err(fail)?;
+                    made.push(ptmx);
+                }
+                Err(e) => return Err(fail(e)),
             }
             did.push(tf("userns.did_points", &[("n", &made.len())]));
             for p in &made {
