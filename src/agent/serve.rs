@@ -110,16 +110,21 @@ fn devpts(root: &Path) -> Answer {
         Some(ns::DEVPTS_OPTIONS),
     )
     .map_err(Failure::of_sys)?;
+    // dev/ptmx, looked at and made by descriptor in the `dev` just made (never through a
+    // `dev` the rootfs swapped for a link meanwhile).
     let ptmx = root.join("dev/ptmx");
-    match std::fs::symlink_metadata(&ptmx) {
-        Err(_) => {
-            sys::symlink("pts/ptmx", &ptmx)
-                .map_err(|e| Failure::new(e, ptmx.display().to_string()))?;
+    let at = |e| Failure::new(e, ptmx.display().to_string());
+    let dev = sys::at::DirFd::open(root)
+        .and_then(|r| r.sub("dev"))
+        .map_err(at)?;
+    match dev.lstat("ptmx") {
+        Err(Errno::ENOENT) => {
+            dev.symlink("pts/ptmx", "ptmx").map_err(at)?;
             created.push(ptmx);
         }
-        Ok(m) if m.file_type().is_symlink() => {
-            let to = std::fs::read_link(&ptmx).unwrap_or_default();
-            if to != Path::new("pts/ptmx") {
+        Err(e) => return Err(at(e)),
+        Ok(m) if sys::files::mode_is_symlink(m.st_mode) => {
+            if dev.readlink("ptmx").unwrap_or_default() != b"pts/ptmx" {
                 return Err(Failure::new(Errno::ELOOP, ptmx.display().to_string()));
             }
         }
