@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod error;
 pub mod journal;
 pub mod lessons;
+pub mod practice;
 pub mod rootfs;
 pub mod script;
 pub mod spec;

@@ -25,8 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["rootfs", "journal", "agent", "demos"],
     // The lessons.
     &["lessons"],
-    // The runner.
-    &["walk"],
+    // The runners: the guided walk, and hands-on practice over the same lessons.
+    &["walk", "practice"],
     // Commands: the command line, the subcommands, the binary.
     &["cli", "commands", "doctor", "script", "book", "main"],
 ];

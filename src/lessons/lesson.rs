@@ -3,6 +3,7 @@
 
 use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx};
+use super::task::Task;
 use crate::error::Result;
 use crate::ui::evidence::Check;
 
@@ -29,5 +30,9 @@ pub trait Lesson: Sync {
     /// Runs the demonstration, after the check, and returns what the kernel showed.
     fn demo(&self, _st: &mut Context) -> Check {
         Check::default()
+    }
+    /// The lesson as a hands-on task for `hako practice` (none: hako performs it).
+    fn task(&self) -> Option<&dyn Task> {
+        None
     }
 }

@@ -29,6 +29,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod shell;
 mod table;
+pub mod task;
 pub mod userns;
 pub mod view;
 

@@ -1,0 +1,68 @@
+//! A lesson as a hands-on task (`hako practice`): the learner types the stage, and the
+//! lesson's own kernel evidence judges it.
+//!
+//! A lesson that can be practised returns a [`Task`] from `Lesson::task`. The practice
+//! runner (`crate::practice`) shows the goal, re-judges after each command that returned
+//! to the prompt, and offers the hint ladder and the solve lines. A judge reads the kernel
+//! from the host (the processes in the run's cgroup, `/proc/PID/*`, the cgroup files, the
+//! mount tables, probes that join the container's namespaces): never the typed text.
+
+use crate::sys::cgroup::Layout;
+use crate::sys::mountinfo::Mount;
+use crate::ui::evidence::Check;
+use std::path::PathBuf;
+
+/// What hako prepared before the learner's first command, and what it read of the host
+/// then: all a judge knows besides what it reads from the kernel.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The run's name: `$UUID` in the learner's shell (the cgroup's and hostname's name).
+    pub uuid: String,
+    /// `$ROOTFS`: the empty directory hako made (and journaled) for the learner to fill.
+    pub rootfs: PathBuf,
+    /// `$IMAGE`: the tarball hako prepared from the chosen source, to unpack into `$ROOTFS`.
+    pub image: PathBuf,
+    /// The learner's outer shell (host PID): the session leader on the practice pty.
+    pub shell_pid: i32,
+    /// Where the cgroup controllers are mounted on this host (v1, hybrid or v2).
+    pub layout: Layout,
+    /// The host's hostname when practice started.
+    pub host_hostname: String,
+    /// The host's mount table when practice started.
+    pub host_mounts: Vec<Mount>,
+}
+
+/// What a judge concluded.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// The kernel shows the stage done: one status line, and the evidence.
+    Passed { line: String, check: Check },
+    /// Not done (yet), or done in a known wrong way. `line`: one sentence saying what the
+    /// kernel shows and why it is wrong, when the state is a known mistake; `None` when
+    /// the stage simply has not been done.
+    Failed { line: Option<String>, check: Check },
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Passed { .. })
+    }
+}
+
+/// One lesson, practised.
+pub trait Task: Sync {
+    /// The lesson's id.
+    fn id(&self) -> &'static str;
+    /// Whether the learner types this stage inside the container's shell (after
+    /// `unshare`), not in the outer host shell.
+    fn inside(&self) -> bool;
+    /// The goal in one or two sentences, not the command.
+    fn goal(&self, s: &Setup) -> String;
+    /// The hint ladder: what to achieve, which tool or system call, the exact command with
+    /// this run's values.
+    fn hints(&self, s: &Setup) -> [String; 3];
+    /// The lines "solve" types into the shell, in order.
+    fn solve(&self, s: &Setup) -> Vec<String>;
+    /// Reads the kernel and judges the stage.
+    fn judge(&self, s: &Setup) -> Verdict;
+}
