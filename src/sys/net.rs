@@ -767,6 +767,77 @@ pub fn tcp_round_trip(pid: i32, addr: Ipv4Addr) -> Result<RoundTrip, Errno> {
     r
 }
 
+/// The other direction: a TCP listener made in the network namespace of `pid` on
+/// `addr` (the container's own address), and a connection to it from the host. The
+/// listener answers with the address it saw.
+pub fn tcp_into(pid: i32, addr: Ipv4Addr) -> Result<RoundTrip, Errno> {
+    use std::io::{BufRead, BufReader, Write};
+    let (tx, rx) = std::sync::mpsc::channel::<Result<std::net::SocketAddr, Errno>>();
+    let inside = std::thread::spawn(move || {
+        in_netns(pid, move || -> Result<std::net::SocketAddr, Errno> {
+            let bound = std::net::TcpListener::bind((addr, 0)).and_then(|l| {
+                let at = l.local_addr()?;
+                Ok((l, at))
+            });
+            let (l, at) = match bound {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = tx.send(Err(io(e)));
+                    return Err(Errno::EIO);
+                }
+            };
+            let _ = tx.send(Ok(at));
+            l.set_nonblocking(true).map_err(io)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(4);
+            let (s, peer) = loop {
+                match l.accept() {
+                    Ok(x) => break x,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if std::time::Instant::now() > deadline {
+                            return Err(Errno::ETIMEDOUT);
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => return Err(io(e)),
+                }
+            };
+            s.set_nonblocking(false).map_err(io)?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))
+                .map_err(io)?;
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).map_err(io)?;
+            (&s).write_all(format!("the container saw you as {}\n", peer.ip()).as_bytes())
+                .map_err(io)?;
+            Ok(peer)
+        })
+    });
+    let at = rx
+        .recv_timeout(Duration::from_secs(4))
+        .map_err(|_| Errno::ETIMEDOUT)?;
+    let r = at.and_then(|at| {
+        let mut s =
+            std::net::TcpStream::connect_timeout(&at, Duration::from_secs(3)).map_err(io)?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .map_err(io)?;
+        s.write_all(b"hello from the host\n").map_err(io)?;
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).map_err(io)?;
+        let peer = inside.join().map_err(|_| Errno::EIO)???;
+        Ok(RoundTrip {
+            seen_by_host: peer,
+            reply: line.trim().to_string(),
+            listener: at,
+        })
+    });
+    trace_as(
+        || format!("[in /proc/{pid}/ns/net] bind({addr}:0); listen; connect; accept"),
+        "7 tcp",
+        &r,
+        |t| format!("the listener saw {}", t.seen_by_host),
+    );
+    r
+}
+
 /// The IPv4 name servers of a resolv.conf text (resolv.conf(5)), in order.
 pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
     text.lines()
