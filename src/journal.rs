@@ -842,6 +842,8 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 }
             }
         } else {
+            // In the journal's own order (what was made first stays first).
+            remaining.sort_by_key(|i| j.items.iter().position(|x| x == i));
             // The identities the remaining items need go with them.
             let mut e = Entry {
                 path: file.clone(),

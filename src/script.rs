@@ -171,10 +171,12 @@ ADDED=
 CGROUPS="{cgroups}"
 added() {{ ADDED="$1 $ADDED"; }}
 HOLDER=
+NET_UNDO=
 cleanup() {{
   status=$?
   trap - EXIT INT TERM HUP
   [ -z "$HOLDER" ] || kill "$HOLDER" 2>/dev/null || true
+  [ -z "$NET_UNDO" ] || eval "$NET_UNDO" || true
   for d in $CGROUPS; do
     [ -d "$d" ] || continue
     for i in 1 2 3 4 5 6 7 8 9 10; do

@@ -208,15 +208,12 @@ impl Lesson for Net {
             ),
         };
         let host = format!(
-            "N=${{UUID%%-*}}; BR=hk-$N-br; VH=hk-$N-h; VC=hk-$N-c; TABLE=hako-$N\n{subnet}\nPREFIX=${{SUBNET#*/}}; BASE=${{SUBNET%.*/*}}\nBRIDGE_IP=$BASE.1; IP=$BASE.2\nUPLINK=$(ip -4 route show default | awk '{{for(i=1;i<NF;i++) if($i==\"dev\") print $(i+1); exit}}')\n[ -n \"$UPLINK\" ] || {{ say {no_uplink}; exit 1; }}\nFWD_UP=$(cat /proc/sys/net/ipv4/conf/$UPLINK/forwarding)\nNET_UNDO=\"nft delete table ip $TABLE 2>/dev/null; ip link del $VH 2>/dev/null; ip link del $BR 2>/dev/null; sysctl -qw net.ipv4.conf.$UPLINK.forwarding=$FWD_UP\"\nsay \"net: $SUBNET, bridge $BR ($BRIDGE_IP), container $IP, out through $UPLINK\"\n(\n  # {wait}\n  for i in $(seq 1 200); do\n    for p in $(cat $(echo $CGROUPS | cut -d' ' -f1)/cgroup.procs 2>/dev/null); do\n      [ \"$(readlink /proc/$p/ns/net)\" != \"$(readlink /proc/self/ns/net)\" ] && PID=$p && break 2\n    done\n    sleep 0.05\n  done\n  [ -n \"${{PID:-}}\" ] || exit 1\n  set -e\n{cfg}\n  printf '# {dns}\\n' > \"$ROOTFS/etc/.resolv.conf.walk\" 2>/dev/null || true\n  grep '^nameserver' /etc/resolv.conf | grep -v ' 127\\.' >> \"$ROOTFS/etc/.resolv.conf.walk\" 2>/dev/null || true\n  mv -T \"$ROOTFS/etc/.resolv.conf.walk\" \"$ROOTFS/etc/resolv.conf\" 2>/dev/null || true\n) &",
+            "N=${{UUID%%-*}}; BR=hk-$N-br; VH=hk-$N-h; VC=hk-$N-c; TABLE=hako-$N\n{subnet}\nPREFIX=${{SUBNET#*/}}; BASE=${{SUBNET%.*/*}}\nBRIDGE_IP=$BASE.1; IP=$BASE.2\nUPLINK=$(ip -4 route show default | awk '{{for(i=1;i<NF;i++) if($i==\"dev\") print $(i+1); exit}}')\n[ -n \"$UPLINK\" ] || {{ say {no_uplink}; exit 1; }}\nFWD_UP=$(cat /proc/sys/net/ipv4/conf/$UPLINK/forwarding)\nNET_UNDO=\"nft delete table ip $TABLE 2>/dev/null; ip link del $VH 2>/dev/null; ip link del $BR 2>/dev/null; sysctl -qw net.ipv4.conf.$UPLINK.forwarding=$FWD_UP\"\nsay \"net: $SUBNET, bridge $BR ($BRIDGE_IP), container $IP, out through $UPLINK\"\n(\n  # {wait}\n  for i in $(seq 1 200); do\n    for p in $(cat $(echo $CGROUPS | cut -d' ' -f1)/cgroup.procs 2>/dev/null); do\n      [ \"$(readlink /proc/$p/ns/net)\" != \"$(readlink /proc/self/ns/net)\" ] && PID=$p && break 2\n    done\n    sleep 0.05\n  done\n  [ -n \"${{PID:-}}\" ] || exit 1\n  set -e\n{cfg}\n  mkdir -p \"$ROOTFS/etc\"; rm -f \"$ROOTFS/etc/.resolv.conf.walk\"\n  printf '%s\\n' {dns} > \"$ROOTFS/etc/.resolv.conf.walk\"\n  grep '^nameserver' /etc/resolv.conf | grep -v ' 127\\.' >> \"$ROOTFS/etc/.resolv.conf.walk\" 2>/dev/null || true\n  mv -T \"$ROOTFS/etc/.resolv.conf.walk\" \"$ROOTFS/etc/resolv.conf\" 2>/dev/null || true\n) &",
             no_uplink = quote(t("net.no_uplink_script")),
             wait = t("net.sh_wait"),
-            dns = t("net.sh_resolv"),
-            cfg = cfg
-                .iter()
-                .map(|l| format!("  {}", l.replace('\n', "\n  ")))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            dns = quote(&format!("# {}", t("net.sh_resolv"))),
+            // Not indented: the here-document's EOF must start its line.
+            cfg = cfg.join("\n"),
         );
         vec![
             Fragment::Host(host),

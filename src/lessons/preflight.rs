@@ -153,11 +153,23 @@ impl Lesson for Preflight {
                 "readlink",
             ]);
         }
+        if sc.net.is_some() {
+            tools.extend([
+                "ip", "nft", "sysctl", "nsenter", "awk", "seq", "readlink", "cut",
+            ]);
+        }
         s.push_str(&format!(
             "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
             tools.join(" "),
             t("script.missing").replace("{list}", "$missing")
         ));
+        if sc.net.is_some() {
+            s.push_str(&format!(
+                "command -v nft >/dev/null 2>&1 || {{ say {}; exit 1; }}\ncommand -v ip >/dev/null 2>&1 || {{ say {}; exit 1; }}\n",
+                quote(t("script.need_nft")),
+                quote(t("script.need_ip"))
+            ));
+        }
         let l = sc.layout;
         let probe = if l.version.is_v2() {
             l.memory.join("cgroup.controllers")
