@@ -90,7 +90,7 @@ fn run() -> i32 {
                 cpu: cli.cpu,
                 harden: cli.harden(),
                 pids: cli.pids(),
-                net: cli.net().then(|| cli.subnet),
+                net: cli.net().then_some(cli.subnet),
             };
             return match script::render(&plan) {
                 Ok(s) => {

@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::journal::net::{names, Names, NetChange};
 use crate::journal::Item;
 use crate::spec::Subnet;
+use crate::sys::net::Ipv4Addr;
 use crate::sys::net::{self as knet, Rtnl};
 use crate::ui::evidence::Check;
 use crate::ui::i18n::{t, tf};
-use std::net::Ipv4Addr;
 
 pub struct Net;
 
@@ -598,9 +598,8 @@ impl Lesson for Net {
                 Err(e) => crate::sys::explain(*e),
             },
             tf("net.tcp_expect", &[("ip", &in_ip)]),
-            tcp.as_ref().is_ok_and(|rt| {
-                rt.seen_by_host.ip() == std::net::IpAddr::V4(in_ip) && !rt.reply.is_empty()
-            }),
+            tcp.as_ref()
+                .is_ok_and(|rt| rt.peer_v4() == Some(in_ip) && !rt.reply.is_empty()),
         );
         // resolv.conf, read back through the rootfs without following its links.
         if notes.resolv_written {
@@ -665,7 +664,7 @@ impl Lesson for Net {
             },
             tf("net.demo_expect", &[("ip", &subnet.host(1))]),
             r.as_ref()
-                .is_ok_and(|rt| rt.seen_by_host.ip() == std::net::IpAddr::V4(subnet.host(1))),
+                .is_ok_and(|rt| rt.peer_v4() == Some(subnet.host(1))),
         );
         c
     }

@@ -29,7 +29,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
-use std::net::Ipv4Addr;
+pub use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -704,6 +704,16 @@ pub struct RoundTrip {
     pub reply: String,
     /// The listener's address.
     pub listener: std::net::SocketAddr,
+}
+
+impl RoundTrip {
+    /// The peer's IPv4 address (None for IPv6).
+    pub fn peer_v4(&self) -> Option<Ipv4Addr> {
+        match self.seen_by_host.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        }
+    }
 }
 
 /// A TCP listener of hako's on `addr` (port chosen by the kernel) in the host's
