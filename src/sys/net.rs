@@ -119,7 +119,8 @@ impl Rtnl {
         said: &str,
     ) -> Result<Vec<RouteNetlinkMessage>, Errno> {
         let r = self.request_quiet(msg, flags);
-        if flags & NLM_F_DUMP == 0 {
+        // (NLM_F_EXCL shares a bit with NLM_F_DUMP: a dump has both of its bits.)
+        if flags & NLM_F_DUMP != NLM_F_DUMP {
             trace(
                 || format!("sendmsg(NETLINK_ROUTE [{}], {said})", self.wher),
                 "7 rtnetlink",
