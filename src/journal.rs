@@ -645,6 +645,10 @@ fn undo(
     match item {
         Item::Net { netns, change } => {
             if crate::sys::net::netns_id() != Some(*netns) {
+                if !crate::sys::net::netns_exists(*netns) {
+                    // Gone, and everything in it with it.
+                    return Outcome::Nothing;
+                }
                 return Outcome::Elsewhere(tf(
                     "cleanup.net_elsewhere",
                     &[("what", &net::shown(change)), ("netns", netns)],
@@ -829,7 +833,10 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                     std::fs::symlink_metadata(path).is_ok()
                 }
                 Item::Process(_) | Item::Container { .. } => false,
-                Item::Net { change, .. } => net::remains(change),
+                // (from another namespace: gone with it, or `elsewhere` above)
+                Item::Net { netns, change } => {
+                    crate::sys::net::netns_id() == Some(*netns) && net::remains(change)
+                }
             };
             if still {
                 remaining.push(item.clone());

@@ -311,6 +311,61 @@ fn a_killed_run_is_undone_by_cleanup_in_its_namespace() {
 
 #[test]
 #[ignore = "needs root"]
+fn a_killed_runs_changes_go_with_its_namespace() {
+    require_root();
+    let t = Topo::new("gone");
+    let mut c = t.hako(&["--auto", "--net", "--", "/bin/sleep", "100"]);
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut said = String::new();
+    {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "hako ended early:\n{said}"
+            );
+            said.push_str(&line);
+            if line.contains("inside the container now") {
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        });
+    }
+    signal(child.id(), "-9");
+    child.wait().unwrap();
+    let dead = Run {
+        code: 0,
+        stdout: String::new(),
+        stderr: said,
+    };
+    let uuid = dead.uuid().expect("the run's UUID");
+    // The namespace goes, and with it the bridge, the table and its sysctls.
+    drop(t);
+    let r = run(&["cleanup"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("another network namespace"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !std::path::Path::new(&format!("/run/hako/{uuid}.json")).exists(),
+        "{}",
+        r.stderr
+    );
+    dead.assert_nothing_left();
+}
+
+#[test]
+#[ignore = "needs root"]
 fn a_subnet_the_host_uses_is_refused_with_one_sentence() {
     require_root();
     let t = Topo::new("taken");

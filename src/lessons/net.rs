@@ -287,6 +287,12 @@ impl Lesson for Net {
             .map_err(|e| fail("RTM_GETADDR", e))?
             .iter()
             .any(|a| a.ip == br_ip);
+        if exists && !has_addr {
+            return Err(Error::failed(tf(
+                "net.bridge_no_addr",
+                &[("name", &n.bridge), ("ip", &cidr(br_ip, &subnet))],
+            )));
+        }
         if !has_addr {
             r.add_addr(&n.bridge, br_ip, subnet.prefix)
                 .map_err(|e| fail(&format!("ip addr add {br_ip} dev {}", n.bridge), e))?;

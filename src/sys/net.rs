@@ -453,6 +453,32 @@ pub fn netns_of(pid: i32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
+/// Whether a network namespace with inode `ino` still exists: some process is in it
+/// (`/proc/PID/ns/net`), or it is bound under `/run/netns` (ip-netns(8)). A namespace
+/// that is gone took its interfaces, nftables tables and `net.ipv4.conf` values with it.
+pub fn netns_exists(ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let procs = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .map(|e| e.path().join("ns/net"));
+    let bound = std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path());
+    procs
+        .chain(bound)
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == ino))
+}
+
 /// Whether `name` can be an interface name: 1 to 15 bytes (IFNAMSIZ - 1), no `/`, no
 /// white space, not `.` or `..` (the kernel's dev_valid_name()).
 pub fn valid_ifname(name: &str) -> bool {
