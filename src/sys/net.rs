@@ -888,25 +888,40 @@ pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// The name servers a container behind NAT can use: the host's `/etc/resolv.conf`
-/// ones, unless they are on loopback (a local stub such as systemd-resolved's
-/// 127.0.0.53, unreachable from another network namespace); then the upstream servers
-/// that stub was given (`/run/systemd/resolve/resolv.conf`). Returns them and the file
-/// they came from.
-pub fn usable_nameservers() -> (Vec<Ipv4Addr>, Option<PathBuf>, bool) {
-    let etc = Path::new("/etc/resolv.conf");
-    let host = nameservers(&std::fs::read_to_string(etc).unwrap_or_default());
-    let stub = host.iter().any(|a| a.is_loopback());
-    if !stub {
-        return (host, Some(etc.to_path_buf()), false);
+/// The name servers a container behind NAT can use, from the host's `/etc/resolv.conf`
+/// text `etc` and the text of the upstream list `upstream` (systemd-resolved's
+/// `/run/systemd/resolve/resolv.conf`, when there is one): the host's own servers,
+/// unless one is on loopback (a local stub such as 127.0.0.53, which is the container's
+/// own loopback once inside); then the stub's upstream servers, those not on loopback.
+/// Returns them, whether they came from the upstream list, and whether a stub was seen.
+pub fn choose_nameservers(etc: &str, upstream: Option<&str>) -> (Vec<Ipv4Addr>, bool, bool) {
+    let host = nameservers(etc);
+    if !host.iter().any(|a| a.is_loopback()) {
+        return (host, false, false);
     }
-    let up = Path::new("/run/systemd/resolve/resolv.conf");
-    let v: Vec<Ipv4Addr> = nameservers(&std::fs::read_to_string(up).unwrap_or_default())
+    let up: Vec<Ipv4Addr> = nameservers(upstream.unwrap_or(""))
         .into_iter()
         .filter(|a| !a.is_loopback())
         .collect();
-    let from = (!v.is_empty()).then(|| up.to_path_buf());
-    (v, from, true)
+    let from_up = !up.is_empty();
+    (up, from_up, true)
+}
+
+/// [`choose_nameservers`] on this host's files: the servers, the file they came from
+/// (None: none), and whether the host's resolv.conf names a local stub.
+pub fn usable_nameservers() -> (Vec<Ipv4Addr>, Option<PathBuf>, bool) {
+    let etc = Path::new("/etc/resolv.conf");
+    let up = Path::new("/run/systemd/resolve/resolv.conf");
+    let (v, from_up, stub) = choose_nameservers(
+        &std::fs::read_to_string(etc).unwrap_or_default(),
+        std::fs::read_to_string(up).ok().as_deref(),
+    );
+    let from = match (v.is_empty(), from_up) {
+        (true, _) => None,
+        (false, true) => Some(up.to_path_buf()),
+        (false, false) => Some(etc.to_path_buf()),
+    };
+    (v, from, stub)
 }
 
 /// Writes `text` as `etc/resolv.conf` of the rootfs `root`, by descriptors: `etc`
@@ -1007,5 +1022,54 @@ mod tests {
             [Ipv4Addr::new(127, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 2)]
         );
         assert!(nameservers("").is_empty());
+    }
+
+    #[test]
+    fn resolv_conf_never_goes_through_the_images_links() {
+        let base = std::env::temp_dir().join(format!("hako-resolv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("victim"), "host's\n").unwrap();
+        // resolv.conf, a link out of the rootfs: replaced, not followed.
+        std::os::unix::fs::symlink(outside.join("victim"), root.join("etc/resolv.conf")).unwrap();
+        write_resolv_conf(&root, "nameserver 10.0.0.2\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim")).unwrap(),
+            "host's\n"
+        );
+        let m = std::fs::symlink_metadata(root.join("etc/resolv.conf")).unwrap();
+        assert!(m.file_type().is_file());
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap(),
+            "nameserver 10.0.0.2\n"
+        );
+        // etc itself, a link out: looked up inside the rootfs, where it leads nowhere.
+        let root2 = base.join("root2");
+        std::fs::create_dir_all(&root2).unwrap();
+        std::os::unix::fs::symlink(&outside, root2.join("etc")).unwrap();
+        assert!(write_resolv_conf(&root2, "nameserver 10.0.0.2\n").is_err());
+        assert!(!outside.join("resolv.conf").exists());
+        assert!(!outside.join(".resolv.conf.hako").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_local_stub_gives_way_to_its_upstream_servers() {
+        let plain = "nameserver 10.0.0.2\n";
+        assert_eq!(
+            choose_nameservers(plain, None),
+            (vec![Ipv4Addr::new(10, 0, 0, 2)], false, false)
+        );
+        let stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\n";
+        let up = "nameserver 192.168.1.1\nnameserver 127.0.0.1\nnameserver fe80::1\n";
+        assert_eq!(
+            choose_nameservers(stub, Some(up)),
+            (vec![Ipv4Addr::new(192, 168, 1, 1)], true, true)
+        );
+        // A stub without an upstream list: no DNS, said so.
+        assert_eq!(choose_nameservers(stub, None), (vec![], false, true));
+        assert_eq!(choose_nameservers("", None), (vec![], false, false));
     }
 }
