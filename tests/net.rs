@@ -445,3 +445,40 @@ fn list_shows_net_as_optional_and_the_script_has_its_lines() {
     let plain = run(&["script"], "");
     assert!(!plain.stdout.contains("nft"), "{}", plain.stdout);
 }
+
+#[test]
+#[ignore = "needs root"]
+fn the_script_with_net_runs_and_undoes_itself_in_a_namespace_of_the_tests_own() {
+    require_root();
+    let made = run(&["script", "--net"], "");
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let t = Topo::new("script");
+    let before = (t.sysctls(), t.links(), t.nft_tables());
+    let dir = Tmp::new("netscript");
+    let file = dir.path().join("walk.sh");
+    std::fs::write(&file, &made.stdout).unwrap();
+    let mut bash = Command::new("nsenter");
+    bash.env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .arg(format!("--net=/run/netns/{}", t.host))
+        .arg("bash")
+        .arg(&file);
+    let r = run_with(
+        bash,
+        "ping -c1 -W3 192.0.2.1 >/dev/null && echo PING=ok\nip route | grep -q '^default via 10.200.0.1' && echo ROUTE=ok\n",
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(marker(&r.stdout, "PING"), "ok", "{}", r.stderr);
+    assert_eq!(marker(&r.stdout, "ROUTE"), "ok", "{}", r.stderr);
+    assert!(
+        r.stderr.contains("net: 10.200.0.0/24, bridge hk-"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.links(), before.1, "{}", r.stderr);
+    assert_eq!(t.nft_tables(), before.2, "{}", r.stderr);
+    assert_eq!(t.sysctls(), before.0, "{}", r.stderr);
+}
