@@ -482,3 +482,45 @@ fn the_script_with_net_runs_and_undoes_itself_in_a_namespace_of_the_tests_own() 
     assert_eq!(t.nft_tables(), before.2, "{}", r.stderr);
     assert_eq!(t.sysctls(), before.0, "{}", r.stderr);
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_journal_naming_other_interfaces_tables_or_sysctls_changes_nothing() {
+    require_root();
+    let t = Topo::new("forged");
+    sh_in(&t.host, "nft add table ip filter");
+    let before = (t.sysctls(), t.links(), t.nft_tables());
+    let ino = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", t.host))
+            .unwrap()
+            .ino()
+    };
+    let uuid = "0d1a2b3c-0000-4000-8000-00000000f00d";
+    let net = |change: &str| format!(r#"{{"Net":{{"netns":{ino},"change":{change}}}}}"#);
+    let items = [
+        net(r#"{"Link":{"name":"uplink0"}}"#),
+        net(r#"{"Link":{"name":"lo"}}"#),
+        net(r#"{"Table":{"name":"filter"}}"#),
+        net(r#"{"Forwarding":{"ifname":"all","was":"1"}}"#),
+        net(r#"{"Forwarding":{"ifname":"uplink0","was":"7"}}"#),
+    ];
+    let journal = format!(
+        r#"{{"owner":{{"pid":2147483000,"start":1}},"items":[{}]}}"#,
+        items.join(",")
+    );
+    std::fs::create_dir_all("/run/hako").unwrap();
+    let file = format!("/run/hako/{uuid}.json");
+    std::fs::write(&file, journal).unwrap();
+    let r = run_with(t.hako(&["cleanup"]), "");
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("left uplink0 alone"), "{}", r.stderr);
+    assert!(r.stderr.contains("left filter alone"), "{}", r.stderr);
+    assert_eq!(
+        (t.sysctls(), t.links(), t.nft_tables()),
+        before,
+        "{}",
+        r.stderr
+    );
+}
