@@ -154,9 +154,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", num_args = 0..=1, default_missing_value = "64", value_parser = parse_pids)]
     pub pids: Option<u64>,
 
-    /// Every optional lesson: --harden's and --pids (64 unless --pids N says otherwise).
+    /// Every optional lesson: --harden's, --pids (64 unless --pids N says otherwise)
+    /// and --net.
     #[arg(long, global = true)]
     pub all: bool,
+
+    /// Add the network lesson: a veth pair into the container, a bridge on the host,
+    /// addresses and a default route, forwarding and a masquerade rule (nftables), and
+    /// /etc/resolv.conf in the rootfs; all removed afterwards.
+    #[arg(long, global = true)]
+    pub net: bool,
+
+    /// The network lesson's IPv4 subnet (private, /8 to /30) [default: a free /24 in
+    /// 10.200.0.0/16, read from the host's routes]. Implies --net.
+    #[arg(long, global = true, value_name = "CIDR", value_parser = crate::spec::parse_subnet)]
+    pub subnet: Option<crate::spec::Subnet>,
 
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
@@ -217,6 +229,11 @@ impl Cli {
     /// The pids limit when the pids lesson runs: `--pids [N]`, or `--all`.
     pub fn pids(&self) -> Option<u64> {
         self.pids.or(self.all.then_some(DEFAULT_PIDS))
+    }
+
+    /// Whether the network lesson runs: `--net`, `--subnet`, or `--all`.
+    pub fn net(&self) -> bool {
+        self.net || self.subnet.is_some() || self.all
     }
 }
 
@@ -286,6 +303,8 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("harden", t("help.harden")),
         ("pids", t("help.pids")),
         ("all", t("help.all")),
+        ("net", t("help.net")),
+        ("subnet", t("help.subnet")),
         ("color", t("help.color")),
         ("format", t("help.format")),
         ("from", t("help.from")),
@@ -482,6 +501,21 @@ mod tests {
         assert_eq!((c.pids(), c.harden()), (None, false));
         for bad in ["0", "7", "many", "-1", "4194305"] {
             let e = Cli::try_parse_from(["hako", "--pids", bad]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn net_and_subnet() {
+        let c = Cli::try_parse_from(["hako", "--net"]).unwrap();
+        assert!(c.net() && c.subnet.is_none());
+        let c = Cli::try_parse_from(["hako", "--subnet", "192.168.50.0/24"]).unwrap();
+        assert!(c.net());
+        assert_eq!(c.subnet.unwrap().to_string(), "192.168.50.0/24");
+        assert!(Cli::try_parse_from(["hako", "--all"]).unwrap().net());
+        assert!(!Cli::try_parse_from(["hako"]).unwrap().net());
+        for bad in ["8.8.8.0/24", "10.0.0.1/24", "10.0.0.0/31", "nope"] {
+            let e = Cli::try_parse_from(["hako", "--subnet", bad]).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }
     }

@@ -56,7 +56,10 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
 
 /// The optional lesson sets the command line turns on.
 pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
-    lessons::Set::on(cli.harden(), cli.pids().is_some())
+    lessons::Set::with_net(
+        lessons::Set::on(cli.harden(), cli.pids().is_some()),
+        cli.net(),
+    )
 }
 
 /// A size as `--memory` reads it: 4M, 600K, or bytes.

@@ -29,10 +29,16 @@ fn zero_limits(names: &[&str]) -> Vec<(String, String)> {
 }
 
 /// The rows, the information lines, and the hints of the failed rows.
-pub fn examine(source: &Source, harden: bool, pids: Option<u64>) -> (Check, Vec<String>) {
+pub fn examine(
+    source: &Source,
+    harden: bool,
+    pids: Option<u64>,
+    net: bool,
+) -> (Check, Vec<String>) {
     let opts = crate::walk::Options {
         harden,
         pids,
+        net,
         ..crate::walk::Options::quiet(source.clone())
     };
     let mut st = crate::walk::Context::new(opts);
@@ -117,6 +123,8 @@ fn fixes(c: &Check) -> Vec<String> {
                 "pre.hint_noexec",
                 &[("path", &crate::rootfs::tmpdir().display())],
             )
+        } else if l == t("pre.row_nft") {
+            t("pre.nft_hint").to_string()
         } else if l == t("pre.row_source") {
             t("doctor.fix_source").to_string()
         } else if l == t("pre.row_ns")
@@ -133,8 +141,8 @@ fn fixes(c: &Check) -> Vec<String> {
 }
 
 /// `hako doctor`: prints the report on stdout; 0 when ready, 1 when not.
-pub fn main(source: &Source, harden: bool, pids: Option<u64>, color: bool) -> i32 {
-    let (c, info) = examine(source, harden, pids);
+pub fn main(source: &Source, harden: bool, pids: Option<u64>, net: bool, color: bool) -> i32 {
+    let (c, info) = examine(source, harden, pids, net);
     let unicode = crate::ui::render::utf8_locale();
     let st = |s: console::Style| s.force_styling(color);
     let width = console::Term::stdout()

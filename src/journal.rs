@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+pub mod net;
+
 /// Where journals live; a test may point it elsewhere.
 pub fn dir() -> PathBuf {
     std::env::var_os("HAKO_JOURNAL_DIR")
@@ -68,6 +70,9 @@ pub enum Item {
     Added { path: PathBuf, under: PathBuf },
     /// A Docker container created for `docker:` (named `hako-<8 hex>`), on that socket.
     Container { name: String, socket: PathBuf },
+    /// A change to the network (the `--net` lesson), made in the network namespace
+    /// whose inode is `netns`: undone only from that same namespace.
+    Net { netns: u64, change: net::NetChange },
 }
 
 /// The identity (device, inode) of a path an item names, taken right after hako made
@@ -493,6 +498,8 @@ pub enum Unvetted {
     Added,
     #[error("{}", tf("cleanup.why_container", &[("name", name), ("socket", &socket.display())]))]
     Container { name: String, socket: PathBuf },
+    #[error("{}", t("cleanup.why_net"))]
+    Net,
 }
 
 /// Whether `item`, found in the journal of run `uuid`, names only what that run could
@@ -554,6 +561,13 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
                 })
             }
         }
+        Item::Net { change, .. } => {
+            if net::vet(uuid, change) {
+                Ok(())
+            } else {
+                Err(Unvetted::Net)
+            }
+        }
         Item::Process(_) => Ok(()),
     }
 }
@@ -598,6 +612,8 @@ enum Outcome {
     Done(String),
     /// Refused, or failed; the sentence.
     Said(String),
+    /// Left for now, to be undone from elsewhere (another network namespace); the sentence.
+    Elsewhere(String),
 }
 
 /// Undoes one item of a dead run; returns what was said, if anything was done.
@@ -622,10 +638,28 @@ fn undo(
             }
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
+            Item::Net { change, .. } => net::shown(change),
         };
         return refuse(&what, &why.to_string());
     }
     match item {
+        Item::Net { netns, change } => {
+            if crate::sys::net::netns_id() != Some(*netns) {
+                if !crate::sys::net::netns_exists(*netns) {
+                    // Gone, and everything in it with it.
+                    return Outcome::Nothing;
+                }
+                return Outcome::Elsewhere(tf(
+                    "cleanup.net_elsewhere",
+                    &[("what", &net::shown(change)), ("netns", netns)],
+                ));
+            }
+            match net::undo(change) {
+                net::Undone::Nothing => Outcome::Nothing,
+                net::Undone::Done(s) => Outcome::Done(s),
+                net::Undone::Failed(s) => Outcome::Said(s),
+            }
+        }
         Item::Process(p) => {
             if !p.alive() {
                 return Outcome::Nothing;
@@ -747,10 +781,25 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         let mut items = j.items.clone();
         items.sort_by_key(|i| match i {
             Item::Process(_) | Item::Container { .. } => 0,
+            Item::Net { .. } => 1,
             Item::Cgroup { .. } => 1,
             Item::Added { .. } => 2,
             Item::Rootfs { .. } => 3,
         });
+        // The network changes newest first (the table and forwarding before the links).
+        let nets: Vec<Item> = j
+            .items
+            .iter()
+            .rev()
+            .filter(|i| matches!(i, Item::Net { .. }))
+            .cloned()
+            .collect();
+        items.retain(|i| !matches!(i, Item::Net { .. }));
+        let at = items
+            .iter()
+            .position(|i| !matches!(i, Item::Process(_) | Item::Container { .. }))
+            .unwrap_or(items.len());
+        items.splice(at..at, nets);
         let mut added: Vec<&Item> = items
             .iter()
             .filter(|i| matches!(i, Item::Added { .. }))
@@ -764,6 +813,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         {
             let out = undo(&file, &uuid, &j, item, kept_too, &roots);
             let refused = matches!(out, Outcome::Said(_));
+            let elsewhere = matches!(out, Outcome::Elsewhere(_));
             match out {
                 Outcome::Done(s) => {
                     if let Item::Process(_) = item {
@@ -772,16 +822,21 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                     }
                     said.push(s);
                 }
-                Outcome::Said(s) => said.push(s),
+                Outcome::Said(s) | Outcome::Elsewhere(s) => said.push(s),
                 Outcome::Nothing => {}
             }
             let still = match item {
+                _ if elsewhere => true,
                 // A refused item is struck off: it was never hako's to undo.
                 _ if refused => false,
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
                 Item::Process(_) | Item::Container { .. } => false,
+                // (from another namespace: gone with it, or `elsewhere` above)
+                Item::Net { netns, change } => {
+                    crate::sys::net::netns_id() == Some(*netns) && net::remains(change)
+                }
             };
             if still {
                 remaining.push(item.clone());
@@ -794,6 +849,8 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 }
             }
         } else {
+            // In the journal's own order (what was made first stays first).
+            remaining.sort_by_key(|i| j.items.iter().position(|x| x == i));
             // The identities the remaining items need go with them.
             let mut e = Entry {
                 path: file.clone(),
@@ -1073,6 +1130,7 @@ mod props {
                 prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
             }
             Item::Process(_) => {}
+            Item::Net { change, .. } => prop_assert!(net::vet(uuid, change)),
         }
         Ok(())
     }

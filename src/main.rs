@@ -77,7 +77,7 @@ fn run() -> i32 {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), color);
+            return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), cli.net(), color);
         }
         Some(cli::Command::Show { id }) => return show(&id, cli.color),
         Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
@@ -90,6 +90,7 @@ fn run() -> i32 {
                 cpu: cli.cpu,
                 harden: cli.harden(),
                 pids: cli.pids(),
+                net: cli.net().then_some(cli.subnet),
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -144,7 +145,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         ui::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
-    let (harden, pids) = (cli.harden(), cli.pids());
+    let (harden, pids, net) = (cli.harden(), cli.pids(), cli.net());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -159,6 +160,8 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         pace: cli.pace,
         harden,
         pids,
+        net,
+        subnet: cli.subnet,
     };
     walk::run(opts)
 }

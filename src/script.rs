@@ -20,6 +20,8 @@ pub struct Plan {
     pub harden: bool,
     /// `--pids N`: the pids limit too.
     pub pids: Option<u64>,
+    /// `--net`: the network too, on this subnet (None: the script picks a free one).
+    pub net: Option<Option<crate::spec::Subnet>>,
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -98,14 +100,17 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         cpu: plan.cpu,
         harden: plan.harden,
         pids: plan.pids,
+        net: plan.net,
     };
     // Every lesson of the walk, numbered as the walk numbers it, with its own lines;
     // those after the last that has any (nothing of theirs runs) are left out.
-    let steps: Vec<(&str, Vec<Fragment>)> =
-        lessons::walk_with(&Set::on(plan.harden, plan.pids.is_some()))
-            .iter()
-            .map(|l| (l.id(), l.script(&sc)))
-            .collect();
+    let steps: Vec<(&str, Vec<Fragment>)> = lessons::walk_with(&Set::with_net(
+        Set::on(plan.harden, plan.pids.is_some()),
+        plan.net.is_some(),
+    ))
+    .iter()
+    .map(|l| (l.id(), l.script(&sc)))
+    .collect();
     let end = steps
         .iter()
         .rposition(|(_, f)| !f.is_empty())
@@ -166,10 +171,12 @@ ADDED=
 CGROUPS="{cgroups}"
 added() {{ ADDED="$1 $ADDED"; }}
 HOLDER=
+NET_UNDO=
 cleanup() {{
   status=$?
   trap - EXIT INT TERM HUP
   [ -z "$HOLDER" ] || kill "$HOLDER" 2>/dev/null || true
+  [ -z "$NET_UNDO" ] || eval "$NET_UNDO" || true
   for d in $CGROUPS; do
     [ -d "$d" ] || continue
     for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -230,6 +237,7 @@ mod tests {
             cpu: CpuSpec::default(),
             harden: false,
             pids: None,
+            net: None,
         }
     }
 
@@ -305,6 +313,7 @@ mod tests {
                 cpu: p.cpu,
                 harden,
                 pids,
+                net: None,
             };
             let walk = lessons::walk_with(&Set::on(harden, pids.is_some()));
             for (i, lesson) in walk.iter().enumerate() {

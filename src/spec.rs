@@ -1,4 +1,4 @@
-//! Parsing of `--memory SIZE` and `--cpu SPEC`: pure functions, unit-tested.
+//! Parsing of `--memory SIZE`, `--cpu SPEC` and `--subnet CIDR`: pure functions, unit-tested.
 
 /// The article's CFS period: one second, in microseconds.
 pub const DEFAULT_PERIOD_US: u64 = 1_000_000;
@@ -131,6 +131,84 @@ pub fn parse_cpu(s: &str) -> Result<CpuSpec, String> {
     Ok(spec)
 }
 
+/// An IPv4 subnet for the `--net` lesson (`--subnet 10.200.0.0/24`): the bridge takes
+/// its first address, the container its second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    pub net: std::net::Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    fn mask(prefix: u8) -> u32 {
+        u32::MAX.checked_shl(32 - prefix as u32).unwrap_or(0)
+    }
+
+    /// The `n`th address of the subnet (1: the bridge's, 2: the container's).
+    pub fn host(&self, n: u32) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::from(u32::from(self.net) + n)
+    }
+
+    /// Whether this subnet and `net/prefix` share any address.
+    pub fn overlaps(&self, net: std::net::Ipv4Addr, prefix: u8) -> bool {
+        let p = self.prefix.min(prefix);
+        let m = Subnet::mask(p);
+        u32::from(self.net) & m == u32::from(net) & m
+    }
+
+    /// Whether it lies in the private ranges of RFC 1918.
+    pub fn private(&self) -> bool {
+        let last = std::net::Ipv4Addr::from(u32::from(self.net) | !Subnet::mask(self.prefix));
+        // Both ends in the same private range (is_private: 10/8, 172.16/12, 192.168/16).
+        self.net.is_private()
+            && last.is_private()
+            && self.net.octets()[..2] <= last.octets()[..2]
+            && self.net.octets()[0] == last.octets()[0]
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+/// `--subnet CIDR`: a private IPv4 network (RFC 1918: 10/8, 172.16/12, 192.168/16)
+/// written with its host bits zero, from /8 to /30 (room for the bridge and the
+/// container). One sentence when it is not one.
+pub fn parse_subnet(s: &str) -> Result<Subnet, String> {
+    let t = s.trim();
+    let example = "such as 10.200.0.0/24";
+    let Some((ip, len)) = t.split_once('/') else {
+        return Err(format!(
+            "{s:?} is not a subnet: write an IPv4 network with its prefix length, {example}"
+        ));
+    };
+    let (Ok(net), Ok(prefix)) = (ip.parse::<std::net::Ipv4Addr>(), len.parse::<u8>()) else {
+        return Err(format!(
+            "{s:?} is not a subnet: write an IPv4 network with its prefix length, {example}"
+        ));
+    };
+    if !(8..=30).contains(&prefix) {
+        return Err(format!(
+            "{s:?}: the prefix length must be from 8 to 30 (a bridge and a container need two addresses), {example}"
+        ));
+    }
+    let sub = Subnet { net, prefix };
+    if u32::from(net) & !Subnet::mask(prefix) != 0 {
+        let n = std::net::Ipv4Addr::from(u32::from(net) & Subnet::mask(prefix));
+        return Err(format!(
+            "{s:?} has host bits set: the network is written {n}/{prefix}"
+        ));
+    }
+    if !sub.private() {
+        return Err(format!(
+            "{s:?} is not a private network: use one inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, {example}"
+        ));
+    }
+    Ok(sub)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +275,39 @@ mod tests {
         ] {
             assert!(parse_cpu(bad).is_err(), "{bad} accepted");
         }
+    }
+}
+
+#[cfg(test)]
+mod subnet_tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let s = parse_subnet("10.200.3.0/24").unwrap();
+        assert_eq!(s.to_string(), "10.200.3.0/24");
+        assert_eq!(s.host(1).to_string(), "10.200.3.1");
+        assert_eq!(s.host(2).to_string(), "10.200.3.2");
+        assert!(s.overlaps("10.200.0.0".parse().unwrap(), 16));
+        assert!(s.overlaps("10.200.3.128".parse().unwrap(), 25));
+        assert!(!s.overlaps("10.200.4.0".parse().unwrap(), 24));
+        assert!(parse_subnet("192.168.7.0/30").is_ok());
+        assert!(parse_subnet("172.31.0.0/16").is_ok());
+        for bad in [
+            "10.200.3.1/24",
+            "8.8.8.0/24",
+            "172.32.0.0/16",
+            "10.0.0.0/31",
+            "10.0.0.0/4",
+            "10.0.0.0",
+            "ten/24",
+            "",
+            "10.0.0.0/x",
+        ] {
+            assert!(parse_subnet(bad).is_err(), "{bad}");
+        }
+        assert!(parse_subnet("10.200.3.1/24")
+            .unwrap_err()
+            .contains("10.200.3.0/24"));
     }
 }

@@ -62,6 +62,10 @@ pub struct Options {
     pub harden: bool,
     /// `--pids N`: the pids lesson, with this limit.
     pub pids: Option<u64>,
+    /// `--net`: the network lesson.
+    pub net: bool,
+    /// `--subnet CIDR`: the network lesson's subnet (None: a free one is picked).
+    pub subnet: Option<crate::spec::Subnet>,
 }
 
 impl Options {
@@ -82,6 +86,8 @@ impl Options {
             pace: None,
             harden: false,
             pids: None,
+            net: false,
+            subnet: None,
         }
     }
 }
@@ -232,6 +238,29 @@ impl Context {
             for p in procs {
                 self.journal.done(&p);
             }
+        }
+        // The network (--net), newest change first: the journal names each one.
+        let nets: Vec<Item> = self
+            .journal
+            .journal
+            .items
+            .iter()
+            .rev()
+            .filter(|i| matches!(i, Item::Net { .. }))
+            .cloned()
+            .collect();
+        for i in nets {
+            if let Item::Net { change, .. } = &i {
+                match journal::net::undo(change) {
+                    journal::net::Undone::Nothing => {}
+                    journal::net::Undone::Done(s) => said.push(s),
+                    journal::net::Undone::Failed(s) => {
+                        said.push(s);
+                        continue;
+                    }
+                }
+            }
+            self.journal.done(&i);
         }
         if let Some(mut cg) = self.cgroup.take() {
             let all = cg.created.clone();

@@ -25,6 +25,8 @@ pub struct ScriptCtx<'a> {
     pub harden: bool,
     /// `--pids N`: the pids limit too.
     pub pids: Option<u64>,
+    /// `--net`: the network too, on this subnet (None inside: the script picks one).
+    pub net: Option<Option<crate::spec::Subnet>>,
 }
 
 /// Where a lesson's lines go in the script.

@@ -20,6 +20,7 @@ pub mod lesson;
 pub mod limits;
 pub mod masks;
 pub mod namespaces;
+pub mod net;
 pub mod nonewprivs;
 pub mod pids;
 pub mod pivot_root;

@@ -153,11 +153,23 @@ impl Lesson for Preflight {
                 "readlink",
             ]);
         }
+        if sc.net.is_some() {
+            tools.extend([
+                "ip", "nft", "sysctl", "nsenter", "awk", "seq", "readlink", "cut",
+            ]);
+        }
         s.push_str(&format!(
             "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
             tools.join(" "),
             t("script.missing").replace("{list}", "$missing")
         ));
+        if sc.net.is_some() {
+            s.push_str(&format!(
+                "command -v nft >/dev/null 2>&1 || {{ say {}; exit 1; }}\ncommand -v ip >/dev/null 2>&1 || {{ say {}; exit 1; }}\n",
+                quote(t("script.need_nft")),
+                quote(t("script.need_ip"))
+            ));
+        }
         let l = sc.layout;
         let probe = if l.version.is_v2() {
             l.memory.join("cgroup.controllers")
@@ -316,6 +328,7 @@ impl Lesson for Preflight {
             src_ok,
         );
         let pids_ok = st.opts.pids.is_none_or(|_| pids_row(st, &mut c));
+        let nft_ok = !st.opts.net || nft_row(&mut c);
         if !root {
             c.hint = t("err.need_root").to_string();
         } else if nx {
@@ -326,6 +339,8 @@ impl Lesson for Preflight {
             c.hint = source_hint(&st.opts.source);
         } else if !pids_ok {
             c.hint = t("pre.pids_hint").to_string();
+        } else if !nft_ok {
+            c.hint = t("pre.nft_hint").to_string();
         }
         c
     }
@@ -349,6 +364,22 @@ fn pids_row(st: &Context, c: &mut Check) -> bool {
     };
     c.row(t("pre.row_pids"), seen, t("pre.pids_need"), ok);
     ok
+}
+
+/// With `--net`: whether the `nft` program is here (the NAT rule is written with it).
+/// Adds the row, returns it.
+fn nft_row(c: &mut Check) -> bool {
+    let found = crate::sys::net::nft_path();
+    c.row(
+        t("pre.row_nft"),
+        match &found {
+            Some(p) => tf("pre.nft_found", &[("path", &p.display())]),
+            None => t("pre.nft_missing").to_string(),
+        },
+        t("pre.nft_need"),
+        found.is_some(),
+    );
+    found.is_some()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::lesson::Lesson;
 use super::limits;
 use super::masks;
 use super::namespaces;
+use super::net;
 use super::nonewprivs;
 use super::pids;
 use super::pivot_root;
@@ -39,6 +40,8 @@ pub enum Set {
     Harden,
     /// The pids limit, walked with `--pids` (or `--all`).
     Pids,
+    /// The network, walked with `--net` (or `--all`).
+    Net,
 }
 
 impl Set {
@@ -48,6 +51,7 @@ impl Set {
             Set::Article => None,
             Set::Harden => Some("--harden"),
             Set::Pids => Some("--pids"),
+            Set::Net => Some("--net"),
         }
     }
 
@@ -59,6 +63,16 @@ impl Set {
         }
         if pids {
             on.push(Set::Pids);
+        }
+        on
+    }
+}
+
+impl Set {
+    /// `on`, with the network lesson's set when `net` (`--net`, or `--all`).
+    pub fn with_net(mut on: Vec<Set>, net: bool) -> Vec<Set> {
+        if net {
+            on.push(Set::Net);
         }
         on
     }
@@ -101,7 +115,8 @@ macro_rules! table {
 // The user namespace comes before every other namespace (they are then owned by it);
 // the other confining lessons come after the chroot, seccomp last before the shell.
 // The pids limit comes right after the memory and CPU limits: in place before any
-// process joins the cgroup.
+// process joins the cgroup. The network comes right after the namespaces (its
+// namespace exists from then on), before anything drops a capability.
 table! {
     preflight: preflight::Preflight, Article;
     rootfs: rootfs::RootfsLesson, Article;
@@ -110,6 +125,7 @@ table! {
     pids: pids::Pids, Pids;
     userns: userns::Userns, Harden;
     namespaces: namespaces::Namespaces, Article;
+    net: net::Net, Net;
     proc: proc::Proc, Article;
     devpts: devpts::Devpts, Article;
     devnull: devnull::Devnull, Article;
@@ -251,10 +267,18 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids(&[]), article);
-        let all = ids(&Set::on(true, true));
+        let mut sets = Set::on(true, true);
+        sets.push(Set::Net);
+        let all = ids(&sets);
         assert_eq!(all[..], IDS[..]);
+        // The network right after the namespaces.
+        let net = ids(&[Set::Net]);
+        let at = |id: &str| net.iter().position(|i| *i == id).unwrap();
+        assert_eq!(at("namespaces") + 1, at("net"));
+        assert!(at("net") < at("chroot"));
+        assert!(!ids(&[]).contains(&"net"));
         let hard = ids(&Set::on(true, false));
-        assert!(!hard.contains(&"pids") && hard.len() + 1 == IDS.len());
+        assert!(!hard.contains(&"pids") && hard.len() + 2 == IDS.len());
         // The pids limit is set before any process joins the cgroup.
         let pids = ids(&Set::on(false, true));
         let at = |id: &str| pids.iter().position(|i| *i == id).unwrap();

@@ -11,6 +11,7 @@ pub mod error;
 pub mod files;
 pub mod harden;
 pub mod mountinfo;
+pub mod net;
 pub mod ns;
 pub mod nsenter;
 pub mod pids;

@@ -335,6 +335,11 @@ fn summary(st: &Context, demos_ran: bool) {
     if let Some(max) = st.opts.pids {
         lines.insert(1, tf("sum.pids", &[("max", &max)]));
     }
+    if st.opts.net {
+        if let Some(i) = lines.iter().position(|l| l == t("sum.net")) {
+            lines[i] = t("sum.net_on").to_string();
+        }
+    }
     if start.is_some() {
         let list = if by_demos.is_empty() {
             t("sum.demos_nothing").to_string()
@@ -376,7 +381,10 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     crate::bench::figure("orphans_us", crate::bench::us(started));
-    let lessons = lessons::walk_with(&lessons::Set::on(opts.harden, opts.pids.is_some()));
+    let lessons = lessons::walk_with(&lessons::Set::with_net(
+        lessons::Set::on(opts.harden, opts.pids.is_some()),
+        opts.net,
+    ));
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
     let mut st = Context::new(opts);
