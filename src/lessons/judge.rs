@@ -126,11 +126,10 @@ pub fn find(s: &Setup) -> Found {
             if ids.len() == depth + 1 && ids.last() == Some(&1) {
                 ones.push(p);
             }
-        } else {
-            let children = ns_of(p, "pid_for_children");
-            if !children.is_empty() && children != host_pid {
-                unforked.push(p);
-            }
+        } else if ns_of(p, "pid_for_children") != host_pid {
+            // A new PID namespace for the children: its link reads ENOENT until the
+            // first child is made in it, then names the new namespace.
+            unforked.push(p);
         }
     }
     // The newest first, those in the cgroup before the others.
