@@ -438,8 +438,13 @@ fn each_stage_by_hand_passes_only_after_it_and_each_wrong_way_says_so() {
     let names: Vec<&str> = ls.split_whitespace().collect();
     assert!(names.contains(&"bin") && !names.contains(&"usr"), "{ls}");
 
-    // dash as the container's shell: the namespaces task warns, chroot says why.
+    // The container gone (its PID 1 ended): each stage typed inside says so.
     made.kill_all();
+    for id in ["proc", "devpts", "devnull", "hostname", "chroot"] {
+        wrong(id, &s, &["No process of the container is left"]);
+    }
+
+    // dash as the container's shell: the namespaces task warns, chroot says why.
     if Path::new("/bin/dash").exists() {
         let _dash = start(
             &mut made,

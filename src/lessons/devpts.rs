@@ -243,7 +243,8 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let found = judge::find(s);
     let view = found.view(s);
     let c = evidence(view.as_ref());
-    let mut wrong = judge::wrong_host_mount(l, s, "dev/pts");
+    let mut wrong =
+        judge::wrong_gone(l, &found).or_else(|| judge::wrong_host_mount(l, s, "dev/pts"));
     if let (None, Some(v)) = (&wrong, &view) {
         let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
         match v.ptmx_dev() {

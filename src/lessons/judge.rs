@@ -214,6 +214,16 @@ pub fn wrong_host_mount(l: Lang, s: &Setup, rel: &str) -> Option<String> {
     ))
 }
 
+/// The known wrong state of a stage typed inside when no container is left: its PID 1
+/// ended (the shell left with `exit`, or an `exec` that failed, such as capsh running a
+/// /bin/bash the rootfs lacks, or dash's `exec capsh`), taking its namespaces with it.
+pub fn wrong_gone(l: Lang, found: &Found) -> Option<String> {
+    found
+        .pid1
+        .is_none()
+        .then(|| t_in(l, "task.wrong_gone").to_string())
+}
+
 /// The hint ladder: what to achieve and which tool (the lesson's `<id>.hint_what` and
 /// `<id>.hint_tool`, filled with this run's values), then the exact lines.
 pub fn ladder(l: Lang, id: &str, s: &Setup, lines: &[String]) -> [String; 3] {
