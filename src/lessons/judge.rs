@@ -410,7 +410,8 @@ pub mod tests {
     /// are the ones the judge fills in (a placeholder left over would show as `{x}`).
     #[test]
     fn every_judge_line_is_in_both_catalogs() {
-        let keys: [(&str, &[&str]); 29] = [
+        let keys: [(&str, &[&str]); 30] = [
+            ("limits.wrong_cpu", &["files", "got", "want"]),
             ("task.wrong_host_mount", &["fstype", "path"]),
             ("task.wrong_gone", &[]),
             ("rootfs.wrong_nested", &["sub", "rootfs"]),
