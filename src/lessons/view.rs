@@ -36,12 +36,23 @@ impl View {
             (Some(l), Some(cg)) => l.dirs(&cg.name),
             _ => vec![],
         };
-        Some(View {
+        Some(View::found(
             pid,
-            uuid: ctx.uuid.clone(),
-            rootfs: ctx.rootfs.as_ref().map(|r| r.path.clone()),
+            &ctx.uuid,
+            ctx.rootfs.as_ref().map(|r| r.path.clone()),
             cgroups,
-        })
+        ))
+    }
+
+    /// The view of a container found some other way (`hako practice` finds the
+    /// learner's from the kernel: see `super::judge`).
+    pub fn found(pid: i32, uuid: &str, rootfs: Option<PathBuf>, cgroups: Vec<PathBuf>) -> View {
+        View {
+            pid,
+            uuid: uuid.to_string(),
+            rootfs,
+            cgroups,
+        }
     }
 
     /// `/proc/PID/<rel>`.
@@ -101,6 +112,12 @@ impl View {
     /// link stays inside): see `crate::sys::probe::find_in_root`.
     pub fn find(&self, rel: &str) -> Result<probe::InRoot, probe::Errno> {
         probe::find_in_root(&self.inside(""), rel)
+    }
+
+    /// The device the container's /dev/ptmx node lies on (looked up as from inside):
+    /// a node on a devpts opens ptys in that instance.
+    pub fn ptmx_dev(&self) -> Result<u64, probe::Errno> {
+        probe::dev_in_root(&self.inside(""), "dev/ptmx")
     }
 
     /// A pty opened through the container's /dev/ptmx: its number, its slave's

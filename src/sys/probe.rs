@@ -118,6 +118,16 @@ pub fn pty_in_root(root: &Path) -> Result<(u32, u64, u64), Errno> {
     Ok((n, dev, pts_dev))
 }
 
+/// The device (`st_dev`) of the file `rel` names under `root`, looked up as a process
+/// rooted there would (fstat(2) of the descriptor `find_in_root` opened). For the
+/// container's `dev/ptmx`: a ptmx node that lies on a devpts opens ptys in that devpts
+/// instance, so a node on the host's devpts (a bind of the host's `/dev/pts/ptmx`)
+/// makes them in the host's.
+pub fn dev_in_root(root: &Path, rel: &str) -> Result<u64, Errno> {
+    let f = find_in_root(root, rel)?;
+    Ok(nix::sys::stat::fstat(f.0.as_fd())?.st_dev)
+}
+
 /// What a device node did when used: its type and number, and one write and one read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceUse {
