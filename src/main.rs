@@ -102,6 +102,7 @@ fn run() -> i32 {
                 }
             };
         }
+        Some(cli::Command::Practice { .. }) => {}
         Some(cli::Command::BenchExtract { tarball, into }) => {
             return match rootfs::tarball::bench(&tarball, into.as_deref()) {
                 Ok(()) => 0,
@@ -113,7 +114,11 @@ fn run() -> i32 {
         }
         None => {}
     }
-    ui::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
+    let format = match &cli.command {
+        Some(cli::Command::Practice { format, .. }) => *format,
+        _ => cli.format,
+    };
+    ui::render::init_with(cli.quiet && cli.auto(), cli.color, format);
     sys::set_trace(cli.trace);
     sys::signals::install();
     // A panic unwinds through the walk, whose state removes what it made on the way
@@ -132,6 +137,17 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
+    if let Some(cli::Command::Practice { replay, name, .. }) = cli.command {
+        if !sys::is_root() {
+            return Err(Error::failed(t("err.need_root")));
+        }
+        return hako::practice::run(hako::practice::Options {
+            source: cli.rootfs,
+            insecure: cli.insecure,
+            replay,
+            name,
+        });
+    }
     if cli.quiet && !cli.auto() {
         return Err(Error::usage(t("err.quiet_needs_auto")));
     }
