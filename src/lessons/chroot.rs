@@ -3,7 +3,9 @@
 
 use super::context::{Context, ExecSeen};
 use super::fragment::{Fragment, ScriptCtx, CMD, ROOTFS};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use super::view::View;
 use crate::agent::Stdio;
 use crate::error::{Error, Kind, Result};
@@ -13,7 +15,7 @@ use crate::sys::demo::EscapeOutcome;
 use crate::sys::procfs::{Status, Who};
 use crate::sys::ptrace::{self, AtExec};
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 use std::path::Path;
 
 pub struct Chroot;
@@ -318,47 +320,16 @@ impl Lesson for Chroot {
     }
 
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("chroot.hint"));
         if st.opts.harden {
-            return check_before_exec(st, c);
+            return check_before_exec(st, Check::new(t("chroot.hint")));
         }
         // PID 1 as the host sees it now: stopped at its exec (by hako), or running
         // the command (by hand).
-        let Some((view, want_root)) = View::of(st).and_then(|v| {
-            let r = v.rootfs.as_ref()?.display().to_string();
-            Some((v, r))
-        }) else {
-            c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
-            return c;
-        };
-        let seen = &look_at(view.pid);
-        c.row(
-            tf("chroot.row_root", &[("pid", &seen.pid)]),
-            seen.root.clone(),
-            want_root.clone(),
-            seen.root == want_root,
-        );
-        let host_bnd = crate::sys::procfs::status_field(Who::Me, "CapBnd");
-        for set in ["CapBnd", "CapEff"] {
-            let v = seen.caps(set);
-            c.row(
-                tf("chroot.row_cap", &[("set", &set)]),
-                seen.field(set).to_string(),
-                tf("chroot.no_sys_chroot", &[("host", &host_bnd)]),
-                v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
-            );
-        }
-        let hako = crate::sys::files::read_link(Path::new("/proc/self/exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        c.row(
-            t("chroot.row_exe"),
-            seen.exe.clone(),
-            tf("chroot.not_hako", &[("hako", &hako)]),
-            !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
-        );
-        fd_rows(seen, &mut c);
-        c
+        evidence(View::of(st).as_ref(), true)
+    }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
     }
 
     fn has_demo(&self) -> bool {
@@ -404,6 +375,52 @@ impl Lesson for Chroot {
     }
 }
 
+/// The evidence, on process `view` (the container's first, after its exec): its root
+/// is the rootfs, CAP_SYS_CHROOT is gone from its bounding and effective sets, it runs a
+/// program of the rootfs's, and (`fds`) it holds only 0, 1, 2, none a terminal of
+/// hako's. `hako practice` leaves the descriptors out: there the learner's own shell
+/// holds the practice pty, by design.
+pub fn evidence(view: Option<&View>, fds: bool) -> Check {
+    let mut c = Check::new(t("chroot.hint"));
+    let Some((view, want_root)) = view.and_then(|v| {
+        let r = v.rootfs.as_ref()?.display().to_string();
+        Some((v, r))
+    }) else {
+        c.row(t("chroot.row_root"), "-", t("chroot.no_exec"), false);
+        return c;
+    };
+    let seen = &look_at(view.pid);
+    c.row(
+        tf("chroot.row_root", &[("pid", &seen.pid)]),
+        seen.root.clone(),
+        want_root.clone(),
+        seen.root == want_root,
+    );
+    let host_bnd = crate::sys::procfs::status_field(Who::Me, "CapBnd");
+    for set in ["CapBnd", "CapEff"] {
+        let v = seen.caps(set);
+        c.row(
+            tf("chroot.row_cap", &[("set", &set)]),
+            seen.field(set).to_string(),
+            tf("chroot.no_sys_chroot", &[("host", &host_bnd)]),
+            v != u64::MAX && v & CAP_SYS_CHROOT_BIT == 0,
+        );
+    }
+    let hako = crate::sys::files::read_link(Path::new("/proc/self/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    c.row(
+        t("chroot.row_exe"),
+        seen.exe.clone(),
+        tf("chroot.not_hako", &[("hako", &hako)]),
+        !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
+    );
+    if fds {
+        fd_rows(seen, &mut c);
+    }
+    c
+}
+
 /// The chroot escape, tried inside between the chroot and the exec (`run`), shown
 /// by the demonstration: (with CAP_SYS_CHROOT, without).
 #[derive(Default)]
@@ -426,5 +443,106 @@ pub fn escape_seen(o: &EscapeOutcome) -> String {
             ],
         ),
         Some((at, e)) => format!("{at} = -1 {}", crate::sys::Errno::from_raw(*e)),
+    }
+}
+
+/// What the learner types in the container's shell: into the rootfs without the right
+/// to chroot again, running its /bin/sh (capsh's default is /bin/bash, which busybox
+/// lacks). With `exec`, the shell becomes PID 1's new program; dash cannot (it gives
+/// the terminal back to a process group its PID namespace cannot see, and dies), so
+/// under dash capsh runs as its child.
+pub fn lines(s: &Setup, dash: bool) -> Vec<String> {
+    let cmd = format!(
+        "capsh --chroot={} --drop=cap_sys_chroot --shell=/bin/sh --",
+        judge::shown(&s.rootfs)
+    );
+    vec![if dash { cmd } else { format!("exec {cmd}") }]
+}
+
+impl Task for Chroot {
+    fn id(&self) -> &'static str {
+        "chroot"
+    }
+    fn inside(&self) -> bool {
+        true
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "chroot", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "chroot", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        lines(s, judge::find(s).pid1.is_some_and(judge::runs_dash))
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// Whether `pid`'s root is the rootfs.
+fn rooted(s: &Setup, pid: i32) -> bool {
+    judge::view_of(s, pid).rooted()
+}
+
+/// The judge, in language `l`: the container's PID 1 once it is rooted in the rootfs
+/// (`exec capsh`), else the newest process of its PID namespace that is (capsh run as a
+/// child, as under dash). Known wrong ways: CAP_SYS_CHROOT kept in the bounding set (a
+/// chroot with no `--drop`); dash as the container's shell before the chroot (its
+/// `exec capsh` would end the container).
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let found = judge::find(s);
+    let Some(pid1) = found.pid1 else {
+        return judge::verdict(l, "chroot", evidence(None, false), None);
+    };
+    let target = if rooted(s, pid1) {
+        pid1
+    } else {
+        found
+            .members()
+            .into_iter()
+            .filter(|p| rooted(s, *p))
+            .max_by_key(|p| {
+                crate::sys::procfs::Stat::of(Who::Pid(*p))
+                    .and_then(|st| st.start_time())
+                    .unwrap_or(0)
+            })
+            .unwrap_or(pid1)
+    };
+    let view = judge::view_of(s, target);
+    let c = evidence(Some(&view), false);
+    let wrong = if view.rooted() {
+        let bnd = Status::of(Who::Pid(target))
+            .and_then(|st| st.hex("CapBnd"))
+            .unwrap_or(0);
+        (bnd & CAP_SYS_CHROOT_BIT != 0).then(|| {
+            fill(
+                t_in(l, "chroot.wrong_cap"),
+                &[("pid", &target), ("bnd", &format!("{bnd:016x}"))],
+            )
+        })
+    } else if judge::runs_dash(pid1) {
+        Some(fill(t_in(l, "chroot.wrong_dash"), &[("pid", &pid1)]))
+    } else {
+        None
+    };
+    judge::verdict(l, "chroot", c, wrong)
+}
+
+#[cfg(test)]
+mod task_tests {
+    use super::*;
+
+    #[test]
+    fn capsh_with_exec_except_under_dash() {
+        let s = crate::lessons::judge::tests::setup(false);
+        assert_eq!(
+            lines(&s, false),
+            ["exec capsh --chroot=/tmp/hako.r00t --drop=cap_sys_chroot --shell=/bin/sh --"]
+        );
+        assert_eq!(
+            lines(&s, true),
+            ["capsh --chroot=/tmp/hako.r00t --drop=cap_sys_chroot --shell=/bin/sh --"]
+        );
     }
 }

@@ -2,12 +2,14 @@
 
 use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, ROOTFS};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use super::view::View;
 use crate::error::Result;
 use crate::sys::ns::DEVPTS_OPTIONS;
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 
 pub struct Devpts;
 
@@ -64,41 +66,11 @@ impl Lesson for Devpts {
     /// inside), whose slave lies on the devpts mounted at the container's /dev/pts,
     /// not on the host's.
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("devpts.hint"));
-        let Some(view) = View::of(st).filter(|v| v.rootfs.is_some()) else {
-            c.row(t("devpts.row_open"), "-", "-", false);
-            return c;
-        };
-        let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
-        match view.pty() {
-            Ok((n, dev, pts_dev)) => {
-                c.row(
-                    t("devpts.row_open"),
-                    format!("/dev/pts/{n}"),
-                    t("devpts.opened"),
-                    true,
-                );
-                c.row(
-                    tf("devpts.row_dev", &[("n", &n)]),
-                    format!("st_dev {dev:#x}"),
-                    tf("devpts.same_as_inside", &[("d", &format!("{pts_dev:#x}"))]),
-                    dev == pts_dev,
-                );
-                c.row(
-                    t("devpts.row_host"),
-                    format!("st_dev {host_dev:#x}"),
-                    tf("devpts.differs", &[("d", &format!("{dev:#x}"))]),
-                    host_dev != dev,
-                );
-            }
-            Err(e) => c.row(
-                t("devpts.row_open"),
-                format!("dev/ptmx: {e}"),
-                t("devpts.opened"),
-                false,
-            ),
-        }
-        c
+        evidence(View::of(st).filter(|v| v.rootfs.is_some()).as_ref())
+    }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
     }
 
     fn has_demo(&self) -> bool {
@@ -176,6 +148,46 @@ impl Lesson for Devpts {
     }
 }
 
+/// The evidence, on the container's first process `view`: a pty opened through its
+/// /dev/ptmx has its slave on the devpts at its /dev/pts, not on the host's.
+pub fn evidence(view: Option<&View>) -> Check {
+    let mut c = Check::new(t("devpts.hint"));
+    let Some(view) = view.filter(|v| v.rootfs.is_some()) else {
+        c.row(t("devpts.row_open"), "-", "-", false);
+        return c;
+    };
+    let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
+    match view.pty() {
+        Ok((n, dev, pts_dev)) => {
+            c.row(
+                t("devpts.row_open"),
+                format!("/dev/pts/{n}"),
+                t("devpts.opened"),
+                true,
+            );
+            c.row(
+                tf("devpts.row_dev", &[("n", &n)]),
+                format!("st_dev {dev:#x}"),
+                tf("devpts.same_as_inside", &[("d", &format!("{pts_dev:#x}"))]),
+                dev == pts_dev,
+            );
+            c.row(
+                t("devpts.row_host"),
+                format!("st_dev {host_dev:#x}"),
+                tf("devpts.differs", &[("d", &format!("{dev:#x}"))]),
+                host_dev != dev,
+            );
+        }
+        Err(e) => c.row(
+            t("devpts.row_open"),
+            format!("dev/ptmx: {e}"),
+            t("devpts.opened"),
+            false,
+        ),
+    }
+    c
+}
+
 /// One recipe's result, in words: where openpty failed, or which pty opened where.
 fn outcome(o: &crate::sys::demo::PtyOutcome) -> String {
     match (&o.failed_at, o.n, o.slave_dev) {
@@ -189,4 +201,71 @@ fn outcome(o: &crate::sys::demo::PtyOutcome) -> String {
         ),
         _ => "-".into(),
     }
+}
+
+/// What the learner types inside the new namespaces: a devpts instance of the
+/// container's own, and `dev/ptmx` a link to its `ptmx`.
+pub fn lines(s: &Setup) -> Vec<String> {
+    let pts = judge::under(s, "dev/pts");
+    vec![
+        format!("mkdir -p {pts}"),
+        format!("mount -t devpts -o {DEVPTS_OPTIONS} devpts {pts}"),
+        format!("ln -sf pts/ptmx {}", judge::under(s, "dev/ptmx")),
+    ]
+}
+
+impl Task for Devpts {
+    fn id(&self) -> &'static str {
+        "devpts"
+    }
+    fn inside(&self) -> bool {
+        true
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "devpts", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "devpts", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        lines(s)
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// The judge, in language `l`. Known wrong ways: the devpts in the host's mount table;
+/// the article's recipe (a bind of the host's ptmx), whose ptys open in the host's
+/// instance (told by the st_dev of the slave, opened from the master); a devpts of its
+/// own with no `dev/ptmx` to open it by.
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let found = judge::find(s);
+    let view = found.view(s);
+    let c = evidence(view.as_ref());
+    let mut wrong = judge::wrong_host_mount(l, s, "dev/pts");
+    if let (None, Some(v)) = (&wrong, &view) {
+        let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
+        match v.pty_instance() {
+            Ok((n, dev)) if dev == host_dev => {
+                wrong = Some(fill(
+                    t_in(l, "devpts.wrong_host_ptmx"),
+                    &[("n", &n), ("ptmx", &s.rootfs.join("dev/ptmx").display())],
+                ));
+            }
+            Err(crate::sys::Errno::ENOENT)
+                if crate::sys::mountinfo::read(Some(v.pid as u32))
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|m| m.mount_point == v.own_path("dev/pts") && m.fstype == "devpts") =>
+            {
+                wrong = Some(fill(
+                    t_in(l, "devpts.wrong_no_ptmx"),
+                    &[("ptmx", &s.rootfs.join("dev/ptmx").display())],
+                ));
+            }
+            _ => {}
+        }
+    }
+    judge::verdict(l, "devpts", c, wrong)
 }

@@ -2,13 +2,16 @@
 
 use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx, UUID};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use crate::error::Result;
+use crate::spec::CpuSpec;
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 
 pub struct Limits;
 
@@ -88,89 +91,11 @@ impl Lesson for Limits {
     }
 
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("limits.hint"));
-        let Some(l) = &st.layout else {
-            c.row(t("limits.row_memory"), "-", "-", false);
-            return c;
-        };
-        let page = page_size();
-        let want = page_rounded(st.opts.memory, page);
-        let mem_file = l.memory_file(&st.uuid);
-        let got = read_trim(&mem_file).unwrap_or_default();
-        let shown_want = if want == st.opts.memory {
-            want.to_string()
-        } else {
-            tf(
-                "limits.rounded",
-                &[
-                    ("want", &st.opts.memory),
-                    ("got", &want),
-                    ("page", &page),
-                    ("pages", &(want / page)),
-                ],
-            )
-        };
-        c.row(
-            format!(
-                "{} ({})",
-                t("limits.row_memory"),
-                mem_file.file_name().unwrap().to_string_lossy()
-            ),
-            got.clone(),
-            shown_want,
-            got == want.to_string(),
-        );
-        let swap_file = l.swap_file(&st.uuid);
-        if swap_file.exists() {
-            let got = read_trim(&swap_file).unwrap_or_default();
-            let want = if l.version.is_v2() {
-                "0".to_string()
-            } else {
-                want.to_string()
-            };
-            c.row(
-                format!(
-                    "{} ({})",
-                    t("limits.row_swap"),
-                    swap_file.file_name().unwrap().to_string_lossy()
-                ),
-                got.clone(),
-                want.clone(),
-                got == want,
-            );
-        }
-        let cpu = st.opts.cpu;
-        let cdir = l.cpu.join(&st.uuid);
-        let (got, want) = if l.version.is_v2() {
-            (
-                read_trim(&cdir.join("cpu.max")).unwrap_or_default(),
-                format!("{} {}", cpu.quota_us, cpu.period_us),
-            )
-        } else {
-            (
-                format!(
-                    "{} {}",
-                    read_trim(&cdir.join("cpu.cfs_quota_us")).unwrap_or_default(),
-                    read_trim(&cdir.join("cpu.cfs_period_us")).unwrap_or_default()
-                ),
-                format!("{} {}", cpu.quota_us, cpu.period_us),
-            )
-        };
-        let label = if l.version.is_v2() {
-            "cpu.max"
-        } else {
-            "cfs_quota_us cfs_period_us"
-        };
-        c.row(
-            format!("{} ({label})", t("limits.row_cpu")),
-            got.clone(),
-            tf(
-                "limits.cpu_share",
-                &[("want", &want), ("pct", &format!("{:.0}", cpu.percent()))],
-            ),
-            got == want,
-        );
-        c
+        evidence(st.layout.as_ref(), &st.uuid, st.opts.memory, st.opts.cpu)
+    }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
     }
 
     fn has_demo(&self) -> bool {
@@ -187,6 +112,93 @@ impl Lesson for Limits {
         cpu_demo(st, &l, &mut c);
         c
     }
+}
+
+/// The evidence: the memory limit (page-rounded), the swap limit where the kernel has
+/// its file, and the CPU quota and period, read back from cgroup `uuid`'s files.
+pub fn evidence(layout: Option<&Layout>, uuid: &str, memory: u64, cpu: CpuSpec) -> Check {
+    let mut c = Check::new(t("limits.hint"));
+    let Some(l) = layout else {
+        c.row(t("limits.row_memory"), "-", "-", false);
+        return c;
+    };
+    let page = page_size();
+    let want = page_rounded(memory, page);
+    let mem_file = l.memory_file(uuid);
+    let got = read_trim(&mem_file).unwrap_or_default();
+    let shown_want = if want == memory {
+        want.to_string()
+    } else {
+        tf(
+            "limits.rounded",
+            &[
+                ("want", &memory),
+                ("got", &want),
+                ("page", &page),
+                ("pages", &(want / page)),
+            ],
+        )
+    };
+    c.row(
+        format!(
+            "{} ({})",
+            t("limits.row_memory"),
+            mem_file.file_name().unwrap().to_string_lossy()
+        ),
+        got.clone(),
+        shown_want,
+        got == want.to_string(),
+    );
+    let swap_file = l.swap_file(uuid);
+    if swap_file.exists() {
+        let got = read_trim(&swap_file).unwrap_or_default();
+        let want = if l.version.is_v2() {
+            "0".to_string()
+        } else {
+            want.to_string()
+        };
+        c.row(
+            format!(
+                "{} ({})",
+                t("limits.row_swap"),
+                swap_file.file_name().unwrap().to_string_lossy()
+            ),
+            got.clone(),
+            want.clone(),
+            got == want,
+        );
+    }
+    let cdir = l.cpu.join(uuid);
+    let (got, want) = if l.version.is_v2() {
+        (
+            read_trim(&cdir.join("cpu.max")).unwrap_or_default(),
+            format!("{} {}", cpu.quota_us, cpu.period_us),
+        )
+    } else {
+        (
+            format!(
+                "{} {}",
+                read_trim(&cdir.join("cpu.cfs_quota_us")).unwrap_or_default(),
+                read_trim(&cdir.join("cpu.cfs_period_us")).unwrap_or_default()
+            ),
+            format!("{} {}", cpu.quota_us, cpu.period_us),
+        )
+    };
+    let label = if l.version.is_v2() {
+        "cpu.max"
+    } else {
+        "cfs_quota_us cfs_period_us"
+    };
+    c.row(
+        format!("{} ({label})", t("limits.row_cpu")),
+        got.clone(),
+        tf(
+            "limits.cpu_share",
+            &[("want", &want), ("pct", &format!("{:.0}", cpu.percent()))],
+        ),
+        got == want,
+    );
+    c
 }
 
 /// The memory counters the demonstration reads: (name, value, primary). The OOM
@@ -386,5 +398,283 @@ fn cpu_demo(st: &Context, l: &Layout, c: &mut Check) {
             t("limits.demo_periods"),
             a > b,
         );
+    }
+}
+
+/// The article's limits, which the practice goal names: 10000000 bytes of memory, and
+/// 30% of one CPU (300000 µs in each 1000000 µs period).
+pub const ARTICLE_MEMORY: u64 = 10_000_000;
+
+/// What the learner types: `cgset` where cgroup-tools is installed, else `echo` into
+/// the files; the names of this host's cgroup version, the swap limit only where its file
+/// exists (`swap`), the period before the quota (v1 checks the quota against it).
+pub fn commands(s: &Setup, cgset: bool, swap: bool) -> Vec<String> {
+    let ops = s
+        .layout
+        .limit_plan(&s.uuid, ARTICLE_MEMORY, CpuSpec::default(), swap);
+    if !cgset {
+        return ops.iter().map(Op::shell).collect();
+    }
+    ops.iter()
+        .map(|op| match op {
+            Op::Write { path, value } => {
+                let file = path.file_name().unwrap_or_default().to_string_lossy();
+                let v = if value.contains(' ') {
+                    format!("\"{value}\"")
+                } else {
+                    value.clone()
+                };
+                format!("cgset -r {file}={v} {}", s.uuid)
+            }
+            Op::Mkdir(_) => op.shell(),
+        })
+        .collect()
+}
+
+impl Task for Limits {
+    fn id(&self) -> &'static str {
+        "limits"
+    }
+    fn inside(&self) -> bool {
+        false
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "limits", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "limits", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        commands(
+            s,
+            crate::rootfs::host::which("cgset").is_some(),
+            s.layout.swap_file(&s.uuid).exists(),
+        )
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// What the limit files read now: (memory, memory+swap or swap, cpu) as the kernel
+/// writes them, None where a file cannot be read.
+struct Read {
+    memory: Option<String>,
+    swap: Option<String>,
+    cpu: Option<String>,
+}
+
+fn read_limits(s: &Setup) -> Read {
+    let cdir = s.layout.cpu.join(&s.uuid);
+    Read {
+        memory: read_trim(&s.layout.memory_file(&s.uuid)),
+        swap: read_trim(&s.layout.swap_file(&s.uuid)),
+        cpu: if s.layout.version.is_v2() {
+            read_trim(&cdir.join("cpu.max"))
+        } else {
+            read_trim(&cdir.join("cpu.cfs_quota_us"))
+        },
+    }
+}
+
+/// Whether a memory limit file reads "no limit" (v2 `max`; v1 the page counter's
+/// maximum, 9223372036854771712 with 4 KiB pages).
+pub fn memory_unlimited(v: &str) -> bool {
+    v == "max" || v.parse::<u64>().is_ok_and(|n| n >= 1 << 62)
+}
+
+/// Whether a CPU limit file reads "no limit" (v2 `cpu.max` `max 100000`; v1
+/// `cpu.cfs_quota_us` `-1`).
+pub fn cpu_unlimited(v: &str) -> bool {
+    v.starts_with("max") || v == "-1"
+}
+
+/// The known wrong state the limit files show, if any (pure): one limit set and the
+/// other left at "no limit" (its line written with the other cgroup version's names,
+/// files that cannot exist here: the write fails and nothing changes); the memory set
+/// but not memory+swap (v1 with swap accounting); the memory set to another value.
+pub fn wrong_state(
+    l: Lang,
+    s: &Setup,
+    memory: &str,
+    swap: Option<&str>,
+    cpu: &str,
+) -> Option<String> {
+    let v2 = s.layout.version.is_v2();
+    let (mem_name, cpu_name, other_mem, other_cpu) = if v2 {
+        (
+            "memory.max",
+            "cpu.max",
+            "memory.limit_in_bytes",
+            "cpu.cfs_quota_us",
+        )
+    } else {
+        (
+            "memory.limit_in_bytes",
+            "cpu.cfs_quota_us",
+            "memory.max",
+            "cpu.max",
+        )
+    };
+    let version = s.layout.version.label();
+    let mem_off = memory_unlimited(memory);
+    let cpu_off = cpu_unlimited(cpu);
+    if mem_off && !cpu_off {
+        return Some(fill(
+            t_in(l, "limits.wrong_names"),
+            &[
+                ("file", &mem_name),
+                ("other", &other_mem),
+                ("version", &version),
+            ],
+        ));
+    }
+    if cpu_off && !mem_off {
+        return Some(fill(
+            t_in(l, "limits.wrong_names"),
+            &[
+                ("file", &cpu_name),
+                ("other", &other_cpu),
+                ("version", &version),
+            ],
+        ));
+    }
+    if mem_off {
+        return None;
+    }
+    let want = page_rounded(ARTICLE_MEMORY, page_size()).to_string();
+    if memory != want {
+        return Some(fill(
+            t_in(l, "limits.wrong_value"),
+            &[
+                ("file", &mem_name),
+                ("got", &memory),
+                ("want", &ARTICLE_MEMORY),
+                ("rounded", &want),
+            ],
+        ));
+    }
+    if let Some(sw) = swap {
+        let unset = if v2 { sw != "0" } else { memory_unlimited(sw) };
+        if unset {
+            let file = if v2 {
+                "memory.swap.max"
+            } else {
+                "memory.memsw.limit_in_bytes"
+            };
+            return Some(fill(
+                t_in(l, "limits.wrong_swap"),
+                &[("file", &file), ("got", &sw)],
+            ));
+        }
+    }
+    None
+}
+
+/// The judge, in language `l`.
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let c = evidence(Some(&s.layout), &s.uuid, ARTICLE_MEMORY, CpuSpec::default());
+    let r = read_limits(s);
+    let wrong = match (&r.memory, &r.cpu) {
+        (Some(m), Some(cpu)) => wrong_state(l, s, m, r.swap.as_deref(), cpu),
+        _ => None,
+    };
+    judge::verdict(l, "limits", c, wrong)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lessons::judge::tests::setup;
+
+    #[test]
+    fn the_commands_name_this_hosts_files() {
+        let v1 = setup(false);
+        let u = &v1.uuid;
+        assert_eq!(
+            commands(&v1, true, true),
+            [
+                format!("cgset -r memory.limit_in_bytes=10000000 {u}"),
+                format!("cgset -r memory.memsw.limit_in_bytes=10000000 {u}"),
+                format!("cgset -r cpu.cfs_period_us=1000000 {u}"),
+                format!("cgset -r cpu.cfs_quota_us=300000 {u}"),
+            ]
+        );
+        assert_eq!(
+            commands(&v1, false, false),
+            [
+                format!("echo 10000000 > /sys/fs/cgroup/memory/{u}/memory.limit_in_bytes"),
+                format!("echo 1000000 > /sys/fs/cgroup/cpu/{u}/cpu.cfs_period_us"),
+                format!("echo 300000 > /sys/fs/cgroup/cpu/{u}/cpu.cfs_quota_us"),
+            ]
+        );
+        let v2 = setup(true);
+        assert_eq!(
+            commands(&v2, true, true),
+            [
+                format!("cgset -r memory.max=10000000 {u}"),
+                format!("cgset -r memory.swap.max=0 {u}"),
+                format!("cgset -r cpu.max=\"300000 1000000\" {u}"),
+            ]
+        );
+        assert_eq!(
+            commands(&v2, false, false),
+            [
+                format!("echo 10000000 > /sys/fs/cgroup/{u}/memory.max"),
+                format!("echo \"300000 1000000\" > /sys/fs/cgroup/{u}/cpu.max"),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_limit_as_each_version_writes_it() {
+        assert!(memory_unlimited("max"));
+        assert!(memory_unlimited("9223372036854771712"));
+        assert!(!memory_unlimited("9998336"));
+        assert!(cpu_unlimited("-1"));
+        assert!(cpu_unlimited("max 100000"));
+        assert!(!cpu_unlimited("300000"));
+        assert!(!cpu_unlimited("300000 1000000"));
+    }
+
+    #[test]
+    fn wrong_states_name_the_right_files() {
+        let want = page_rounded(ARTICLE_MEMORY, page_size()).to_string();
+        for l in [Lang::En, Lang::Ja] {
+            let v1 = setup(false);
+            let unl = "9223372036854771712";
+            // v2's memory.max on v1: the memory stays unlimited, the cpu quota was set.
+            let w = wrong_state(l, &v1, unl, Some(unl), "300000").unwrap();
+            assert!(
+                w.contains("memory.limit_in_bytes") && w.contains("memory.max"),
+                "{w}"
+            );
+            let w = wrong_state(l, &v1, &want, Some(&want), "-1").unwrap();
+            assert!(
+                w.contains("cpu.cfs_quota_us") && w.contains("cpu.max"),
+                "{w}"
+            );
+            let w = wrong_state(l, &v1, &want, Some(unl), "300000").unwrap();
+            assert!(w.contains("memory.memsw.limit_in_bytes"), "{w}");
+            let w = wrong_state(l, &v1, "10485760", None, "300000").unwrap();
+            assert!(w.contains("10485760") && w.contains("10000000"), "{w}");
+            assert_eq!(wrong_state(l, &v1, unl, None, "-1"), None);
+            assert_eq!(wrong_state(l, &v1, &want, Some(&want), "300000"), None);
+            let v2 = setup(true);
+            let w = wrong_state(l, &v2, "max", Some("max"), "300000 1000000").unwrap();
+            assert!(
+                w.contains("memory.max") && w.contains("memory.limit_in_bytes"),
+                "{w}"
+            );
+            let w = wrong_state(l, &v2, &want, Some("0"), "max 100000").unwrap();
+            assert!(
+                w.contains("cpu.max") && w.contains("cpu.cfs_quota_us"),
+                "{w}"
+            );
+            assert_eq!(
+                wrong_state(l, &v2, &want, Some("0"), "300000 1000000"),
+                None
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod devnull;
 pub mod devpts;
 pub mod fragment;
 pub mod hostname;
+pub mod judge;
 pub mod lesson;
 pub mod limits;
 pub mod masks;

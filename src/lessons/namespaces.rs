@@ -2,12 +2,14 @@
 
 use super::context::Context;
 use super::fragment::{ScriptCtx, UUID};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use super::view::{host_ns, View};
 use crate::agent::Agent;
 use crate::error::Result;
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 
 pub struct Namespaces;
 
@@ -158,64 +160,162 @@ impl Lesson for Namespaces {
     }
 
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("ns.hint"));
-        let Some(view) =
-            View::of(st).filter(|_| st.agent.as_ref().is_some_and(|a| a.pid1.is_some()))
-        else {
-            c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);
-            return c;
-        };
-        let pid = view.pid.to_string();
+        let view = View::of(st).filter(|_| st.agent.as_ref().is_some_and(|a| a.pid1.is_some()));
         let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
-        let cg = view.cgroup();
-        let ctls: &[&str] = if with_pids(st) {
-            &["memory", "cpu", "pids"]
-        } else {
-            &["memory", "cpu"]
-        };
-        for ctl in ctls.iter().copied() {
-            let ok = in_cgroup(&cg, ctl, &st.uuid, v2);
-            let line = cg
-                .lines()
-                .find(|l| {
-                    if v2 {
-                        l.starts_with("0::")
-                    } else {
-                        l.split(':')
-                            .nth(1)
-                            .is_some_and(|c| c.split(',').any(|x| x == ctl))
-                    }
-                })
-                .unwrap_or("-")
-                .to_string();
-            c.row(
-                tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]),
-                line,
-                format!("/{}", st.uuid),
-                ok,
-            );
-        }
-        for name in COMPARED {
-            let inside = view.ns(name);
-            let outside = host_ns(name);
-            c.row(
-                format!("ns/{name}"),
-                inside.clone(),
-                tf("ns.host_is", &[("v", &outside)]),
-                !inside.is_empty() && inside != outside,
-            );
-        }
-        let net = crate::sys::files::read_text(&view.proc("net/dev")).unwrap_or_default();
-        let host_net = crate::sys::files::read_text(std::path::Path::new("/proc/self/net/dev"))
-            .unwrap_or_default();
-        let ifs = interfaces(&net);
+        evidence(view.as_ref(), v2, with_pids(st))
+    }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
+    }
+}
+
+/// The evidence: the container's first process (`view`) in the cgroup for each
+/// controller (pids too when `pids`), in namespaces of its own, with a network of only
+/// `lo`.
+pub fn evidence(view: Option<&View>, v2: bool, pids: bool) -> Check {
+    let mut c = Check::new(t("ns.hint"));
+    let Some(view) = view else {
+        c.row(t("ns.row_pid1"), "-", t("ns.no_pid1"), false);
+        return c;
+    };
+    let pid = view.pid.to_string();
+    let cg = view.cgroup();
+    let ctls: &[&str] = if pids {
+        &["memory", "cpu", "pids"]
+    } else {
+        &["memory", "cpu"]
+    };
+    for ctl in ctls.iter().copied() {
+        let ok = in_cgroup(&cg, ctl, &view.uuid, v2);
+        let line = cg
+            .lines()
+            .find(|l| {
+                if v2 {
+                    l.starts_with("0::")
+                } else {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|c| c.split(',').any(|x| x == ctl))
+                }
+            })
+            .unwrap_or("-")
+            .to_string();
         c.row(
-            t("ns.row_net"),
-            ifs.join(" "),
-            tf("ns.host_is", &[("v", &interfaces(&host_net).join(" "))]),
-            ifs == ["lo"],
+            tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]),
+            line,
+            format!("/{}", view.uuid),
+            ok,
         );
-        c
+    }
+    for name in COMPARED {
+        let inside = view.ns(name);
+        let outside = host_ns(name);
+        c.row(
+            format!("ns/{name}"),
+            inside.clone(),
+            tf("ns.host_is", &[("v", &outside)]),
+            !inside.is_empty() && inside != outside,
+        );
+    }
+    let net = crate::sys::files::read_text(&view.proc("net/dev")).unwrap_or_default();
+    let host_net = crate::sys::files::read_text(std::path::Path::new("/proc/self/net/dev"))
+        .unwrap_or_default();
+    let ifs = interfaces(&net);
+    c.row(
+        t("ns.row_net"),
+        ifs.join(" "),
+        tf("ns.host_is", &[("v", &interfaces(&host_net).join(" "))]),
+        ifs == ["lo"],
+    );
+    c
+}
+
+/// What the learner types: the article's `cgexec … unshare -muinpf` with a shell that
+/// keeps the terminal at `exec capsh` (`shell`: bash, or busybox sh); without cgexec,
+/// the shell joins the cgroup itself first.
+pub fn commands(s: &Setup, cgexec: bool, shell: &str) -> Vec<String> {
+    if cgexec {
+        return vec![format!(
+            "cgexec -g cpu,memory:{} unshare -muinpf {shell}",
+            s.uuid
+        )];
+    }
+    let procs = s.layout.procs_files(&s.uuid);
+    vec![format!(
+        "sh -c '{} && exec unshare -muinpf {shell}'",
+        procs
+            .iter()
+            .map(|p| format!("echo $$ > {}", p.display()))
+            .collect::<Vec<_>>()
+            .join(" && ")
+    )]
+}
+
+impl Task for Namespaces {
+    fn id(&self) -> &'static str {
+        "namespaces"
+    }
+    fn inside(&self) -> bool {
+        false
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "namespaces", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "namespaces", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        commands(
+            s,
+            crate::rootfs::host::which("cgexec").is_some(),
+            &judge::inner_shell(),
+        )
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// The judge, in language `l`. Known wrong ways: `unshare -p` without `-f` (the shell
+/// stays in the host's PID namespace, only its children enter the new one); the
+/// container outside the cgroup (unshare without cgexec); a namespace left shared with
+/// the host (an option missing). dash as the shell passes, with a warning for the chroot
+/// stage.
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let found = judge::find(s);
+    let view = found.view(s);
+    let v2 = s.layout.version.is_v2();
+    let c = evidence(view.as_ref(), v2, false);
+    let wrong = match (found.pid1, found.unforked) {
+        (None, Some(p)) => Some(fill(t_in(l, "namespaces.wrong_nofork"), &[("pid", &p)])),
+        (Some(p), _) if !found.in_cgroup => Some(fill(
+            t_in(l, "namespaces.wrong_cgroup"),
+            &[("pid", &p), ("uuid", &s.uuid)],
+        )),
+        (Some(p), _) => {
+            let shared: Vec<&str> = COMPARED
+                .iter()
+                .copied()
+                .filter(|n| view.as_ref().is_some_and(|v| v.ns(n) == host_ns(n)))
+                .collect();
+            (!shared.is_empty()).then(|| {
+                fill(
+                    t_in(l, "namespaces.wrong_shared"),
+                    &[("pid", &p), ("list", &shared.join(", "))],
+                )
+            })
+        }
+        _ => None,
+    };
+    match judge::verdict(l, "namespaces", c, wrong) {
+        Verdict::Passed { line, check } if found.pid1.is_some_and(judge::runs_dash) => {
+            Verdict::Passed {
+                line: format!("{line} {}", t_in(l, "namespaces.passed_dash")),
+                check,
+            }
+        }
+        v => v,
     }
 }
 
@@ -238,5 +338,26 @@ mod tests {
     fn reads_net_dev() {
         let s = "Inter-|   Receive\n face |bytes\n    lo: 0 0\n  eth0: 1 2\n";
         assert_eq!(interfaces(s), ["lo", "eth0"]);
+    }
+
+    #[test]
+    fn the_commands_join_the_cgroup_then_unshare() {
+        let v1 = crate::lessons::judge::tests::setup(false);
+        let u = &v1.uuid;
+        assert_eq!(
+            commands(&v1, true, "/bin/bash"),
+            [format!(
+                "cgexec -g cpu,memory:{u} unshare -muinpf /bin/bash"
+            )]
+        );
+        assert_eq!(
+            commands(&v1, false, "/bin/bash"),
+            [format!("sh -c 'echo $$ > /sys/fs/cgroup/memory/{u}/cgroup.procs && echo $$ > /sys/fs/cgroup/cpu/{u}/cgroup.procs && exec unshare -muinpf /bin/bash'")]
+        );
+        let v2 = crate::lessons::judge::tests::setup(true);
+        assert_eq!(
+            commands(&v2, false, "/bin/busybox sh"),
+            [format!("sh -c 'echo $$ > /sys/fs/cgroup/{u}/cgroup.procs && exec unshare -muinpf /bin/busybox sh'")]
+        );
     }
 }

@@ -4,11 +4,13 @@
 
 use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use crate::error::Result;
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 
 pub struct RootfsLesson;
 
@@ -217,88 +219,102 @@ done
     }
 
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("rootfs.hint"));
-        let Some(r) = &st.rootfs else {
-            c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
-            return c;
-        };
-        let found = host::inside_to_host(&r.path, &r.shell);
-        c.row(
-            tf("rootfs.row_shell", &[("shell", &r.shell)]),
-            found
+        evidence(
+            st.rootfs
                 .as_ref()
-                .map(|p| crate::ui::sanitize::clean_path(p))
-                .unwrap_or_else(|| t("rootfs.missing").to_string()),
-            t("rootfs.inside"),
-            found.is_some(),
-        );
-        if found.is_none() {
-            c.hint = tf("rootfs.hint_no_sh", &[("root", &r.path.display())]);
-            return c;
-        }
-        // Nothing from the rootfs runs here: its programs are the image's, and until the
-        // later lessons confine them they would run with every capability of the host's
-        // root (a hostile /bin/sh could write through /proc/1/root). The check reads what
-        // execve(2) and the loader would read instead, each file opened through
-        // openat2(RESOLVE_IN_ROOT), as they would find it chrooted.
-        // Why not run it unprivileged instead (a user namespace mapping 0 to an id no one
-        // has, no capabilities, no_new_privs, new namespaces)? That proves a little more
-        // (the kernel itself loads the interpreter), but it still runs the image's code,
-        // and the mapped id must be able to reach the rootfs, which a `dir:` rootfs (its
-        // modes are its owner's) may not allow. Reading the headers cannot be made to
-        // run anything, and is the same for every source.
-        let found = match host::inspect(&r.path, &r.shell) {
-            Ok(i) => i,
-            Err(e) => {
-                c.row(t("rootfs.row_deps"), e.msg, t("rootfs.deps_inside"), false);
-                return c;
-            }
-        };
-        let want = tf(
-            "rootfs.exec_want",
-            &[(
-                "arch",
-                &host::host_machine()
-                    .map(|m| goblin::elf::header::machine_to_str(m).trim_start_matches("EM_"))
-                    .unwrap_or("?")
-                    .to_lowercase(),
-            )],
-        );
-        c.row(
-            tf("rootfs.row_exec", &[("shell", &r.shell)]),
-            found.seen.clone(),
-            want,
-            found.runs,
-        );
-        if !found.runs {
-            return c;
-        }
-        let deps = &found.deps;
-        let missing: Vec<&str> = deps
-            .iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let seen = if deps.is_empty() {
-            t("rootfs.static").to_string()
-        } else {
-            deps.iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        c.row(
-            t("rootfs.row_deps"),
-            seen,
-            if missing.is_empty() {
-                t("rootfs.deps_inside").to_string()
-            } else {
-                tf("rootfs.deps_missing", &[("list", &missing.join(" "))])
-            },
-            missing.is_empty(),
-        );
-        c
+                .map(|r| (r.path.as_path(), r.shell.as_str())),
+        )
     }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
+    }
+}
+
+/// The evidence: the rootfs's shell (`(rootfs, shell)`) found as the kernel would find
+/// it with the rootfs as `/`, runnable on this machine, its libraries inside.
+pub fn evidence(rootfs: Option<(&std::path::Path, &str)>) -> Check {
+    let mut c = Check::new(t("rootfs.hint"));
+    let Some((path, shell)) = rootfs else {
+        c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
+        return c;
+    };
+    let found = host::inside_to_host(path, shell);
+    c.row(
+        tf("rootfs.row_shell", &[("shell", &shell)]),
+        found
+            .as_ref()
+            .map(|p| crate::ui::sanitize::clean_path(p))
+            .unwrap_or_else(|| t("rootfs.missing").to_string()),
+        t("rootfs.inside"),
+        found.is_some(),
+    );
+    if found.is_none() {
+        c.hint = tf("rootfs.hint_no_sh", &[("root", &path.display())]);
+        return c;
+    }
+    // Nothing from the rootfs runs here: its programs are the image's, and until the
+    // later lessons confine them they would run with every capability of the host's
+    // root (a hostile /bin/sh could write through /proc/1/root). The check reads what
+    // execve(2) and the loader would read instead, each file opened through
+    // openat2(RESOLVE_IN_ROOT), as they would find it chrooted.
+    // Why not run it unprivileged instead (a user namespace mapping 0 to an id no one
+    // has, no capabilities, no_new_privs, new namespaces)? That proves a little more
+    // (the kernel itself loads the interpreter), but it still runs the image's code,
+    // and the mapped id must be able to reach the rootfs, which a `dir:` rootfs (its
+    // modes are its owner's) may not allow. Reading the headers cannot be made to
+    // run anything, and is the same for every source.
+    let found = match host::inspect(path, shell) {
+        Ok(i) => i,
+        Err(e) => {
+            c.row(t("rootfs.row_deps"), e.msg, t("rootfs.deps_inside"), false);
+            return c;
+        }
+    };
+    let want = tf(
+        "rootfs.exec_want",
+        &[(
+            "arch",
+            &host::host_machine()
+                .map(|m| goblin::elf::header::machine_to_str(m).trim_start_matches("EM_"))
+                .unwrap_or("?")
+                .to_lowercase(),
+        )],
+    );
+    c.row(
+        tf("rootfs.row_exec", &[("shell", &shell)]),
+        found.seen.clone(),
+        want,
+        found.runs,
+    );
+    if !found.runs {
+        return c;
+    }
+    let deps = &found.deps;
+    let missing: Vec<&str> = deps
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let seen = if deps.is_empty() {
+        t("rootfs.static").to_string()
+    } else {
+        deps.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    c.row(
+        t("rootfs.row_deps"),
+        seen,
+        if missing.is_empty() {
+            t("rootfs.deps_inside").to_string()
+        } else {
+            tf("rootfs.deps_missing", &[("list", &missing.join(" "))])
+        },
+        missing.is_empty(),
+    );
+    c
 }
 
 /// The article's `ln -s /usr/local/bin/bash $ROOTFS/bin/bash`: the `bash` image keeps
@@ -356,4 +372,58 @@ fn oci_shell(r: &oci::Reference) -> String {
         t("rootfs.sh_oci_pick"),
         t("rootfs.sh_oci_layers")
     )
+}
+
+/// What the learner types: the image unpacked into the empty directory, as the article
+/// unpacks `docker export` (GNU tar finds the compression itself).
+fn unpack(s: &Setup) -> String {
+    format!(
+        "tar -xf {} -C {}",
+        judge::shown(&s.image),
+        judge::shown(&s.rootfs)
+    )
+}
+
+impl Task for RootfsLesson {
+    fn id(&self) -> &'static str {
+        "rootfs"
+    }
+    fn inside(&self) -> bool {
+        false
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "rootfs", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "rootfs", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        vec![unpack(s)]
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// The judge, in language `l`. A known wrong way: the image unpacked one level too deep
+/// (`$ROOTFS/NAME/bin/sh`, from `-C` given a subdirectory or a tarball of a directory).
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let c = evidence(Some((&s.rootfs, SHELL)));
+    let mut wrong = None;
+    if host::inside_to_host(&s.rootfs, SHELL).is_none() {
+        let names = crate::sys::files::names(&s.rootfs).unwrap_or_default();
+        if let [one] = names.as_slice() {
+            let sub = s.rootfs.join(one);
+            if host::inside_to_host(&sub, SHELL).is_some() {
+                wrong = Some(fill(
+                    t_in(l, "rootfs.wrong_nested"),
+                    &[
+                        ("sub", &crate::ui::sanitize::clean_path(&sub)),
+                        ("rootfs", &s.rootfs.display()),
+                    ],
+                ));
+            }
+        }
+    }
+    judge::verdict(l, "rootfs", c, wrong)
 }

@@ -212,6 +212,39 @@ pub fn prose(id: &str) -> Prose {
 mod tests {
     use super::*;
 
+    /// The article's lessons that can be practised, in order, and where each is typed.
+    const PRACTISED: [(&str, bool); 9] = [
+        ("rootfs", false),
+        ("cgroup", false),
+        ("limits", false),
+        ("namespaces", false),
+        ("proc", true),
+        ("devpts", true),
+        ("devnull", true),
+        ("hostname", true),
+        ("chroot", true),
+    ];
+
+    #[test]
+    fn every_article_stage_is_a_task() {
+        for (id, inside) in PRACTISED {
+            let e = entry(id).unwrap();
+            let task = e
+                .lesson
+                .task()
+                .unwrap_or_else(|| panic!("{id} has no task"));
+            assert_eq!(task.id(), id);
+            assert_eq!(task.inside(), inside, "{id}");
+            for v2 in [false, true] {
+                let s = crate::lessons::judge::tests::setup(v2);
+                assert!(!task.solve(&s).is_empty(), "{id}");
+                let h = task.hints(&s);
+                assert_eq!(h[2], task.solve(&s).join("\n"));
+                assert!(!task.goal(&s).is_empty());
+            }
+        }
+    }
+
     #[test]
     fn every_line_names_its_own_lesson() {
         for e in TABLE {

@@ -36,12 +36,23 @@ impl View {
             (Some(l), Some(cg)) => l.dirs(&cg.name),
             _ => vec![],
         };
-        Some(View {
+        Some(View::found(
             pid,
-            uuid: ctx.uuid.clone(),
-            rootfs: ctx.rootfs.as_ref().map(|r| r.path.clone()),
+            &ctx.uuid,
+            ctx.rootfs.as_ref().map(|r| r.path.clone()),
             cgroups,
-        })
+        ))
+    }
+
+    /// The view of a container found some other way (`hako practice` finds the
+    /// learner's from the kernel: see `super::judge`).
+    pub fn found(pid: i32, uuid: &str, rootfs: Option<PathBuf>, cgroups: Vec<PathBuf>) -> View {
+        View {
+            pid,
+            uuid: uuid.to_string(),
+            rootfs,
+            cgroups,
+        }
     }
 
     /// `/proc/PID/<rel>`.
@@ -101,6 +112,12 @@ impl View {
     /// link stays inside): see `crate::sys::probe::find_in_root`.
     pub fn find(&self, rel: &str) -> Result<probe::InRoot, probe::Errno> {
         probe::find_in_root(&self.inside(""), rel)
+    }
+
+    /// Which devpts instance a pty opened through the container's /dev/ptmx lives in
+    /// (its number and the slave's st_dev), even when its name is missing inside.
+    pub fn pty_instance(&self) -> Result<(u32, u64), probe::Errno> {
+        probe::pty_instance_in_root(&self.inside(""))
     }
 
     /// A pty opened through the container's /dev/ptmx: its number, its slave's

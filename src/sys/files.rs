@@ -51,6 +51,11 @@ pub fn dev_of(path: &Path) -> Option<u64> {
     identity(path).map(|(dev, _)| dev)
 }
 
+/// stat(2), following links: whether `path` is a regular file.
+pub fn is_regular(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// lstat(2): whether the name exists, a symbolic link or not.
 pub fn exists_nofollow(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()

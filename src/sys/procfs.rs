@@ -123,6 +123,11 @@ impl Stat {
         matches!(self.state(), Some('Z' | 'X'))
     }
 
+    /// Field 4: the parent's PID.
+    pub fn ppid(&self) -> Option<i32> {
+        self.field(4)?.parse().ok()
+    }
+
     /// Field 9: the kernel's PF_* flags.
     pub fn flags(&self) -> Option<u64> {
         self.number(9)
@@ -137,6 +142,27 @@ impl Stat {
     pub fn policy(&self) -> Option<u32> {
         self.field(41)?.parse().ok()
     }
+}
+
+/// Every process the caller's `/proc` lists (getdents64(2) of `/proc`, proc(5)), in order.
+pub fn all_pids() -> Vec<i32> {
+    let mut v: Vec<i32> = super::files::names(Path::new("/proc"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The PIDs a `cgroup.procs` (or v1 `tasks`) file lists, as the caller's PID namespace
+/// numbers them (cgroups(7)); empty when it cannot be read.
+pub fn procs_in(file: &Path) -> Vec<i32> {
+    super::files::read_text(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,6 +192,7 @@ mod tests {
         assert_eq!(st.comm, "a b) c");
         assert_eq!(st.state(), Some('S'));
         assert_eq!(st.field(4), Some("1"));
+        assert_eq!(st.ppid(), Some(1));
         assert_eq!(st.flags(), Some(9));
         assert_eq!(st.start_time(), Some(22));
         assert_eq!(st.policy(), Some(41));
