@@ -124,6 +124,16 @@ pub fn tasks() -> Vec<&'static dyn Task> {
         .collect()
 }
 
+/// A judge's line as shown after `✔ id — `: sanitised, without the id again when the
+/// line starts with it.
+fn shown_line(id: &str, line: &str) -> String {
+    let l = line
+        .strip_prefix(id)
+        .and_then(|r| r.strip_prefix(" — "))
+        .unwrap_or(line);
+    crate::ui::sanitize::clean(l).into_owned()
+}
+
 /// Where hako's words and the shell's output go.
 struct Screen {
     /// The learner's terminal is in raw mode: lines end in CR LF, and a status line
@@ -631,7 +641,7 @@ impl Practice {
             let id = task.id();
             match task.judge(&self.setup) {
                 Verdict::Passed { line, .. } => {
-                    let line = crate::ui::sanitize::clean(&line).into_owned();
+                    let line = shown_line(id, &line);
                     lines.push(
                         render::paint(tf("practice.passed", &[("id", &id), ("line", &line)]))
                             .green()
@@ -655,7 +665,7 @@ impl Practice {
                 Verdict::Failed {
                     line: Some(line), ..
                 } => {
-                    let line = crate::ui::sanitize::clean(&line).into_owned();
+                    let line = shown_line(id, &line);
                     if forced || self.last_fail.as_deref() != Some(line.as_str()) {
                         lines.push(
                             render::paint(tf("practice.failed", &[("id", &id), ("line", &line)]))
