@@ -374,6 +374,89 @@ fn sigterm_inside_the_container_leaves_nothing_behind() {
     assert_practice_left_nothing(&uuid, &rootfs, &image, &err);
 }
 
+/// Starts a practice replaying `lines` and returns it once the container printed
+/// `READY` (typed as `READ''Y`), with what it said on stdout so far.
+fn start_until_ready(lines: &str, env: &[(&str, &str)]) -> (std::process::Child, Tmp) {
+    let dir = Tmp::new("practice-live");
+    let file = dir.path().join("replay.txt");
+    std::fs::write(&file, lines).unwrap();
+    let mut c = hako();
+    c.arg("practice")
+        .arg("--replay")
+        .arg(&file)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    use std::io::Read;
+    while !seen.contains("READY") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "hako ended early:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::thread::spawn(move || {
+        let mut rest = vec![];
+        let _ = out.read_to_end(&mut rest);
+    });
+    (child, dir)
+}
+
+/// hako killed outright inside the container (nothing of its own clean-up runs):
+/// `hako cleanup` then removes, from the journal, the learner's cgroups (with a
+/// sub-cgroup of their own), the mounts under the rootfs, the rootfs and $IMAGE.
+#[test]
+#[ignore = "needs root"]
+fn a_crash_then_hako_cleanup_leaves_nothing_behind() {
+    require_root();
+    let (mut child, _dir) = start_until_ready(
+        "tar -xf $IMAGE -C $ROOTFS\nmkdir $ROOTFS/x\nmount --bind /tmp $ROOTFS/x\ncgcreate -g cpu,memory:$UUID\nmkdir /sys/fs/cgroup/memory/$UUID/sub\ncgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\nmount -t proc proc $ROOTFS/proc\necho READ''Y\nsleep 1000\n",
+        &[],
+    );
+    let mut err = child.stderr.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    let mut said = String::new();
+    use std::io::Read;
+    err.read_to_string(&mut said).unwrap();
+    let (uuid, rootfs, image) = vars(&said);
+    assert!(
+        rootfs.exists(),
+        "the crash left the rootfs, as expected:\n{said}"
+    );
+    let r = run(&["cleanup"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_no_panic();
+    // The shell got SIGHUP from its terminal and the cgroup's processes were killed.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_practice_left_nothing(&uuid, &rootfs, &image, &format!("{said}\n{}", r.stderr));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_panic_leaves_nothing_behind() {
+    require_root();
+    let dir = Tmp::new("practice-panic");
+    let file = dir.path().join("replay.txt");
+    std::fs::write(
+        &file,
+        "tar -xf $IMAGE -C $ROOTFS\ncgcreate -g cpu,memory:$UUID\ncgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\nmount -t proc proc $ROOTFS/proc\n",
+    )
+    .unwrap();
+    let mut c = hako();
+    c.arg("practice")
+        .arg("--replay")
+        .arg(&file)
+        .env("HAKO_TEST_PANIC", "practice");
+    let r = run_with(c, "");
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    left_nothing(&r);
+}
+
 #[test]
 #[ignore = "needs root"]
 fn a_replay_file_that_cannot_be_read_is_a_usage_error() {
