@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 // ------------------------------------------------------------------ helpers
 
@@ -50,7 +50,11 @@ fn replay(lines: &str, args: &[&str]) -> Run {
     let file = dir.path().join("replay.txt");
     std::fs::write(&file, lines).unwrap();
     let mut c = hako();
-    c.arg("practice").arg("--replay").arg(&file).args(args);
+    c.arg("practice")
+        .arg("--replay")
+        .arg(&file)
+        .args(args)
+        .env("HAKO_STATE_DIR", dir.path().join("state"));
     let r = run_with(c, "");
     r.assert_no_panic();
     r
@@ -247,6 +251,57 @@ fn json_lines_parse_one_per_state_change() {
     }
 }
 
+#[test]
+#[ignore = "needs root"]
+fn progress_is_saved_per_learner_and_read_back() {
+    require_root();
+    let ids = task_ids();
+    let dir = Tmp::new("practice-progress");
+    let state = dir.path().join("state");
+    let file = dir.path().join("replay.txt");
+    std::fs::write(
+        &file,
+        "tar -xf $IMAGE -C $ROOTFS\n#hako: hint\n#hako: solve\n",
+    )
+    .unwrap();
+    let mut c = hako();
+    c.args(["practice", "--name", "ada/../x", "--replay"])
+        .arg(&file)
+        .env("HAKO_STATE_DIR", &state);
+    let r = run_with(c, "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(&state).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o700));
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["practice-ada%2F%2E%2E%2Fx.json"], "{names:?}");
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join(&names[0])).unwrap()).unwrap();
+    assert_eq!(p["done"][ids[0]]["state"], "passed", "{p}");
+    assert_eq!(p["done"][ids[1]]["state"], "solved", "{p}");
+    assert_eq!(p["done"][ids[1]]["hints"], 1, "{p}");
+    // `hako list` marks them for that learner (read back through the same file).
+    let mut c = hako();
+    c.arg("list")
+        .env("HAKO_STATE_DIR", &state)
+        .env("SUDO_USER", "ada/../x");
+    let l = run_with(c, "");
+    let line = |id: &str| {
+        l.stdout
+            .lines()
+            .find(|x| x.split_whitespace().nth(1) == Some(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line(ids[0]).contains("done by hand"), "{}", l.stdout);
+    assert!(line(ids[1]).contains("solved in practice"), "{}", l.stdout);
+    assert!(!line(ids[2]).contains("practice"), "{}", l.stdout);
+}
+
 // ------------------------------------------------------------------ wrong paths
 
 #[test]
@@ -343,6 +398,7 @@ fn sigterm_inside_the_container_leaves_nothing_behind() {
     c.arg("practice")
         .arg("--replay")
         .arg(&file)
+        .env("HAKO_STATE_DIR", dir.path().join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -384,6 +440,7 @@ fn start_until_ready(lines: &str, env: &[(&str, &str)]) -> (std::process::Child,
     c.arg("practice")
         .arg("--replay")
         .arg(&file)
+        .env("HAKO_STATE_DIR", dir.path().join("state"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -451,6 +508,7 @@ fn a_panic_leaves_nothing_behind() {
     c.arg("practice")
         .arg("--replay")
         .arg(&file)
+        .env("HAKO_STATE_DIR", dir.path().join("state"))
         .env("HAKO_TEST_PANIC", "practice");
     let r = run_with(c, "");
     assert_eq!(r.code, 125, "{}", r.stderr);
@@ -476,7 +534,13 @@ fn a_replay_file_that_cannot_be_read_is_a_usage_error() {
 fn a_learner_in_a_terminal_uses_hints_and_solve() {
     require_root();
     task_ids();
-    let t = Tmux::start("practice", 120, 40);
+    let dir = Tmp::new("practice-tmux");
+    let t = Tmux::start_env(
+        &format!("HAKO_STATE_DIR={}/state", dir.s()),
+        "practice",
+        120,
+        40,
+    );
     t.wait_for("(hako practice) #", 30);
     t.type_text("tar -xf $IMAGE -C $ROOTFS");
     t.keys(&["Enter"]);
@@ -499,6 +563,5 @@ fn a_learner_in_a_terminal_uses_hints_and_solve() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.assert_no_panic();
     left_nothing(&r);
-    // The terminal was given back in its own mode (cooked: the shell echoes).
-    let _ = Command::new("true").status();
+    assert!(dir.path().join("state").exists());
 }
