@@ -515,6 +515,38 @@ fn a_panic_leaves_nothing_behind() {
     left_nothing(&r);
 }
 
+/// The container's PID 1 pushes a command into the shared terminal's input (TIOCSTI,
+/// which root in the container may do) and ends: hako discards it before the outer shell,
+/// the host's root, can read it.
+#[test]
+#[ignore = "needs root"]
+fn what_the_container_types_never_reaches_the_outer_shell() {
+    require_root();
+    let dir = Tmp::new("practice-sti");
+    let marker = dir.path().join("typed-by-the-container");
+    // TIOCSTI is 0x5412 on x86_64 and aarch64; perl-base has ioctl.
+    let lines = format!(
+        "cgcreate -g cpu,memory:$UUID\ncgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\nexec perl -e 'ioctl(STDIN, 0x5412, $_) for split //, \"touch {}\\n\"'\necho after\n",
+        marker.display()
+    );
+    for _ in 0..3 {
+        let r = replay(&lines, &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains("touch "),
+            "the push was not made:\n{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("after"), "{}", r.stdout);
+        assert!(
+            !marker.exists(),
+            "the outer shell ran what the container typed:\n{}",
+            r.stdout
+        );
+        left_nothing(&r);
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn a_replay_file_that_cannot_be_read_is_a_usage_error() {

@@ -563,8 +563,9 @@ impl Practice {
             if self.awaiting.is_none() {
                 while let Some(c) = self.queue.pop_front() {
                     if let Cmd::Line(l) = &c {
-                        // Ctrl-U first: whatever was half typed on the line goes.
-                        let mut b = vec![0x15];
+                        // A learner may have half typed a line before asking for the
+                        // solve: Ctrl-U first clears it (a replay types at a clean prompt).
+                        let mut b = if interactive { vec![0x15] } else { vec![] };
                         b.extend_from_slice(l.as_bytes());
                         b.push(b'\r');
                         let _ = pty::write_all(master_raw, &b);
