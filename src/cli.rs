@@ -389,6 +389,11 @@ pub enum Command {
         /// user who ran sudo].
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// Start at this task: hako types the earlier tasks' solve lines first, so that
+        /// your shell is where that stage begins (inside the container's namespaces
+        /// once past `namespaces`).
+        #[arg(long = "from", id = "practice_from", value_name = "ID")]
+        from: Option<String>,
         /// hako's own output on stderr: `text`, or `json` (one line per task state
         /// change: started, passed, failed, solved).
         #[arg(
@@ -580,7 +585,9 @@ mod tests {
                 replay,
                 name,
                 format,
+                from,
             }) => {
+                assert_eq!(from, None);
                 assert_eq!(replay.as_deref(), Some(std::path::Path::new("/tmp/x")));
                 assert_eq!(name.as_deref(), Some("ada"));
                 assert_eq!(format, Format::Json);

@@ -68,9 +68,6 @@ pub enum Item {
     Added { path: PathBuf, under: PathBuf },
     /// A Docker container created for `docker:` (named `hako-<8 hex>`), on that socket.
     Container { name: String, socket: PathBuf },
-    /// `hako practice`'s work directory beside the rootfs (`hako.<12 hex>.work`): the
-    /// image tarball it prepared, and the tree it was made from.
-    Work { path: PathBuf },
 }
 
 /// The identity (device, inode) of a path an item names, taken right after hako made
@@ -220,9 +217,7 @@ impl Entry {
             .items
             .iter()
             .flat_map(|i| match i {
-                Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Work { path } => {
-                    vec![path.clone()]
-                }
+                Item::Rootfs { path, .. } | Item::Cgroup { path } => vec![path.clone()],
                 Item::Added { path, under } => vec![path.clone(), under.clone()],
                 _ => vec![],
             })
@@ -471,11 +466,6 @@ pub fn rootfs_name(uuid: &str) -> String {
     format!("hako.{short}")
 }
 
-/// The name of practice `uuid`'s work directory (beside its rootfs).
-pub fn work_name(uuid: &str) -> String {
-    format!("{}.work", rootfs_name(uuid))
-}
-
 /// The name of run `uuid`'s Docker container.
 pub fn container_name(uuid: &str) -> String {
     format!("hako-{}", uuid.get(..8).unwrap_or(""))
@@ -501,8 +491,6 @@ pub enum Unvetted {
     Cgroup { uuid: String },
     #[error("{}", t("cleanup.why_added"))]
     Added,
-    #[error("{}", tf("cleanup.why_rootfs", &[("name", name)]))]
-    Work { name: String },
     #[error("{}", tf("cleanup.why_container", &[("name", name), ("socket", &socket.display())]))]
     Container { name: String, socket: PathBuf },
 }
@@ -564,19 +552,6 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
                         .clone()
                         .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock")),
                 })
-            }
-        }
-        Item::Work { path } => {
-            let name = work_name(uuid);
-            let ok = plain(path)
-                && path.file_name().is_some_and(|n| n == name.as_str())
-                && path
-                    .parent()
-                    .is_some_and(|p| roots.tmp.iter().any(|t| t == p));
-            if ok {
-                Ok(())
-            } else {
-                Err(Unvetted::Work { name })
             }
         }
         Item::Process(_) => Ok(()),
@@ -642,10 +617,9 @@ fn undo(
     };
     if let Err(why) = vet(uuid, item, roots) {
         let what = match item {
-            Item::Rootfs { path, .. }
-            | Item::Cgroup { path }
-            | Item::Added { path, .. }
-            | Item::Work { path } => shown(path),
+            Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
+                shown(path)
+            }
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
         };
@@ -686,11 +660,6 @@ fn undo(
                 Err(e) => Outcome::Said(e.msg),
             }
         }
-        Item::Work { path } => match crate::sys::tree::remove_tree(path, ident(j, path)) {
-            Ok(()) => Outcome::Done(tf("cleanup.rootfs", &[("path", &shown(path))])),
-            Err(crate::sys::tree::Refusal::Gone) => Outcome::Nothing,
-            Err(why) => refuse(&shown(path), &why.to_string()),
-        },
         Item::Rootfs { path, kept } => {
             if std::fs::symlink_metadata(path).is_err() || (*kept && !kept_too) {
                 return Outcome::Nothing;
@@ -780,7 +749,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
             Item::Process(_) | Item::Container { .. } => 0,
             Item::Cgroup { .. } => 1,
             Item::Added { .. } => 2,
-            Item::Rootfs { .. } | Item::Work { .. } => 3,
+            Item::Rootfs { .. } => 3,
         });
         let mut added: Vec<&Item> = items
             .iter()
@@ -809,10 +778,9 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
             let still = match item {
                 // A refused item is struck off: it was never hako's to undo.
                 _ if refused => false,
-                Item::Rootfs { path, .. }
-                | Item::Cgroup { path }
-                | Item::Added { path, .. }
-                | Item::Work { path } => std::fs::symlink_metadata(path).is_ok(),
+                Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
+                    std::fs::symlink_metadata(path).is_ok()
+                }
                 Item::Process(_) | Item::Container { .. } => false,
             };
             if still {
@@ -900,16 +868,6 @@ mod tests {
             "tmp/hako.0d1a2b3c0000",
         ] {
             assert!(!ok(rootfs(p)), "{p}");
-        }
-        let work = |p: &str| Item::Work { path: p.into() };
-        assert!(ok(work("/tmp/hako.0d1a2b3c0000.work")));
-        for p in [
-            "/tmp/hako.0d1a2b3c0000",
-            "/tmp/hako.ffffffffffff.work",
-            "/etc/hako.0d1a2b3c0000.work",
-            "/tmp/x/../hako.0d1a2b3c0000.work",
-        ] {
-            assert!(!ok(work(p)), "{p}");
         }
         let cg = |p: &str| Item::Cgroup { path: p.into() };
         assert!(ok(cg(&format!("/sys/fs/cgroup/pids/{U}"))));
@@ -1063,7 +1021,6 @@ mod props {
                 kept
             }),
             path().prop_map(|p| Item::Cgroup { path: p.into() }),
-            path().prop_map(|p| Item::Work { path: p.into() }),
             (path(), path()).prop_map(|(p, u)| Item::Added {
                 path: p.into(),
                 under: u.into()
@@ -1114,10 +1071,6 @@ mod props {
             Item::Container { name, socket } => {
                 prop_assert_eq!(name, &container_name(uuid));
                 prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
-            }
-            Item::Work { path } => {
-                prop_assert!(directly_in(path, &r.tmp), "{}", path.display());
-                prop_assert_eq!(path.file_name().unwrap().to_str().unwrap(), work_name(uuid));
             }
             Item::Process(_) => {}
         }

@@ -137,7 +137,10 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
-    if let Some(cli::Command::Practice { replay, name, .. }) = cli.command {
+    if let Some(cli::Command::Practice {
+        replay, name, from, ..
+    }) = cli.command
+    {
         if !sys::is_root() {
             return Err(Error::failed(t("err.need_root")));
         }
@@ -146,6 +149,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
             insecure: cli.insecure,
             replay,
             name,
+            from,
         });
     }
     if cli.quiet && !cli.auto() {

@@ -105,6 +105,15 @@ fn assert_practice_left_nothing(uuid: &str, rootfs: &Path, image: &Path, out: &s
         if cg.contains(uuid) {
             left.push(format!("process {:?} in the cgroup", p.file_name()));
         }
+        // The practice shell and everything it started carry UUID=… in their
+        // environment.
+        let env = std::fs::read(p.path().join("environ")).unwrap_or_default();
+        if env
+            .split(|b| *b == 0)
+            .any(|v| v == format!("UUID={uuid}").as_bytes())
+        {
+            left.push(format!("process {:?} of the practice shell", p.file_name()));
+        }
         if let Ok(root) = std::fs::read_link(p.path().join("root")) {
             if root.starts_with(rootfs) {
                 left.push(format!("process {:?} rooted in the rootfs", p.file_name()));
@@ -300,6 +309,52 @@ fn progress_is_saved_per_learner_and_read_back() {
     assert!(line(ids[0]).contains("done by hand"), "{}", l.stdout);
     assert!(line(ids[1]).contains("solved in practice"), "{}", l.stdout);
     assert!(!line(ids[2]).contains("practice"), "{}", l.stdout);
+}
+
+/// `--from proc`: hako types the earlier tasks' commands (each judged), and the learner's
+/// first line runs in the container's shell; only the learner's tasks are reported.
+#[test]
+#[ignore = "needs root"]
+fn from_starts_the_learner_inside_what_hako_built() {
+    require_root();
+    let ids = task_ids();
+    let at = ids.iter().position(|i| *i == "proc").unwrap();
+    let r = replay(
+        "mount -t proc proc $ROOTFS/proc\necho PID=$$\n",
+        &["--from", "proc", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("PID=1"),
+        "not PID 1 inside:\n{}",
+        r.stdout
+    );
+    let states: Vec<(String, String)> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e.get("state").is_some())
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap().into(),
+                e["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = |id: &str, st: &str| (id.to_string(), st.to_string());
+    assert_eq!(
+        states,
+        vec![
+            want("proc", "started"),
+            want("proc", "passed"),
+            want(ids[at + 1], "started")
+        ],
+        "{}",
+        r.stderr
+    );
+    let bad = run(&["practice", "--from", "nosuch"], "");
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--from takes one of"), "{}", bad.stderr);
 }
 
 // ------------------------------------------------------------------ wrong paths

@@ -46,6 +46,8 @@ pub struct Options {
     pub replay: Option<PathBuf>,
     /// `--name NAME`: the attendee in JSON lines and the progress file.
     pub name: Option<String>,
+    /// `--from ID`: hako types the earlier tasks' solve lines first.
+    pub from: Option<String>,
 }
 
 /// What the learner (a key after the prefix) or a replay file asks of hako.
@@ -264,6 +266,12 @@ struct Practice {
     progress: Progress,
     all_done_said: bool,
     tty_rdev: u64,
+    /// `--from`: the tasks before this one are done by hako (their solve lines typed).
+    given: usize,
+    /// The task whose solve lines hako typed for `--from`.
+    typed_for: Option<usize>,
+    /// Those lines, typed before anything queued.
+    auto: VecDeque<Cmd>,
 }
 
 fn interrupted(sig: Signal) -> Error {
@@ -323,6 +331,20 @@ pub fn run(opts: Options) -> Result<i32> {
             }
         },
         None => VecDeque::new(),
+    };
+    let all = tasks();
+    let from = match &opts.from {
+        None => 0,
+        Some(id) => all.iter().position(|t| t.id() == id).ok_or_else(|| {
+            let ids: Vec<&str> = all.iter().map(|t| t.id()).collect();
+            Error::usage(tf(
+                "practice.err_from",
+                &[
+                    ("id", &crate::ui::sanitize::clean(id)),
+                    ("ids", &ids.join(", ")),
+                ],
+            ))
+        })?,
     };
     let found = crate::journal::clean_orphans(false);
     if !found.is_empty() {
@@ -388,6 +410,9 @@ pub fn run(opts: Options) -> Result<i32> {
         },
         all_done_said: false,
         tty_rdev,
+        given: from,
+        typed_for: None,
+        auto: VecDeque::new(),
     };
     // The introduction, before the terminal goes raw.
     let mut intro = vec![
@@ -407,6 +432,8 @@ pub fn run(opts: Options) -> Result<i32> {
     }
     if n == 0 {
         intro.push(t("practice.no_tasks").to_string());
+    } else if from > 0 {
+        intro.push(tf("practice.from", &[("id", &p.tasks[from].id())]));
     } else {
         intro.push(p.goal_line());
         p.screen.emit(&p.event("started"));
@@ -474,7 +501,7 @@ impl Practice {
             }
             let wait = if self.awaiting.is_some() {
                 5
-            } else if !self.queue.is_empty() {
+            } else if !self.queue.is_empty() || !self.auto.is_empty() {
                 1
             } else {
                 200
@@ -505,9 +532,11 @@ impl Practice {
             }
             if w {
                 // The container's PID 1 ended: whatever it left typed into the
-                // terminal must not reach the outer shell.
+                // terminal must not reach the outer shell, which hako stopped while the
+                // container held the terminal and lets go only now.
                 pty::discard_typed(&live.shell.slave);
                 self.pid1 = None;
+                let _ = crate::sys::pids::kill(live.shell.pid, Signal::SIGCONT);
             }
             if s {
                 match pty::read(stdin.as_fd(), &mut buf) {
@@ -561,7 +590,7 @@ impl Practice {
                 }
             }
             if self.awaiting.is_none() {
-                while let Some(c) = self.queue.pop_front() {
+                while let Some(c) = self.auto.pop_front().or_else(|| self.queue.pop_front()) {
                     if let Cmd::Line(l) = &c {
                         // A learner may have half typed a line before asking for the
                         // solve: Ctrl-U first clears it (a replay types at a clean prompt).
@@ -576,7 +605,7 @@ impl Practice {
                         return Ok(0);
                     }
                 }
-                if self.awaiting.is_none() && self.queue.is_empty() {
+                if self.awaiting.is_none() && self.queue.is_empty() && self.auto.is_empty() {
                     if self.replay {
                         return Ok(0);
                     }
@@ -609,6 +638,24 @@ impl Practice {
         }
         self.judge(false, t0);
         self.watch_pid1(live);
+        self.give();
+    }
+
+    /// `--from`: types the current task's solve lines when it comes before the first
+    /// task the learner does; once per task (a task they do not pass stops it).
+    fn give(&mut self) {
+        if self.current >= self.given || !self.auto.is_empty() {
+            return;
+        }
+        if self.typed_for == Some(self.current) {
+            self.given = self.current;
+            self.screen.say(&[t("practice.from_stopped").to_string()]);
+            return;
+        }
+        if let Some(task) = self.task() {
+            self.typed_for = Some(self.current);
+            self.auto = task.solve(&self.setup).into_iter().map(Cmd::Line).collect();
+        }
     }
 
     /// Watches the container's PID 1 once the foreground is a PID namespace's init
@@ -624,8 +671,13 @@ impl Practice {
             return;
         };
         let chain = pty::ns_pids(pg);
-        if chain.len() >= 2 && chain.last() == Some(&1) {
+        if chain.len() >= 2 && chain.last() == Some(&1) && pg != live.shell.pid {
             if let Some(fd) = pty::pidfd(pg) {
+                // The outer shell only waits for the container meanwhile: stopped, it
+                // cannot read the terminal in the moment between PID 1's end and
+                // hako's flush. (A hang-up sends its session leader SIGCONT with
+                // SIGHUP, so hako's own death never leaves it stopped.)
+                let _ = crate::sys::pids::kill(live.shell.pid, Signal::SIGSTOP);
                 self.pid1 = Some((pg, fd));
             }
         }
@@ -659,12 +711,19 @@ impl Practice {
                     } else {
                         "passed"
                     };
-                    evs.push(self.event(state));
-                    self.progress
-                        .record(id, state, self.hints[self.current], events::now_secs());
+                    // What hako did for `--from` is not the learner's.
+                    if self.current >= self.given {
+                        evs.push(self.event(state));
+                        self.progress.record(
+                            id,
+                            state,
+                            self.hints[self.current],
+                            events::now_secs(),
+                        );
+                    }
                     self.current += 1;
                     self.last_fail = None;
-                    if self.task().is_some() {
+                    if self.task().is_some() && self.current >= self.given {
                         lines.push(self.goal_line());
                         evs.push(self.event("started"));
                     }
@@ -673,6 +732,10 @@ impl Practice {
                     line: Some(line), ..
                 } => {
                     let line = shown_line(id, &line);
+                    if self.current < self.given && !forced {
+                        // A stage hako is typing for `--from`, half done.
+                        break;
+                    }
                     if forced || self.last_fail.as_deref() != Some(line.as_str()) {
                         lines.push(
                             render::paint(tf("practice.failed", &[("id", &id), ("line", &line)]))

@@ -1,7 +1,7 @@
 //! What hako prepares before the learner's first command, and removes on every exit
-//! path: the run's name (`$UUID`), the empty `$ROOTFS` (made and journaled as the
-//! walk's rootfs is), the work directory beside it holding `$IMAGE`, and the cgroup
-//! directories the learner will make under that name (each hierarchy's `$UUID`,
+//! path: the run's name (`$UUID`), its directory (made and journaled as the walk's
+//! rootfs is, `$TMPDIR/hako.<12 hex>`) holding the empty `$ROOTFS` and `$IMAGE`, and the
+//! cgroup directories the learner will make under that name (each hierarchy's `$UUID`,
 //! recorded in the journal before the learner can make them, so that `hako cleanup`
 //! after a crash finds them, learner-made sub-cgroups included).
 
@@ -12,10 +12,10 @@ use crate::rootfs::Source;
 use crate::sys::cgroup::Layout;
 use crate::sys::mountinfo::Mount;
 use crate::sys::tree::Id;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::tf;
 use std::path::{Path, PathBuf};
 
-/// The file name of `$IMAGE` in the work directory.
+/// The file name of `$IMAGE` in the run's directory.
 pub const IMAGE_NAME: &str = "image.tar";
 
 /// What practice made, and what it read of the host at the start.
@@ -25,10 +25,11 @@ pub struct Prepared {
     pub layout: Layout,
     pub host_mounts: Vec<Mount>,
     pub host_hostname: String,
-    /// `$ROOTFS` and its identity when made.
-    pub rootfs: Option<(PathBuf, Option<Id>)>,
-    /// The work directory (holding `$IMAGE`) and its identity.
-    pub work: Option<(PathBuf, Option<Id>)>,
+    /// The run's directory (`$TMPDIR/hako.<12 hex>`, journaled) and its identity: it
+    /// holds `$ROOTFS` and `$IMAGE`.
+    pub top: Option<(PathBuf, Option<Id>)>,
+    /// `$ROOTFS`: `rootfs` in the run's directory.
+    pub rootfs: PathBuf,
     pub image: PathBuf,
     /// Each cgroup hierarchy's `$UUID` directory (made by the learner, or not).
     pub cgroups: Vec<PathBuf>,
@@ -63,32 +64,32 @@ pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
         layout,
         host_mounts,
         host_hostname: crate::sys::ns::hostname(),
-        rootfs: None,
-        work: None,
+        top: None,
+        rootfs: PathBuf::new(),
         image: PathBuf::new(),
         did: vec![],
     };
     for d in p.cgroups.clone() {
         p.journal.add(Item::Cgroup { path: d })?;
     }
-    // $ROOTFS: empty, as `mktemp -d` makes it.
-    let root = crate::rootfs::temp_path(&p.uuid);
+    // One directory, journaled as the walk's rootfs is (named after the UUID): $ROOTFS
+    // in it, empty, as `mktemp -d` makes it, and $IMAGE beside it. An older hako
+    // reading this journal knows every item in it.
+    let top = crate::rootfs::temp_path(&p.uuid);
     p.journal.add(Item::Rootfs {
-        path: root.clone(),
+        path: top.clone(),
         kept: false,
     })?;
+    crate::rootfs::create_temp(&top)?;
+    p.journal.identify(&top)?;
+    p.top = Some((top.clone(), crate::sys::tree::id_of(&top)));
+    let root = top.join("rootfs");
     crate::rootfs::create_temp(&root)?;
-    p.journal.identify(&root)?;
-    p.rootfs = Some((root.clone(), crate::sys::tree::id_of(&root)));
+    p.rootfs = root.clone();
     p.did
         .push(tf("rootfs.did_mktemp", &[("path", &root.display())]));
-    // The work directory, and $IMAGE in it.
-    let work = crate::rootfs::tmpdir().join(journal::work_name(&p.uuid));
-    p.journal.add(Item::Work { path: work.clone() })?;
-    crate::rootfs::create_temp(&work)?;
-    p.journal.identify(&work)?;
-    p.work = Some((work.clone(), crate::sys::tree::id_of(&work)));
-    let tree = work.join("tree");
+    let work = top.clone();
+    let tree = top.join("tree");
     let from: PathBuf = match source {
         Source::Dir(d) => d.clone(),
         _ => {
@@ -130,15 +131,13 @@ pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
 impl Prepared {
     /// `$ROOTFS`.
     pub fn root(&self) -> &Path {
-        self.rootfs
-            .as_ref()
-            .map(|(p, _)| p.as_path())
-            .unwrap_or(Path::new(""))
+        &self.rootfs
     }
 
     /// Removes what practice made: the cgroups (the processes still in them killed
     /// first, by PID, as listed in their `cgroup.procs`; sub-cgroups first), every
-    /// mount under `$ROOTFS` (deepest first, detached), `$ROOTFS`, the work directory.
+    /// mount under the run's directory (deepest first, detached), then that directory
+    /// with `$ROOTFS` and `$IMAGE` in it.
     /// Never through a link, never across a mount. Safe to call more than once.
     pub fn cleanup(&mut self) -> Vec<String> {
         let mut said = vec![];
@@ -161,42 +160,29 @@ impl Prepared {
         if !removed.is_empty() {
             said.push(tf("clean.cgroup", &[("dirs", &removed.join(", "))]));
         }
-        if let Some((root, id)) = self.rootfs.take() {
-            let n = crate::sys::tree::unmount_under(&root);
+        if let Some((top, id)) = self.top.take() {
+            let n = crate::sys::tree::unmount_under(&top);
             if n > 0 {
                 said.push(tf(
                     "practice.clean_mounts",
-                    &[("n", &n), ("path", &root.display())],
+                    &[("n", &n), ("path", &top.display())],
                 ));
             }
-            match crate::rootfs::remove_tree_as(&root, id) {
-                Ok(()) => said.push(tf("clean.rootfs", &[("path", &root.display())])),
-                Err(e) if !root.exists() => {
-                    let _ = e;
-                }
+            match crate::rootfs::remove_tree_as(&top, id) {
+                Ok(()) => said.push(tf("clean.rootfs", &[("path", &top.display())])),
+                Err(_) if !top.exists() => {}
                 Err(e) => said.push(e.msg),
             }
-            if !root.exists() {
+            if !top.exists() {
                 self.journal.done(&Item::Rootfs {
-                    path: root,
+                    path: top,
                     kept: false,
                 });
-            }
-        }
-        if let Some((work, id)) = self.work.take() {
-            match crate::rootfs::remove_tree_as(&work, id) {
-                Ok(()) => said.push(tf("clean.rootfs", &[("path", &work.display())])),
-                Err(_) if !work.exists() => {}
-                Err(e) => said.push(e.msg),
-            }
-            if !work.exists() {
-                self.journal.done(&Item::Work { path: work });
             }
         }
         if let Err(e) = self.journal.release() {
             said.push(e.to_string());
         }
-        let _ = t;
         said
     }
 }
