@@ -767,6 +767,40 @@ impl Practice {
         }
     }
 
+    /// The next step of the current task's hint ladder (the last one again at the top).
+    fn hint(&mut self) {
+        let Some(task) = self.task() else {
+            return;
+        };
+        let id = task.id();
+        let hints = task.hints(&self.setup);
+        let k = self.hints[self.current].min(2);
+        self.hints[self.current] = (k + 1).max(self.hints[self.current]);
+        self.progress.hinted(id, self.hints[self.current]);
+        self.screen.say(&[render::paint(tf(
+            "practice.hint",
+            &[("k", &(k + 1)), ("id", &id), ("text", &hints[k])],
+        ))
+        .yellow()
+        .to_string()]);
+    }
+
+    /// The current task's solve lines, typed before anything else queued.
+    fn solve(&mut self) {
+        let Some(task) = self.task() else {
+            return;
+        };
+        let lines = task.solve(&self.setup);
+        self.solved[self.current] = true;
+        self.screen.say(&[render::dim(&tf(
+            "practice.solve",
+            &[("id", &task.id()), ("n", &lines.len())],
+        ))]);
+        for l in lines.into_iter().rev() {
+            self.queue.push_front(Cmd::Line(l));
+        }
+    }
+
     /// Does what a key (or a replay directive) asks; `true` to quit.
     fn act(&mut self, c: Cmd, live: &Live) -> Result<bool> {
         let Some(task) = self.task() else {
@@ -781,29 +815,8 @@ impl Practice {
                 let _ = live;
                 self.judge(true, Instant::now());
             }
-            Cmd::Hint => {
-                let hints = task.hints(&self.setup);
-                let k = self.hints[self.current].min(2);
-                self.hints[self.current] = (k + 1).max(self.hints[self.current]);
-                self.progress.hinted(id, self.hints[self.current]);
-                self.screen.say(&[render::paint(tf(
-                    "practice.hint",
-                    &[("k", &(k + 1)), ("id", &id), ("text", &hints[k])],
-                ))
-                .yellow()
-                .to_string()]);
-            }
-            Cmd::Solve => {
-                let lines = task.solve(&self.setup);
-                self.solved[self.current] = true;
-                self.screen.say(&[render::dim(&tf(
-                    "practice.solve",
-                    &[("id", &id), ("n", &lines.len())],
-                ))]);
-                for l in lines.into_iter().rev() {
-                    self.queue.push_front(Cmd::Line(l));
-                }
-            }
+            Cmd::Hint => self.hint(),
+            Cmd::Solve => self.solve(),
             Cmd::Explain => {
                 let src = lessons::source(id, lang()).unwrap_or("");
                 let l = render::look();
@@ -848,6 +861,158 @@ impl Practice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ui::evidence::Check;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// How far the fake learner got; each fake task passes once it reaches its step.
+    static STEP: AtomicUsize = AtomicUsize::new(0);
+    /// The tests that move STEP take turns.
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    struct Fake {
+        id: &'static str,
+        at: usize,
+    }
+
+    impl Task for Fake {
+        fn id(&self) -> &'static str {
+            self.id
+        }
+        fn inside(&self) -> bool {
+            false
+        }
+        fn goal(&self, _: &Setup) -> String {
+            format!("do {}", self.id)
+        }
+        fn hints(&self, _: &Setup) -> [String; 3] {
+            ["what".into(), "which".into(), format!("echo {}", self.id)]
+        }
+        fn solve(&self, _: &Setup) -> Vec<String> {
+            vec![format!("echo {}", self.id), "true".into()]
+        }
+        fn judge(&self, _: &Setup) -> Verdict {
+            let now = STEP.load(Ordering::SeqCst);
+            if now >= self.at {
+                Verdict::Passed {
+                    line: format!("{} — done", self.id),
+                    check: Check::default(),
+                }
+            } else if now == 99 {
+                Verdict::Failed {
+                    line: Some("wrong way".into()),
+                    check: Check::default(),
+                }
+            } else {
+                Verdict::Failed {
+                    line: None,
+                    check: Check::default(),
+                }
+            }
+        }
+    }
+
+    static A: Fake = Fake { id: "a", at: 1 };
+    static B: Fake = Fake { id: "b", at: 2 };
+    static C: Fake = Fake { id: "c", at: 2 };
+
+    fn practice() -> Practice {
+        let layout = crate::sys::cgroup::detect(&crate::sys::mountinfo::parse(
+            "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        ))
+        .unwrap();
+        Practice {
+            setup: Setup {
+                uuid: "u".into(),
+                rootfs: "/nonexistent".into(),
+                image: "/nonexistent.tar".into(),
+                shell_pid: 0,
+                layout,
+                host_hostname: "h".into(),
+                host_mounts: vec![],
+            },
+            tasks: vec![&A, &B, &C],
+            current: 0,
+            hints: vec![0; 3],
+            solved: vec![false; 3],
+            last_fail: None,
+            awaiting: None,
+            last_output: Instant::now(),
+            queue: VecDeque::new(),
+            replay: true,
+            latencies: vec![],
+            pid1: None,
+            attendee: "t".into(),
+            // JSON: nothing is written but the events, on stderr.
+            screen: Screen {
+                raw: false,
+                json: true,
+                out: 1,
+                tail: vec![],
+            },
+            progress: Progress::default(),
+            all_done_said: false,
+            tty_rdev: 0,
+            given: 0,
+            typed_for: None,
+            auto: VecDeque::new(),
+        }
+    }
+
+    #[test]
+    fn judging_advances_only_on_what_passes_and_chains_what_already_holds() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = practice();
+        STEP.store(0, Ordering::SeqCst);
+        p.judge(false, Instant::now());
+        assert_eq!((p.current, p.last_fail.as_deref()), (0, None));
+        STEP.store(99, Ordering::SeqCst);
+        p.judge(false, Instant::now());
+        // 99 passes every fake task whose step is lower: here all of them.
+        assert_eq!(p.current, 3);
+        assert!(p.all_done_said);
+        let mut p = practice();
+        STEP.store(1, Ordering::SeqCst);
+        p.judge(false, Instant::now());
+        assert_eq!(p.current, 1);
+        // b and c both hold at step 2: one prompt passes both.
+        STEP.store(2, Ordering::SeqCst);
+        p.judge(false, Instant::now());
+        assert_eq!(p.current, 3);
+        assert_eq!(p.latencies.len(), 2);
+        assert_eq!(p.progress.done.len(), 3);
+    }
+
+    #[test]
+    fn a_known_mistake_is_remembered_and_said_once() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = practice();
+        p.tasks = vec![&Fake { id: "z", at: 1000 }];
+        STEP.store(99, Ordering::SeqCst);
+        p.judge(false, Instant::now());
+        assert_eq!(p.last_fail.as_deref(), Some("wrong way"));
+        assert_eq!(p.current, 0);
+    }
+
+    #[test]
+    fn hints_climb_the_ladder_and_solve_queues_the_lines_first() {
+        let mut p = practice();
+        p.queue.push_back(Cmd::Line("later".into()));
+        for want in [1, 2, 3, 3] {
+            p.hint();
+            assert_eq!(p.hints[0], want);
+        }
+        p.solve();
+        assert!(p.solved[0]);
+        assert_eq!(
+            p.queue.iter().cloned().collect::<Vec<_>>(),
+            vec![
+                Cmd::Line("echo a".into()),
+                Cmd::Line("true".into()),
+                Cmd::Line("later".into())
+            ]
+        );
+    }
 
     #[test]
     fn replay_files() {
