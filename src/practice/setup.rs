@@ -37,6 +37,35 @@ pub struct Prepared {
     pub did: Vec<String>,
 }
 
+/// The host tools the article has the learner type, each with the Debian package that
+/// brings it.
+pub const TOOLS: [(&str, &str); 8] = [
+    ("tar", "tar"),
+    ("cgcreate", "cgroup-tools"),
+    ("cgset", "cgroup-tools"),
+    ("cgexec", "cgroup-tools"),
+    ("unshare", "util-linux"),
+    ("mount", "mount"),
+    ("capsh", "libcap2-bin"),
+    ("hostname", "hostname"),
+];
+
+/// The tools of [`TOOLS`] this host lacks, and the packages to install, in order, each
+/// once.
+pub fn missing_tools(have: impl Fn(&str) -> bool) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut tools = vec![];
+    let mut pkgs: Vec<&str> = vec![];
+    for (t, p) in TOOLS {
+        if !have(t) {
+            tools.push(t);
+            if !pkgs.contains(&p) {
+                pkgs.push(p);
+            }
+        }
+    }
+    (tools, pkgs)
+}
+
 /// The cgroup directories named `uuid` in every cgroup hierarchy of `mounts`.
 pub fn cgroup_dirs(mounts: &[Mount], uuid: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = mounts
@@ -71,6 +100,13 @@ pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
     };
     for d in p.cgroups.clone() {
         p.journal.add(Item::Cgroup { path: d })?;
+    }
+    let (tools, pkgs) = missing_tools(|t| crate::rootfs::host::which(t).is_some());
+    if !tools.is_empty() {
+        p.did.push(tf(
+            "practice.missing_tools",
+            &[("tools", &tools.join(", ")), ("pkgs", &pkgs.join(" "))],
+        ));
     }
     // One directory, journaled as the walk's rootfs is (named after the UUID): $ROOTFS
     // in it, empty, as `mktemp -d` makes it, and $IMAGE beside it. An older hako
@@ -193,5 +229,33 @@ impl Drop for Prepared {
         for l in self.cleanup() {
             crate::ui::render::note(&l);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tools_name_their_packages_once() {
+        let (t, p) = missing_tools(|t| !t.starts_with("cg") && t != "capsh");
+        assert_eq!(t, ["cgcreate", "cgset", "cgexec", "capsh"]);
+        assert_eq!(p, ["cgroup-tools", "libcap2-bin"]);
+        assert_eq!(missing_tools(|_| true), (vec![], vec![]));
+    }
+
+    #[test]
+    fn every_cgroup_hierarchy_gets_the_name() {
+        let m = crate::sys::mountinfo::parse(
+            "1 0 0:1 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n2 0 0:2 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n3 0 0:3 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n4 0 0:4 / /proc rw - proc proc rw\n",
+        );
+        assert_eq!(
+            cgroup_dirs(&m, "u"),
+            [
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/u"),
+                PathBuf::from("/sys/fs/cgroup/memory/u"),
+                PathBuf::from("/sys/fs/cgroup/unified/u")
+            ]
+        );
     }
 }
