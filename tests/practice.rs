@@ -636,6 +636,12 @@ fn a_learner_in_a_terminal_uses_hints_and_solve() {
         t.keys(&["C-]", "h"]);
         t.wait_for(&format!("Hint {k}/3 (cgroup)"), 10);
     }
+    // Check now: nothing done yet for this task.
+    t.keys(&["C-]", "c"]);
+    t.wait_for("cgroup: not done yet", 10);
+    // Explain: the lesson's text, rendered.
+    t.keys(&["C-]", "e"]);
+    t.wait_for("What the kernel does", 10);
     t.keys(&["C-]", "s"]);
     let s = t.wait_for("✔ cgroup", 20);
     // The solve typed the command visibly, at the prompt.
