@@ -445,7 +445,19 @@ pub fn run(opts: Options) -> Result<i32> {
         tty::copy_winsize(0, live.shell.master.as_raw_fd());
     }
     let r = p.relay(&mut live, interactive);
+    // Every task passed: what the container was, read before the clean-up removes it.
+    let summary = if n > 0 && p.current == n {
+        p.summary()
+    } else {
+        vec![]
+    };
     let said = live.finish();
+    if !json && !summary.is_empty() {
+        render::blank();
+        for l in &summary {
+            render::note(l);
+        }
+    }
     if !json && !said.is_empty() {
         render::blank();
         render::note(&render::dim(t("label.cleanup")));
@@ -830,6 +842,61 @@ impl Practice {
             }
         }
         Ok(false)
+    }
+
+    /// The walk's closing summary, for the container the learner built: the cgroup's
+    /// counters, what it isolated and what it did not, and what the learner did.
+    fn summary(&self) -> Vec<String> {
+        let cg = crate::sys::cgroup::Cgroup {
+            name: self.setup.uuid.clone(),
+            layout: self.setup.layout.clone(),
+            created: vec![],
+            enabled: vec![],
+            pids: false,
+        };
+        let mut v = vec![render::bold(t("sum.title"))];
+        for (file, key, value) in cg.counters() {
+            let name = if key.is_empty() {
+                file
+            } else {
+                format!("{file} {key}")
+            };
+            v.push(format!("  {name:<34} {value}"));
+        }
+        let map = self
+            .pid1
+            .as_ref()
+            .and_then(|(p, _)| pty::uid_map(*p))
+            .unwrap_or_else(|| "0 0 4294967295".into());
+        for l in [
+            t("sum.isolated").to_string(),
+            t("sum.net").to_string(),
+            tf("sum.no_userns", &[("map", &map)]),
+            t("sum.chroot").to_string(),
+            t("sum.not_confined").to_string(),
+        ] {
+            v.push(format!("• {l}"));
+        }
+        let pick = |solved: bool| -> String {
+            let ids: Vec<&str> = (self.given..self.tasks.len())
+                .filter(|i| self.solved[*i] == solved)
+                .map(|i| self.tasks[i].id())
+                .collect();
+            if ids.is_empty() {
+                "-".into()
+            } else {
+                ids.join(", ")
+            }
+        };
+        v.push(tf(
+            "practice.summary_did",
+            &[
+                ("hand", &pick(false)),
+                ("solved", &pick(true)),
+                ("hints", &self.hints.iter().sum::<usize>()),
+            ],
+        ));
+        v
     }
 
     /// The latency figures: in JSON, one closing line; with `HAKO_BENCH`, bench lines.

@@ -279,6 +279,12 @@ pub fn ns_pids(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// `/proc/PID/uid_map` (user_namespaces(7)), its fields joined by single spaces.
+pub fn uid_map(pid: i32) -> Option<String> {
+    let t = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).ok()?;
+    Some(t.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// pidfd_open(2): a descriptor that becomes readable when process `pid` ends.
 pub fn pidfd(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
