@@ -185,7 +185,11 @@ fn the_whole_article_replayed_passes_every_task_in_order() {
     assert!(r.stderr.contains("Every task passed"), "{}", r.stderr);
     // The walk's closing summary, for the container the learner built.
     assert!(r.stderr.contains("What this container was"), "{}", r.stderr);
-    assert!(r.stderr.contains("What you did: by hand rootfs"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("What you did: by hand rootfs"),
+        "{}",
+        r.stderr
+    );
     left_nothing(&r);
 }
 
