@@ -493,7 +493,12 @@ fn rooted(s: &Setup, pid: i32) -> bool {
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let found = judge::find(s);
     let Some(pid1) = found.pid1 else {
-        return judge::verdict(l, "chroot", evidence(None, false), None);
+        return judge::verdict(
+            l,
+            "chroot",
+            evidence(None, false),
+            judge::wrong_gone(l, &found),
+        );
     };
     let target = if rooted(s, pid1) {
         pid1

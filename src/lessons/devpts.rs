@@ -236,21 +236,22 @@ impl Task for Devpts {
 }
 
 /// The judge, in language `l`. Known wrong ways: the devpts in the host's mount table;
-/// the article's recipe (a bind of the host's ptmx), whose ptys open in the host's
-/// instance (told by the st_dev of the slave, opened from the master); a devpts of its
-/// own with no `dev/ptmx` to open it by.
+/// the article's recipe (a bind of the host's `/dev/pts/ptmx`), whose ptys open in the
+/// host's instance (told by the st_dev of the ptmx node: on the host's devpts); a devpts
+/// of its own with no `dev/ptmx` to open it by.
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let found = judge::find(s);
     let view = found.view(s);
     let c = evidence(view.as_ref());
-    let mut wrong = judge::wrong_host_mount(l, s, "dev/pts");
+    let mut wrong =
+        judge::wrong_gone(l, &found).or_else(|| judge::wrong_host_mount(l, s, "dev/pts"));
     if let (None, Some(v)) = (&wrong, &view) {
         let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
-        match v.pty_instance() {
-            Ok((n, dev)) if dev == host_dev => {
+        match v.ptmx_dev() {
+            Ok(dev) if dev == host_dev => {
                 wrong = Some(fill(
                     t_in(l, "devpts.wrong_host_ptmx"),
-                    &[("n", &n), ("ptmx", &s.rootfs.join("dev/ptmx").display())],
+                    &[("ptmx", &s.rootfs.join("dev/ptmx").display())],
                 ));
             }
             Err(crate::sys::Errno::ENOENT)

@@ -98,7 +98,7 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let view = found.view(s);
     let c = evidence(view.as_ref(), &s.uuid, &s.host_hostname);
     let host = crate::sys::ns::hostname();
-    let wrong = (host != s.host_hostname).then(|| {
+    let wrong = judge::wrong_gone(l, &found).or((host != s.host_hostname).then(|| {
         fill(
             t_in(l, "hostname.wrong_host"),
             &[
@@ -106,6 +106,6 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
                 ("was", &crate::ui::sanitize::clean(&s.host_hostname)),
             ],
         )
-    });
+    }));
     judge::verdict(l, "hostname", c, wrong)
 }

@@ -126,11 +126,10 @@ pub fn find(s: &Setup) -> Found {
             if ids.len() == depth + 1 && ids.last() == Some(&1) {
                 ones.push(p);
             }
-        } else {
-            let children = ns_of(p, "pid_for_children");
-            if !children.is_empty() && children != host_pid {
-                unforked.push(p);
-            }
+        } else if ns_of(p, "pid_for_children") != host_pid {
+            // A new PID namespace for the children: its link reads ENOENT until the
+            // first child is made in it, then names the new namespace.
+            unforked.push(p);
         }
     }
     // The newest first, those in the cgroup before the others.
@@ -213,6 +212,16 @@ pub fn wrong_host_mount(l: Lang, s: &Setup, rel: &str) -> Option<String> {
             ("path", &s.rootfs.join(rel).display()),
         ],
     ))
+}
+
+/// The known wrong state of a stage typed inside when no container is left: its PID 1
+/// ended (the shell left with `exit`, or an `exec` that failed, such as capsh running a
+/// /bin/bash the rootfs lacks, or dash's `exec capsh`), taking its namespaces with it.
+pub fn wrong_gone(l: Lang, found: &Found) -> Option<String> {
+    found
+        .pid1
+        .is_none()
+        .then(|| t_in(l, "task.wrong_gone").to_string())
 }
 
 /// The hint ladder: what to achieve and which tool (the lesson's `<id>.hint_what` and

@@ -173,7 +173,7 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let found = judge::find(s);
     let view = found.view(s);
     let c = evidence(view.as_ref(), false);
-    let mut wrong = judge::wrong_host_mount(l, s, "proc");
+    let mut wrong = judge::wrong_gone(l, &found).or_else(|| judge::wrong_host_mount(l, s, "proc"));
     if let (None, Some(v)) = (&wrong, &view) {
         let at = v.own_path("proc");
         let mounts = v.mounts();

@@ -240,6 +240,13 @@ mod tests {
                 assert!(!task.solve(&s).is_empty(), "{id}");
                 let h = task.hints(&s);
                 assert_eq!(h[2], task.solve(&s).join("\n"));
+                // The exact command names this run's values.
+                let r = s.rootfs.display().to_string();
+                assert!(
+                    h[2].contains(&s.uuid) || h[2].contains(&r),
+                    "{id}: {}",
+                    h[2]
+                );
                 assert!(!task.goal(&s).is_empty());
             }
         }

@@ -114,10 +114,10 @@ impl View {
         probe::find_in_root(&self.inside(""), rel)
     }
 
-    /// Which devpts instance a pty opened through the container's /dev/ptmx lives in
-    /// (its number and the slave's st_dev), even when its name is missing inside.
-    pub fn pty_instance(&self) -> Result<(u32, u64), probe::Errno> {
-        probe::pty_instance_in_root(&self.inside(""))
+    /// The device the container's /dev/ptmx node lies on (looked up as from inside):
+    /// a node on a devpts opens ptys in that instance.
+    pub fn ptmx_dev(&self) -> Result<u64, probe::Errno> {
+        probe::dev_in_root(&self.inside(""), "dev/ptmx")
     }
 
     /// A pty opened through the container's /dev/ptmx: its number, its slave's

@@ -385,43 +385,6 @@ pub fn open_ptmx(ptmx: &Path) -> Result<(std::fs::File, u32), Errno> {
     Ok((f, n))
 }
 
-/// The st_dev of the slave of pty master `master`, opened from the master itself
-/// (ioctl_tty(2) `TIOCGPTPEER`, Linux 4.13): the devpts instance the pty lives in,
-/// whether or not its `/dev/pts/N` can be reached by name.
-pub fn peer_dev(master: &std::fs::File) -> Result<u64, Errno> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor, or -1.
-    let fd = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    let r = if fd < 0 {
-        Err(Errno::last())
-    } else {
-        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    trace_as(
-        || {
-            format!(
-                "ioctl({}, TIOCGPTPEER, O_RDWR|O_NOCTTY)",
-                master.as_raw_fd()
-            )
-        },
-        "2 ioctl_tty",
-        &r,
-        |f| f.as_raw_fd().to_string(),
-    );
-    Ok(std::fs::File::from(r?)
-        .metadata()
-        .map_err(|e| super::common::io_errno(&e))?
-        .dev())
-}
-
 /// What openpty(3) does next: open the name "/dev/pts/N". Returns the node's st_dev.
 pub fn open_slave(path: &Path) -> Result<u64, Errno> {
     use std::os::unix::fs::MetadataExt;

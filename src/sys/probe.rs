@@ -118,16 +118,14 @@ pub fn pty_in_root(root: &Path) -> Result<(u32, u64, u64), Errno> {
     Ok((n, dev, pts_dev))
 }
 
-/// Which devpts instance a pty opened through the container's `/dev/ptmx` belongs to,
-/// however the name was made (a link to `pts/ptmx`, a bind of some `ptmx`): the master is
-/// opened through `root` as the container would find it, and its peer slave is opened from
-/// the master itself (ioctl_tty(2) `TIOCGPTPEER`, Linux 4.13), not by name, so this holds
-/// even when the slave's `/dev/pts/N` does not exist inside. Returns N and the st_dev of
-/// the slave (the instance's device).
-pub fn pty_instance_in_root(root: &Path) -> Result<(u32, u64), Errno> {
-    let ptmx = find_in_root(root, "dev/ptmx")?;
-    let (master, n) = super::ns::open_ptmx(&ptmx.path())?;
-    Ok((n, super::ns::peer_dev(&master)?))
+/// The device (`st_dev`) of the file `rel` names under `root`, looked up as a process
+/// rooted there would (fstat(2) of the descriptor `find_in_root` opened). For the
+/// container's `dev/ptmx`: a ptmx node that lies on a devpts opens ptys in that devpts
+/// instance, so a node on the host's devpts (a bind of the host's `/dev/pts/ptmx`)
+/// makes them in the host's.
+pub fn dev_in_root(root: &Path, rel: &str) -> Result<u64, Errno> {
+    let f = find_in_root(root, rel)?;
+    Ok(nix::sys::stat::fstat(f.0.as_fd())?.st_dev)
 }
 
 /// What a device node did when used: its type and number, and one write and one read.
