@@ -511,8 +511,13 @@ impl Practice {
             if interactive && signals::take_winch() {
                 tty::copy_winsize(0, master_raw);
             }
-            let wait = if self.awaiting.is_some() {
-                5
+            let wait = if let Some((since, _)) = self.awaiting {
+                // A command that runs long is looked at less often.
+                if since.elapsed() < Duration::from_secs(2) {
+                    5
+                } else {
+                    50
+                }
             } else if !self.queue.is_empty() || !self.auto.is_empty() {
                 1
             } else {
@@ -565,7 +570,7 @@ impl Practice {
                             self.awaiting = Some((Instant::now(), false));
                         }
                         for c in cmds {
-                            if self.act(c, live)? {
+                            if self.act(c) {
                                 return Ok(0);
                             }
                         }
@@ -613,7 +618,7 @@ impl Practice {
                         self.awaiting = Some((Instant::now(), false));
                         break;
                     }
-                    if self.act(c, live)? {
+                    if self.act(c) {
                         return Ok(0);
                     }
                 }
@@ -814,19 +819,16 @@ impl Practice {
     }
 
     /// Does what a key (or a replay directive) asks; `true` to quit.
-    fn act(&mut self, c: Cmd, live: &Live) -> Result<bool> {
+    fn act(&mut self, c: Cmd) -> bool {
         let Some(task) = self.task() else {
-            return Ok(matches!(c, Cmd::Quit));
+            return matches!(c, Cmd::Quit);
         };
         let id = task.id();
         match c {
-            Cmd::Quit => return Ok(true),
+            Cmd::Quit => return true,
             Cmd::Line(_) => {}
             Cmd::Help => self.screen.say(&[t("practice.unknown_key").to_string()]),
-            Cmd::Check => {
-                let _ = live;
-                self.judge(true, Instant::now());
-            }
+            Cmd::Check => self.judge(true, Instant::now()),
             Cmd::Hint => self.hint(),
             Cmd::Solve => self.solve(),
             Cmd::Explain => {
@@ -841,7 +843,7 @@ impl Practice {
                 self.screen.say(&lines);
             }
         }
-        Ok(false)
+        false
     }
 
     /// The walk's closing summary, for the container the learner built: the cgroup's
