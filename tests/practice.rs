@@ -445,6 +445,43 @@ fn quit_at_three_stages_leaves_nothing_behind() {
     }
 }
 
+/// On a host whose `/` is shared (systemd's), a learner's `mount --rbind / $ROOTFS/x` is
+/// a peer of the host's `/`: detaching what lies under it must not propagate to the
+/// host's own /proc and /sys. Played in a mount namespace of the test's own, made
+/// rshared, so the real host is never at stake.
+#[test]
+#[ignore = "needs root"]
+fn a_bind_of_a_shared_root_is_undone_without_touching_the_hosts_mounts() {
+    require_root();
+    let dir = Tmp::new("practice-rbind");
+    let file = dir.path().join("replay.txt");
+    std::fs::write(
+        &file,
+        "tar -xf $IMAGE -C $ROOTFS\nmkdir $ROOTFS/x\nmount --rbind / $ROOTFS/x\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --make-rshared / && HAKO_STATE_DIR={}/state {HAKO} practice --replay {} >{}/out 2>&1; echo rc=$?; mountpoint /proc; mountpoint /sys",
+        dir.s(),
+        file.display(),
+        dir.s()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let hako_said = std::fs::read_to_string(dir.path().join("out")).unwrap_or_default();
+    assert!(said.contains("rc=0"), "{said}\n{hako_said}");
+    assert!(
+        said.contains("/proc is a mountpoint"),
+        "{said}\n{hako_said}"
+    );
+    assert!(said.contains("/sys is a mountpoint"), "{said}\n{hako_said}");
+    assert!(hako_said.contains("unmounted"), "{hako_said}");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn sigterm_inside_the_container_leaves_nothing_behind() {
