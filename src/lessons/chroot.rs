@@ -411,7 +411,7 @@ pub fn evidence(view: Option<&View>, fds: bool) -> Check {
         .unwrap_or_default();
     c.row(
         t("chroot.row_exe"),
-        seen.exe.clone(),
+        crate::ui::sanitize::clean(&seen.exe),
         tf("chroot.not_hako", &[("hako", &hako)]),
         !seen.exe.is_empty() && seen.exe != hako && seen.exe.starts_with(&want_root),
     );

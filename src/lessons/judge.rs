@@ -406,6 +406,62 @@ pub mod tests {
         assert!(!is_dash(Path::new("/tmp/r/bin/busybox")));
     }
 
+    /// Every line a judge can print exists in both catalogs, and the values it names
+    /// are the ones the judge fills in (a placeholder left over would show as `{x}`).
+    #[test]
+    fn every_judge_line_is_in_both_catalogs() {
+        let keys: [(&str, &[&str]); 30] = [
+            ("limits.wrong_cpu", &["files", "got", "want"]),
+            ("task.wrong_host_mount", &["fstype", "path"]),
+            ("task.wrong_gone", &[]),
+            ("rootfs.wrong_nested", &["sub", "rootfs"]),
+            ("cgroup.wrong_partial", &["have", "lack", "uuid"]),
+            ("cgroup.wrong_controllers", &["file", "sub"]),
+            ("limits.wrong_names", &["file", "other", "version"]),
+            ("limits.wrong_value", &["file", "got", "want", "rounded"]),
+            ("limits.wrong_swap", &["file", "got"]),
+            ("namespaces.passed_dash", &[]),
+            ("namespaces.wrong_nofork", &["pid"]),
+            ("namespaces.wrong_cgroup", &["pid", "uuid"]),
+            ("namespaces.wrong_shared", &["pid", "list"]),
+            ("proc.wrong_host_pidns", &[]),
+            ("proc.wrong_slash_proc", &["path"]),
+            ("devpts.wrong_host_ptmx", &["ptmx"]),
+            ("devpts.wrong_no_ptmx", &["ptmx"]),
+            ("devnull.wrong_file", &["path"]),
+            ("hostname.wrong_host", &["now", "was"]),
+            ("chroot.wrong_cap", &["pid", "bnd"]),
+            ("chroot.wrong_dash", &["pid"]),
+            ("rootfs.passed", &[]),
+            ("cgroup.passed", &[]),
+            ("limits.passed", &[]),
+            ("namespaces.passed", &[]),
+            ("proc.passed", &[]),
+            ("devpts.passed", &[]),
+            ("devnull.passed", &[]),
+            ("hostname.passed", &[]),
+            ("chroot.passed", &[]),
+        ];
+        for l in [Lang::En, Lang::Ja] {
+            for (key, names) in keys {
+                let text = t_in(l, key);
+                assert_ne!(text, key, "{key} is missing");
+                let args: Vec<(&str, &dyn std::fmt::Display)> = names
+                    .iter()
+                    .map(|n| (*n, &"x" as &dyn std::fmt::Display))
+                    .collect();
+                let filled = fill(text, &args);
+                assert!(!filled.contains('{'), "{key} ({l:?}): {filled}");
+                for n in names {
+                    assert!(
+                        text.contains(&format!("{{{n}}}")),
+                        "{key} ({l:?}) lacks {{{n}}}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn goals_and_ladders_are_filled_in_both_languages() {
         for l in [Lang::En, Lang::Ja] {

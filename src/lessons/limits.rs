@@ -6,7 +6,7 @@ use super::judge;
 use super::lesson::Lesson;
 use super::task::{Setup, Task, Verdict};
 use crate::error::Result;
-use crate::spec::CpuSpec;
+use crate::spec::{CpuSpec, DEFAULT_PERIOD_US, DEFAULT_QUOTA_US};
 use crate::sys::cgroup::{page_rounded, page_size, Layout, Op};
 use crate::sys::demo::{finish_child, spawn_in_cgroup};
 use crate::sys::read_trim;
@@ -472,7 +472,13 @@ fn read_limits(s: &Setup) -> Read {
         cpu: if s.layout.version.is_v2() {
             read_trim(&cdir.join("cpu.max"))
         } else {
-            read_trim(&cdir.join("cpu.cfs_quota_us"))
+            match (
+                read_trim(&cdir.join("cpu.cfs_quota_us")),
+                read_trim(&cdir.join("cpu.cfs_period_us")),
+            ) {
+                (Some(q), Some(p)) => Some(format!("{q} {p}")),
+                _ => None,
+            }
         },
     }
 }
@@ -483,16 +489,17 @@ pub fn memory_unlimited(v: &str) -> bool {
     v == "max" || v.parse::<u64>().is_ok_and(|n| n >= 1 << 62)
 }
 
-/// Whether a CPU limit file reads "no limit" (v2 `cpu.max` `max 100000`; v1
-/// `cpu.cfs_quota_us` `-1`).
+/// Whether the CPU limit reads "no limit": `QUOTA PERIOD` (v2 `cpu.max`; v1
+/// `cpu.cfs_quota_us` and `cpu.cfs_period_us`) with the quota `max` (v2) or `-1` (v1).
 pub fn cpu_unlimited(v: &str) -> bool {
-    v.starts_with("max") || v == "-1"
+    matches!(v.split_whitespace().next(), Some("max" | "-1"))
 }
 
 /// The known wrong state the limit files show, if any (pure): one limit set and the
 /// other left at "no limit" (its line written with the other cgroup version's names,
 /// files that cannot exist here: the write fails and nothing changes); the memory set
-/// but not memory+swap (v1 with swap accounting); the memory set to another value.
+/// but not memory+swap (v1 with swap accounting); the memory or the CPU set to another
+/// value (v1: a quota against the default period of 100000 µs). `cpu` is `QUOTA PERIOD`.
 pub fn wrong_state(
     l: Lang,
     s: &Setup,
@@ -541,6 +548,18 @@ pub fn wrong_state(
     }
     if mem_off {
         return None;
+    }
+    let cpu_want = format!("{} {}", DEFAULT_QUOTA_US, DEFAULT_PERIOD_US);
+    if cpu.split_whitespace().collect::<Vec<_>>().join(" ") != cpu_want {
+        let files = if v2 {
+            "cpu.max"
+        } else {
+            "cpu.cfs_quota_us cpu.cfs_period_us"
+        };
+        return Some(fill(
+            t_in(l, "limits.wrong_cpu"),
+            &[("files", &files), ("got", &cpu), ("want", &cpu_want)],
+        ));
     }
     let want = page_rounded(ARTICLE_MEMORY, page_size()).to_string();
     if memory != want {
@@ -631,9 +650,9 @@ mod tests {
         assert!(memory_unlimited("max"));
         assert!(memory_unlimited("9223372036854771712"));
         assert!(!memory_unlimited("9998336"));
-        assert!(cpu_unlimited("-1"));
+        assert!(cpu_unlimited("-1 100000"));
         assert!(cpu_unlimited("max 100000"));
-        assert!(!cpu_unlimited("300000"));
+        assert!(!cpu_unlimited("300000 100000"));
         assert!(!cpu_unlimited("300000 1000000"));
     }
 
@@ -644,22 +663,31 @@ mod tests {
             let v1 = setup(false);
             let unl = "9223372036854771712";
             // v2's memory.max on v1: the memory stays unlimited, the cpu quota was set.
-            let w = wrong_state(l, &v1, unl, Some(unl), "300000").unwrap();
+            let w = wrong_state(l, &v1, unl, Some(unl), "300000 1000000").unwrap();
             assert!(
                 w.contains("memory.limit_in_bytes") && w.contains("memory.max"),
                 "{w}"
             );
-            let w = wrong_state(l, &v1, &want, Some(&want), "-1").unwrap();
+            let w = wrong_state(l, &v1, &want, Some(&want), "-1 1000000").unwrap();
             assert!(
                 w.contains("cpu.cfs_quota_us") && w.contains("cpu.max"),
                 "{w}"
             );
-            let w = wrong_state(l, &v1, &want, Some(unl), "300000").unwrap();
+            let w = wrong_state(l, &v1, &want, Some(unl), "300000 1000000").unwrap();
             assert!(w.contains("memory.memsw.limit_in_bytes"), "{w}");
-            let w = wrong_state(l, &v1, "10485760", None, "300000").unwrap();
+            let w = wrong_state(l, &v1, "10485760", None, "300000 1000000").unwrap();
             assert!(w.contains("10485760") && w.contains("10000000"), "{w}");
-            assert_eq!(wrong_state(l, &v1, unl, None, "-1"), None);
-            assert_eq!(wrong_state(l, &v1, &want, Some(&want), "300000"), None);
+            assert_eq!(wrong_state(l, &v1, unl, None, "-1 100000"), None);
+            // A quota against v1's default period: 300% of a CPU, not 30%.
+            let w = wrong_state(l, &v1, &want, Some(&want), "300000 100000").unwrap();
+            assert!(
+                w.contains("300000 100000") && w.contains("300000 1000000"),
+                "{w}"
+            );
+            assert_eq!(
+                wrong_state(l, &v1, &want, Some(&want), "300000 1000000"),
+                None
+            );
             let v2 = setup(true);
             let w = wrong_state(l, &v2, "max", Some("max"), "300000 1000000").unwrap();
             assert!(

@@ -203,7 +203,7 @@ pub fn evidence(view: Option<&View>, v2: bool, pids: bool) -> Check {
             .to_string();
         c.row(
             tf("ns.row_cgroup", &[("pid", &pid), ("ctl", &ctl)]),
-            line,
+            crate::ui::sanitize::clean(&line),
             format!("/{}", view.uuid),
             ok,
         );
