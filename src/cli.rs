@@ -320,6 +320,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("show", t("help.show")),
         ("script", t("help.script")),
         ("doctor", t("help.doctor")),
+        ("practice", t("help.practice")),
     ] {
         cmd = cmd.mut_subcommand(id, |s| s.about(text).long_about(None::<&str>));
     }
@@ -394,6 +395,35 @@ pub enum Command {
     /// Print the whole walk as one shell script for this host (no root needed to
     /// print it): save it to a file, then `sudo bash walk.sh`.
     Script,
+    /// Hands-on: you type every stage of the article's walk on a real shell, and the
+    /// kernel judges each one after your command returns to the prompt. Ctrl-] then h
+    /// (hint), s (solve: hako types it), c (check now), e (explain), q (quit and clean up).
+    Practice {
+        /// Type this file's lines into the shell as if typed, each after the prompt
+        /// came back, then end as quit does (for tests and demonstrations). Lines
+        /// `#hako: hint|solve|check|explain|quit` act as those keys.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<std::path::PathBuf>,
+        /// The attendee's name in the JSON lines and the progress file [default: the
+        /// user who ran sudo].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Start at this task: hako types the earlier tasks' solve lines first, so that
+        /// your shell is where that stage begins (inside the container's namespaces
+        /// once past `namespaces`).
+        #[arg(long = "from", id = "practice_from", value_name = "ID")]
+        from: Option<String>,
+        /// hako's own output on stderr: `text`, or `json` (one line per task state
+        /// change: started, passed, failed, solved).
+        #[arg(
+            long = "format",
+            id = "practice_format",
+            value_enum,
+            value_name = "FORMAT",
+            default_value = "text"
+        )]
+        format: Format,
+    },
     /// Print a completion script for SHELL, generated from these options (hidden):
     /// `hako completions bash > /etc/bash_completion.d/hako`.
     #[command(hide = true)]
@@ -571,10 +601,35 @@ mod tests {
         ] {
             assert!(!names.contains(&hidden), "{hidden} in {names:?}");
         }
-        for shown in ["list", "show", "script", "cleanup", "doctor"] {
+        for shown in ["list", "show", "script", "cleanup", "doctor", "practice"] {
             assert!(names.contains(&shown), "{shown} missing from {names:?}");
         }
         assert!(cmd.get_arguments().any(|a| a.get_id() == "harden"));
+    }
+
+    #[test]
+    fn practice_options() {
+        let c = Cli::try_parse_from([
+            "hako", "practice", "--replay", "/tmp/x", "--format", "json", "--name", "ada",
+            "--lang", "ja", "--rootfs", "host",
+        ])
+        .unwrap();
+        match c.command {
+            Some(Command::Practice {
+                replay,
+                name,
+                format,
+                from,
+            }) => {
+                assert_eq!(from, None);
+                assert_eq!(replay.as_deref(), Some(std::path::Path::new("/tmp/x")));
+                assert_eq!(name.as_deref(), Some("ada"));
+                assert_eq!(format, Format::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.lang, Some(Lang::Ja));
+        assert!(Cli::try_parse_from(["hako", "practice", "--format", "xml"]).is_err());
     }
 
     #[test]

@@ -94,9 +94,16 @@ pub fn cleanup(kept: bool) -> i32 {
 /// `hako list`: number, id and title, then marks: the lessons with a demonstration,
 /// and the optional ones with the option that adds them (--harden, --pids).
 pub fn list() -> i32 {
+    // What this learner did by hand in `hako practice` (readable by root only).
+    let done = crate::practice::progress::Progress::load(&crate::practice::events::attendee(None));
     for (i, e) in lessons::TABLE.iter().enumerate() {
         let p = lessons::prose(e.id);
         let mut marks = vec![];
+        match done.done.get(e.id).map(|d| d.state.as_str()) {
+            Some("solved") => marks.push(t("list.solved").to_string()),
+            Some(_) => marks.push(t("list.by_hand").to_string()),
+            None => {}
+        }
         if e.lesson.has_demo() {
             marks.push(t("list.demo").to_string());
         }

@@ -103,6 +103,7 @@ fn run() -> i32 {
                 }
             };
         }
+        Some(cli::Command::Practice { .. }) => {}
         Some(cli::Command::BenchExtract { tarball, into }) => {
             return match rootfs::tarball::bench(&tarball, into.as_deref()) {
                 Ok(()) => 0,
@@ -114,7 +115,11 @@ fn run() -> i32 {
         }
         None => {}
     }
-    ui::render::init_with(cli.quiet && cli.auto(), cli.color, cli.format);
+    let format = match &cli.command {
+        Some(cli::Command::Practice { format, .. }) => *format,
+        _ => cli.format,
+    };
+    ui::render::init_with(cli.quiet && cli.auto(), cli.color, format);
     sys::set_trace(cli.trace);
     sys::signals::install();
     // A panic unwinds through the walk, whose state removes what it made on the way
@@ -133,6 +138,21 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
+    if let Some(cli::Command::Practice {
+        replay, name, from, ..
+    }) = cli.command
+    {
+        if !sys::is_root() {
+            return Err(Error::failed(t("err.need_root")));
+        }
+        return hako::practice::run(hako::practice::Options {
+            source: cli.rootfs,
+            insecure: cli.insecure,
+            replay,
+            name,
+            from,
+        });
+    }
     if cli.quiet && !cli.auto() {
         return Err(Error::usage(t("err.quiet_needs_auto")));
     }

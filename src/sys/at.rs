@@ -108,6 +108,12 @@ impl DirFd {
         nix::unistd::unlinkat(self.fd(), name, UnlinkatFlags::NoRemoveDir)
     }
 
+    /// renameat(2) of `from` to `to`, both in this directory (a link is renamed, never
+    /// followed; `to` is replaced whole, never written through).
+    pub fn rename<A: ?Sized + NixPath, B: ?Sized + NixPath>(&self, from: &A, to: &B) -> R<()> {
+        nix::fcntl::renameat(self.fd(), from, self.fd(), to)
+    }
+
     pub fn rmdir<N: ?Sized + NixPath>(&self, name: &N) -> R<()> {
         nix::unistd::unlinkat(self.fd(), name, UnlinkatFlags::RemoveDir)
     }

@@ -19,6 +19,7 @@ pub mod probe;
 pub mod process;
 pub mod procfs;
 pub mod ptrace;
+pub mod pty;
 pub mod signals;
 pub mod tracer;
 pub mod tree;

@@ -154,6 +154,9 @@ pub fn unmount_under(top: &Path) -> usize {
         if points.is_empty() {
             break;
         }
+        for p in &points {
+            make_private(p);
+        }
         for p in points {
             // umount2(2): detach the mount now, the kernel frees it once unused.
             if nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH).is_ok() {
@@ -162,6 +165,35 @@ pub fn unmount_under(top: &Path) -> usize {
         }
     }
     n
+}
+
+/// mount(2) with `MS_PRIVATE | MS_REC` on the mount at `p` (reached without following a
+/// symbolic link anywhere on the way: openat2(2) `RESOLVE_NO_SYMLINKS`, then the
+/// descriptor's `/proc/self/fd/N`): it and every mount under it leave their peer groups.
+/// A bind of a shared `/` made under the rootfs (`mount --bind / $ROOTFS/x` on a systemd
+/// host) is a peer of the host's `/`; detaching what lies under it while it is still one
+/// would propagate to the host's own mounts at the same places (/proc, /sys…).
+fn make_private(p: &Path) {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let Ok(fd) = nix::fcntl::openat2(nix::fcntl::AT_FDCWD, p, how) else {
+        return;
+    };
+    let magic = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let r = nix::mount::mount(
+        None::<&str>,
+        magic.as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    );
+    super::tracer::trace(
+        || format!("mount(NULL, \"{}\", NULL, MS_PRIVATE|MS_REC)", p.display()),
+        "2 mount",
+        &r,
+    );
 }
 
 /// The identity of the program process `pid` runs (`/proc/PID/exe`, followed: stat(2)

@@ -30,6 +30,10 @@ impl Op {
 pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while let Some(dir) = dirs.last().cloned() {
+        // A cgroup made inside it (by the container, or by a learner in `hako
+        // practice`, under any name) goes first: rmdir(2) of a cgroup with children
+        // fails with EBUSY.
+        remove_children(&dir)?;
         match crate::sys::common::rmdir(&dir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => {
                 dirs.pop();
@@ -54,6 +58,24 @@ pub fn remove_dirs(dirs: &mut Vec<PathBuf>) -> Result<()> {
                 )))
             }
         }
+    }
+    Ok(())
+}
+
+/// Removes every cgroup under `dir` (not `dir` itself), deepest first. cgroupfs holds
+/// only directories (the cgroups) and the kernel's files: no link to follow.
+fn remove_children(dir: &Path) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut subs: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subs.sort();
+    for s in subs {
+        remove_dirs(&mut vec![s])?;
     }
     Ok(())
 }
