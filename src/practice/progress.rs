@@ -53,16 +53,22 @@ pub fn file_name(attendee: &str) -> String {
 }
 
 /// The state directory, opened without following a link, when it is root's and
-/// writable by no one else.
-fn open_dir(d: &Path, create: bool) -> Option<DirFd> {
-    let parent = DirFd::open(d.parent()?).ok()?;
-    let name = d.file_name()?;
+/// writable by no one else; otherwise why not, in a few words.
+fn open_dir(d: &Path, create: bool) -> Result<DirFd, String> {
+    let (Some(up), Some(name)) = (d.parent(), d.file_name()) else {
+        return Err("not a directory".into());
+    };
+    let parent = DirFd::open(up).map_err(|e| format!("{}: {}", up.display(), e.desc()))?;
     if create {
         let _ = parent.mkdir(name, 0o700);
     }
-    let dir = parent.sub(name).ok()?;
-    let m = crate::sys::tree::statx_at(dir.fd(), b"").ok()?;
-    (m.uid == 0 && m.mode & 0o077 == 0).then_some(dir)
+    let dir = parent.sub(name).map_err(|e| e.desc().to_string())?;
+    let m = crate::sys::tree::statx_at(dir.fd(), b"").map_err(|e| e.desc().to_string())?;
+    if m.uid == 0 && m.mode & 0o077 == 0 {
+        Ok(dir)
+    } else {
+        Err("not a directory that only root may write".into())
+    }
 }
 
 impl Progress {
@@ -77,7 +83,7 @@ impl Progress {
             attendee: attendee.to_string(),
             ..Default::default()
         };
-        let Some(dir) = open_dir(d, false) else {
+        let Ok(dir) = open_dir(d, false) else {
             return empty;
         };
         let Ok((f, m)) = crate::sys::tree::open_read_at(&dir, file_name(attendee).as_bytes())
@@ -134,8 +140,7 @@ impl Progress {
     }
 
     pub fn save_in(&self, d: &Path) -> Result<(), String> {
-        let dir = open_dir(d, true)
-            .ok_or_else(|| "not a directory that only root may write".to_string())?;
+        let dir = open_dir(d, true)?;
         let name = file_name(&self.attendee);
         let tmp = format!("{name}.tmp");
         let _ = dir.unlink(tmp.as_str());
