@@ -158,6 +158,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub all: bool,
 
+    /// Add the overlay lesson: the rootfs becomes an overlay mount of cached image
+    /// layers (unpacked once into the cache) with an upper directory of this run's own.
+    /// Not with --harden yet (nor --all, which includes it).
+    #[arg(long, global = true)]
+    pub overlay: bool,
+
     /// The command to run inside the container [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -286,6 +292,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("harden", t("help.harden")),
         ("pids", t("help.pids")),
         ("all", t("help.all")),
+        ("overlay", t("help.overlay")),
         ("color", t("help.color")),
         ("format", t("help.format")),
         ("from", t("help.from")),
@@ -360,6 +367,9 @@ pub enum Command {
         /// Also remove the root filesystems kept with --keep.
         #[arg(long)]
         kept: bool,
+        /// Also empty the cache (image blobs and the layers of --overlay).
+        #[arg(long)]
+        cache: bool,
     },
     /// Print one lesson's text without running anything (no root needed).
     Show {

@@ -28,6 +28,9 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
             )));
         }
     }
+    if cli.overlay && cli.harden() {
+        return Err(Error::usage(t("err.overlay_harden").to_string()));
+    }
     if cli.memory < MEMORY_FLOOR {
         return Err(Error::usage(tf(
             "err.memory_floor",
@@ -56,7 +59,11 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
 
 /// The optional lesson sets the command line turns on.
 pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
-    lessons::Set::on(cli.harden(), cli.pids().is_some())
+    let mut on = lessons::Set::on(cli.harden(), cli.pids().is_some());
+    if cli.overlay {
+        on.push(lessons::Set::Overlay);
+    }
+    on
 }
 
 /// A size as `--memory` reads it: 4M, 600K, or bytes.
@@ -70,13 +77,25 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-pub fn cleanup(kept: bool) -> i32 {
+pub fn cleanup(kept: bool, cache: bool) -> i32 {
     ui::render::init(false);
     if !sys::is_root() {
         ui::render::error(t("err.cleanup_root"));
         return Kind::Failed.code();
     }
-    let said = journal::clean_orphans(kept);
+    let mut said = journal::clean_orphans(kept);
+    if cache {
+        match crate::rootfs::layers::empty_cache() {
+            Ok(s) => said.extend(s),
+            Err(e) => {
+                for l in &said {
+                    ui::render::note(l);
+                }
+                ui::render::error(&e.msg);
+                return e.kind.code();
+            }
+        }
+    }
     if said.is_empty() {
         ui::render::note(t("cleanup.nothing"));
     } else {

@@ -68,6 +68,9 @@ pub enum Item {
     Added { path: PathBuf, under: PathBuf },
     /// A Docker container created for `docker:` (named `hako-<8 hex>`), on that socket.
     Container { name: String, socket: PathBuf },
+    /// `--overlay`: an overlay mounted at this point inside the run's temp directory
+    /// (`root`, or a demonstration's `NAME/root`), recorded before it is mounted.
+    Overlay { path: PathBuf },
 }
 
 /// The identity (device, inode) of a path an item names, taken right after hako made
@@ -493,7 +496,13 @@ pub enum Unvetted {
     Added,
     #[error("{}", tf("cleanup.why_container", &[("name", name), ("socket", &socket.display())]))]
     Container { name: String, socket: PathBuf },
+    #[error("{}", tf("cleanup.why_overlay", &[("name", name)]))]
+    Overlay { name: String },
 }
+
+/// Where an overlay of run `uuid` may be mounted, relative to its temp directory: the
+/// rootfs, and the scratch overlays of the overlay lesson's check and demonstration.
+pub const OVERLAY_POINTS: [&str; 4] = ["root", "probe/root", "demo-a/root", "demo-b/root"];
 
 /// Whether `item`, found in the journal of run `uuid`, names only what that run could
 /// have made: checked on the text alone (the live checks come when it is undone).
@@ -552,6 +561,18 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
                         .clone()
                         .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock")),
                 })
+            }
+        }
+        Item::Overlay { path } => {
+            let name = rootfs_name(uuid);
+            let ok = plain(path)
+                && OVERLAY_POINTS
+                    .iter()
+                    .any(|rel| roots.tmp.iter().any(|t| *path == t.join(&name).join(rel)));
+            if ok {
+                Ok(())
+            } else {
+                Err(Unvetted::Overlay { name })
             }
         }
         Item::Process(_) => Ok(()),
@@ -617,9 +638,10 @@ fn undo(
     };
     if let Err(why) = vet(uuid, item, roots) {
         let what = match item {
-            Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
-                shown(path)
-            }
+            Item::Rootfs { path, .. }
+            | Item::Cgroup { path }
+            | Item::Added { path, .. }
+            | Item::Overlay { path } => shown(path),
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
         };
@@ -658,6 +680,16 @@ fn undo(
             match crate::sys::cgroup::remove_dirs(&mut vec![path.clone()]) {
                 Ok(()) => Outcome::Done(tf("cleanup.cgroup", &[("path", &shown(path))])),
                 Err(e) => Outcome::Said(e.msg),
+            }
+        }
+        Item::Overlay { path } => {
+            // Only an overlay mounted exactly there: nothing else is unmounted.
+            if crate::sys::overlay::mounted_at(path).is_none() {
+                return Outcome::Nothing;
+            }
+            match crate::sys::overlay::unmount(path) {
+                Ok(()) => Outcome::Done(tf("cleanup.overlay", &[("path", &shown(path))])),
+                Err(e) => refuse(&shown(path), &crate::sys::explain(e)),
             }
         }
         Item::Rootfs { path, kept } => {
@@ -747,7 +779,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         let mut items = j.items.clone();
         items.sort_by_key(|i| match i {
             Item::Process(_) | Item::Container { .. } => 0,
-            Item::Cgroup { .. } => 1,
+            Item::Cgroup { .. } | Item::Overlay { .. } => 1,
             Item::Added { .. } => 2,
             Item::Rootfs { .. } => 3,
         });
@@ -781,6 +813,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
+                Item::Overlay { path } => crate::sys::overlay::mounted_at(path).is_some(),
                 Item::Process(_) | Item::Container { .. } => false,
             };
             if still {
@@ -897,6 +930,21 @@ mod tests {
         assert!(!ok(docker("hako-0d1a2b3c", "/tmp/listener.sock")));
         assert!(!ok(docker("hako-deadbeef", "/var/run/docker.sock")));
         assert!(!ok(docker("my-database", "/var/run/docker.sock")));
+        let ov = |p: &str| Item::Overlay { path: p.into() };
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/root")));
+        assert!(ok(ov("/var/tmp/hako.0d1a2b3c0000/demo-a/root")));
+        for p in [
+            "/tmp/hako.0d1a2b3c0000",
+            "/tmp/hako.0d1a2b3c0000/upper",
+            "/tmp/hako.0d1a2b3c0000/root/..",
+            "/tmp/hako.0d1a2b3c0000/x/root",
+            "/tmp/hako.ffffffffffff/root",
+            "/",
+            "/proc",
+            "/tmp/hako.0d1a2b3c0000/../../proc",
+        ] {
+            assert!(!ok(ov(p)), "{p}");
+        }
     }
 
     #[test]
@@ -1025,6 +1073,7 @@ mod props {
                 path: p.into(),
                 under: u.into()
             }),
+            path().prop_map(|p| Item::Overlay { path: p.into() }),
             (
                 prop_oneof![Just("hako-0d1a2b3c".to_string()), "[a-z0-9\\-]{0,16}"],
                 path()
@@ -1071,6 +1120,15 @@ mod props {
             Item::Container { name, socket } => {
                 prop_assert_eq!(name, &container_name(uuid));
                 prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
+            }
+            Item::Overlay { path } => {
+                prop_assert!(path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_))));
+                prop_assert!(r
+                    .tmp
+                    .iter()
+                    .any(|t| path.starts_with(t.join(rootfs_name(uuid)))));
             }
             Item::Process(_) => {}
         }

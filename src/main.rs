@@ -80,7 +80,7 @@ fn run() -> i32 {
             return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), color);
         }
         Some(cli::Command::Show { id }) => return show(&id, cli.color),
-        Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
+        Some(cli::Command::Cleanup { kept, cache }) => return cleanup(kept, cache),
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
@@ -90,6 +90,7 @@ fn run() -> i32 {
                 cpu: cli.cpu,
                 harden: cli.harden(),
                 pids: cli.pids(),
+                overlay: cli.overlay,
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -159,6 +160,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         pace: cli.pace,
         harden,
         pids,
+        overlay: cli.overlay,
     };
     walk::run(opts)
 }

@@ -62,6 +62,8 @@ pub struct Options {
     pub harden: bool,
     /// `--pids N`: the pids lesson, with this limit.
     pub pids: Option<u64>,
+    /// `--overlay`: the rootfs is an overlay of cached layers.
+    pub overlay: bool,
 }
 
 impl Options {
@@ -82,6 +84,7 @@ impl Options {
             pace: None,
             harden: false,
             pids: None,
+            overlay: false,
         }
     }
 }
@@ -261,7 +264,7 @@ impl Context {
             }
         }
         if let Some(r) = self.rootfs.take() {
-            let path = r.path.clone();
+            let path = r.journal_path();
             let owned = r.owned;
             said.extend(r.cleanup(self.opts.keep));
             if owned && self.opts.keep {
@@ -287,6 +290,18 @@ impl Context {
                     self.journal.done(&i);
                 }
             }
+        }
+        // The overlays are gone once unmounted (or never were).
+        let overlays: Vec<Item> = self
+            .journal
+            .journal
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Overlay { path } if crate::sys::overlay::mounted_at(path).is_none()))
+            .cloned()
+            .collect();
+        for i in overlays {
+            self.journal.done(&i);
         }
         if let Err(e) = self.journal.release() {
             said.push(e.to_string());

@@ -25,6 +25,8 @@ pub struct ScriptCtx<'a> {
     pub harden: bool,
     /// `--pids N`: the pids limit too.
     pub pids: Option<u64>,
+    /// `--overlay`: the rootfs becomes an overlay.
+    pub overlay: bool,
 }
 
 /// Where a lesson's lines go in the script.

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod masks;
 pub mod namespaces;
 pub mod nonewprivs;
+pub mod overlay;
 pub mod pids;
 pub mod pivot_root;
 pub mod preflight;

@@ -153,11 +153,20 @@ impl Lesson for Preflight {
                 "readlink",
             ]);
         }
+        if sc.overlay {
+            tools.extend(["find", "mknod", "umount"]);
+        }
         s.push_str(&format!(
             "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
             tools.join(" "),
             t("script.missing").replace("{list}", "$missing")
         ));
+        if sc.overlay {
+            s.push_str(&format!(
+                "command -v setfattr >/dev/null 2>&1 || {{ say {}; exit 1; }}\n",
+                quote(t("script.need_setfattr"))
+            ));
+        }
         let l = sc.layout;
         let probe = if l.version.is_v2() {
             l.memory.join("cgroup.controllers")

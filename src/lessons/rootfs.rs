@@ -145,6 +145,9 @@ done
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
+        if st.opts.overlay && !matches!(st.opts.source, Source::Dir(_)) {
+            return layered(st);
+        }
         match st.opts.source.clone() {
             Source::Dir(p) => {
                 did.push(tf("rootfs.did_dir", &[("path", &p.display())]));
@@ -155,6 +158,7 @@ done
                     owned: false,
                     added: Default::default(),
                     shell: SHELL.into(),
+                    overlay: None,
                 });
             }
             source => {
@@ -175,6 +179,7 @@ done
                     owned: true,
                     added: Default::default(),
                     shell: SHELL.into(),
+                    overlay: None,
                 });
                 match source {
                     Source::Host => match host::build(&path)? {
@@ -222,6 +227,33 @@ done
             c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
             return c;
         };
+        if let Some(o) = &r.overlay {
+            // The layers are there, each a directory of the cache; the shell is looked
+            // for in the merged tree by the overlay lesson, once it is mounted.
+            let n = o.layers.len();
+            for (i, l) in o.layers.iter().enumerate() {
+                let there = crate::sys::tree::open_dir_nofollow(&l.path).is_ok();
+                c.row(
+                    tf("rootfs.row_layer", &[("i", &(i + 1)), ("n", &n)]),
+                    crate::ui::sanitize::clean_path(&l.path),
+                    t("rootfs.layer_cached"),
+                    there,
+                );
+            }
+            if n == 0 {
+                c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
+            }
+            return c;
+        }
+        shell_rows(&mut c, r);
+        c
+    }
+}
+
+/// The rows that show the rootfs's shell runnable as execve(2) would find it with the
+/// rootfs as `/` (also the overlay lesson's, on the merged tree).
+pub fn shell_rows(c: &mut Check, r: &Rootfs) {
+    {
         let found = host::inside_to_host(&r.path, &r.shell);
         c.row(
             tf("rootfs.row_shell", &[("shell", &r.shell)]),
@@ -234,7 +266,7 @@ done
         );
         if found.is_none() {
             c.hint = tf("rootfs.hint_no_sh", &[("root", &r.path.display())]);
-            return c;
+            return;
         }
         // Nothing from the rootfs runs here: its programs are the image's, and until the
         // later lessons confine them they would run with every capability of the host's
@@ -251,7 +283,7 @@ done
             Ok(i) => i,
             Err(e) => {
                 c.row(t("rootfs.row_deps"), e.msg, t("rootfs.deps_inside"), false);
-                return c;
+                return;
             }
         };
         let want = tf(
@@ -271,7 +303,7 @@ done
             found.runs,
         );
         if !found.runs {
-            return c;
+            return;
         }
         let deps = &found.deps;
         let missing: Vec<&str> = deps
@@ -297,14 +329,13 @@ done
             },
             missing.is_empty(),
         );
-        c
     }
 }
 
 /// The article's `ln -s /usr/local/bin/bash $ROOTFS/bin/bash`: the `bash` image keeps
 /// bash in /usr/local/bin, and `capsh --` runs /bin/bash. Added only when the image has
 /// /usr/local/bin/bash and no /bin/bash; the path is resolved inside the rootfs.
-fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
+pub fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
     if host::inside_to_host(root, "/usr/local/bin/bash").is_none()
         || host::inside_to_host(root, "/bin/bash").is_some()
     {
@@ -356,4 +387,117 @@ fn oci_shell(r: &oci::Reference) -> String {
         t("rootfs.sh_oci_pick"),
         t("rootfs.sh_oci_layers")
     )
+}
+
+/// `--overlay`: the run's directory (made and journaled as the temp rootfs is), then
+/// each layer of the source unpacked once into the layer cache, or found there. The
+/// overlay lesson mounts them.
+fn layered(st: &mut Context) -> Result<Vec<String>> {
+    use crate::rootfs::layers::{self, Layers, RunOverlay};
+    let mut did = vec![];
+    let dir = crate::rootfs::temp_path(&st.uuid);
+    st.record(crate::journal::Item::Rootfs {
+        path: dir.clone(),
+        kept: false,
+    })?;
+    crate::rootfs::create_temp(&dir)?;
+    st.journal.identify(&dir)?;
+    did.push(tf("rootfs.did_mktemp", &[("path", &dir.display())]));
+    let plan = RunOverlay {
+        dir: dir.clone(),
+        layers: vec![],
+    };
+    st.rootfs = Some(Rootfs {
+        id: crate::sys::tree::id_of(&dir),
+        path: plan.plan().root,
+        owned: true,
+        added: Default::default(),
+        shell: SHELL.into(),
+        overlay: Some(plan),
+    });
+    let cache = Layers::locate()?;
+    let hash_failed = |path: &std::path::Path, e: std::io::Error| {
+        crate::error::Error::failed(tf(
+            "err.layers",
+            &[
+                ("dir", &crate::ui::sanitize::clean_path(path)),
+                ("why", &e.to_string()),
+            ],
+        ))
+    };
+    let got: Vec<layers::Layer> = match st.opts.source.clone() {
+        Source::Host => {
+            let (layer, built) = cache.adopt(host::build, |tmp| {
+                layers::tree_digest(tmp).map_err(|e| hash_failed(tmp, e))
+            })?;
+            did.push(match built {
+                host::Built::Busybox { from, applets } => tf(
+                    "rootfs.did_busybox",
+                    &[("from", &from.display()), ("n", &applets)],
+                ),
+                host::Built::Elf { tools, libraries } => tf(
+                    "rootfs.did_elf",
+                    &[("tools", &tools.join(" ")), ("libs", &libraries.join(" "))],
+                ),
+            });
+            vec![layer]
+        }
+        Source::Tar(p) => {
+            let key = layers::file_digest(&p).map_err(|e| hash_failed(&p, e))?;
+            let (layer, said) = cache.ensure(&key, |tmp| tarball::fill_layer(tmp, &p))?;
+            did.extend(said);
+            vec![layer]
+        }
+        Source::Docker(img) => {
+            let name = format!("hako-{}", &st.uuid[..8]);
+            let item = crate::journal::Item::Container {
+                name: name.clone(),
+                socket: docker::socket()?,
+            };
+            st.record(item.clone())?;
+            let fill = |tmp: &std::path::Path| docker::fill(tmp, &img, &name);
+            let r = match docker::image_id(&img) {
+                Some(key) => cache.ensure(&key, fill),
+                None => cache.adopt(fill, |_| {
+                    docker::image_id(&img).ok_or_else(|| {
+                        crate::error::Error::failed(tf(
+                            "err.docker_no_image",
+                            &[("image", &img), ("why", &"no image ID")],
+                        ))
+                    })
+                }),
+            };
+            // fill removes the container on every path it returns by.
+            st.journal.done(&item);
+            let (layer, said) = r?;
+            did.extend(said);
+            vec![layer]
+        }
+        Source::Oci(r) => {
+            did.push(t("rootfs.trust").to_string());
+            let (got, said) = layers::oci_layers(&cache, &r, st.opts.insecure)?;
+            did.extend(said);
+            got
+        }
+        Source::Dir(_) => unreachable!("a dir: rootfs gets no overlay"),
+    };
+    for (i, l) in got.iter().enumerate() {
+        did.push(tf(
+            if l.fresh {
+                "rootfs.did_layer_fresh"
+            } else {
+                "rootfs.did_layer_cached"
+            },
+            &[
+                ("i", &(i + 1)),
+                ("n", &got.len()),
+                ("key", &l.key.short()),
+                ("path", &crate::ui::sanitize::clean_path(&l.path)),
+            ],
+        ));
+    }
+    if let Some(o) = st.rootfs.as_mut().and_then(|r| r.overlay.as_mut()) {
+        o.layers = got;
+    }
+    Ok(did)
 }

@@ -20,6 +20,7 @@ use super::limits;
 use super::masks;
 use super::namespaces;
 use super::nonewprivs;
+use super::overlay;
 use super::pids;
 use super::pivot_root;
 use super::preflight;
@@ -39,6 +40,8 @@ pub enum Set {
     Harden,
     /// The pids limit, walked with `--pids` (or `--all`).
     Pids,
+    /// The rootfs as an overlay of cached layers, walked with `--overlay`.
+    Overlay,
 }
 
 impl Set {
@@ -48,6 +51,7 @@ impl Set {
             Set::Article => None,
             Set::Harden => Some("--harden"),
             Set::Pids => Some("--pids"),
+            Set::Overlay => Some("--overlay"),
         }
     }
 
@@ -105,6 +109,7 @@ macro_rules! table {
 table! {
     preflight: preflight::Preflight, Article;
     rootfs: rootfs::RootfsLesson, Article;
+    overlay: overlay::Overlay, Overlay;
     cgroup: cgroup::CgroupLesson, Article;
     limits: limits::Limits, Article;
     pids: pids::Pids, Pids;
@@ -251,10 +256,16 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids(&[]), article);
-        let all = ids(&Set::on(true, true));
+        let mut every = Set::on(true, true);
+        every.push(Set::Overlay);
+        let all = ids(&every);
         assert_eq!(all[..], IDS[..]);
         let hard = ids(&Set::on(true, false));
-        assert!(!hard.contains(&"pids") && hard.len() + 1 == IDS.len());
+        assert!(!hard.contains(&"pids") && hard.len() + 2 == IDS.len());
+        // The overlay right after the rootfs it mounts.
+        let ov = ids(&[Set::Overlay]);
+        let at = |id: &str| ov.iter().position(|i| *i == id).unwrap();
+        assert_eq!(at("rootfs") + 1, at("overlay"));
         // The pids limit is set before any process joins the cgroup.
         let pids = ids(&Set::on(false, true));
         let at = |id: &str| pids.iter().position(|i| *i == id).unwrap();

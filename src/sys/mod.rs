@@ -13,6 +13,7 @@ pub mod harden;
 pub mod mountinfo;
 pub mod ns;
 pub mod nsenter;
+pub mod overlay;
 pub mod pids;
 pub mod probe;
 pub mod process;

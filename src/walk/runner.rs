@@ -376,7 +376,11 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     crate::bench::figure("orphans_us", crate::bench::us(started));
-    let lessons = lessons::walk_with(&lessons::Set::on(opts.harden, opts.pids.is_some()));
+    let mut on = lessons::Set::on(opts.harden, opts.pids.is_some());
+    if opts.overlay {
+        on.push(lessons::Set::Overlay);
+    }
+    let lessons = lessons::walk_with(&on);
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();
     let (from, to) = span(&ids, opts.from.as_deref(), opts.to.as_deref())?;
     let mut st = Context::new(opts);
