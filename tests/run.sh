@@ -16,10 +16,11 @@ fi
 # host rootfs, QEMU and cpio for the cgroup v2 guest, tmux for the terminal tests, a real
 # Docker engine, registry and skopeo (plus the compressors and openssl) for the rootfs
 # sources, man-db for the man page test, gcc and libc6-dev for the hostile static programs,
-# iproute2 for the network namespaces of the registry tests. The tests start and stop the
+# iproute2 for the network namespaces of the registry tests, attr (getfattr, setfattr)
+# for the overlay tests' opaque directories. The tests start and stop the
 # services themselves.
 need_pkgs=()
-for p in busybox-static qemu-system-x86 cpio tmux docker.io docker-registry skopeo zstd xz-utils openssl man-db gcc libc6-dev iproute2; do
+for p in busybox-static qemu-system-x86 cpio tmux docker.io docker-registry skopeo zstd xz-utils openssl man-db gcc libc6-dev iproute2 attr; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
