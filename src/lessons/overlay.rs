@@ -111,6 +111,7 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
         let t0 = std::time::Instant::now();
         let m = layers::mount(plan)?;
         let took = t0.elapsed();
+        crate::bench::figure("overlay_mount_us", took.as_micros());
         let mut did = vec![
             tf(
                 "overlay.did_mount",
