@@ -142,7 +142,7 @@ fn passed(r: &Run) {
     for label in [
         "(/proc/self/mountinfo)",
         "written through the merged tree",
-        "lower layers, before the mount and now",
+        "before the mount and now",
         "removed in a scratch overlay",
         "as execve(2) would find it chrooted",
     ] {
@@ -210,7 +210,7 @@ fn a_tar_walks_on_an_overlay_and_the_cache_is_reused() {
         (after.ino(), after.mtime(), after.mtime_nsec())
     );
     // The mount took at most a few milliseconds (the lesson says how long).
-    let line = row(&r.stderr, "as an overlay at");
+    let line = row(&r.stderr, "cached layer(s) at");
     let ms: f64 = line
         .split(" in ")
         .nth(1)

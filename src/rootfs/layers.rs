@@ -258,9 +258,12 @@ fn walk(root: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
 }
 
 /// The key of a layer hako built itself (`host`): the sha256 over every name's path,
-/// kind, mode, owner, and its content (a file's bytes, a link's target).
+/// kind, mode, owner, and its content (a file's bytes, a link's target). A file with
+/// several names (busybox's applets are hard links) is read once: its other names hash
+/// the first one's path instead.
 pub fn tree_digest(root: &Path) -> std::io::Result<Digest> {
     let mut h = Hasher::new(Algorithm::Sha256);
+    let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = Default::default();
     for (rel, m) in walk(root)? {
         use std::os::unix::ffi::OsStrExt;
         h.update(rel.as_os_str().as_bytes());
@@ -268,7 +271,14 @@ pub fn tree_digest(root: &Path) -> std::io::Result<Digest> {
         let p = root.join(&rel);
         if m.file_type().is_symlink() {
             h.update(std::fs::read_link(&p)?.as_os_str().as_bytes());
+        } else if m.file_type().is_file() && m.nlink() > 1 && seen.contains_key(&(m.dev(), m.ino()))
+        {
+            h.update(b"=");
+            h.update(seen[&(m.dev(), m.ino())].as_os_str().as_bytes());
         } else if m.file_type().is_file() {
+            if m.nlink() > 1 {
+                seen.insert((m.dev(), m.ino()), rel.clone());
+            }
             let mut f = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(crate::sys::files::O_NOFOLLOW)
