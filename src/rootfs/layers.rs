@@ -198,25 +198,6 @@ fn name(key: &Digest) -> String {
     format!("{}-{}", key.algorithm().name(), key.hex())
 }
 
-/// Whether `n` is a name the layer cache itself writes: `ALGO-HEX`, its `.lock`, or a
-/// temporary directory (`.tmp-ALGO-HEX`, `.tmp-build-HEX32`).
-pub fn is_cache_name(n: &str) -> bool {
-    let digest_name = |s: &str| {
-        s.split_once('-')
-            .is_some_and(|(a, h)| Digest::parse(&format!("{a}:{h}")).is_ok())
-    };
-    if let Some(t) = n.strip_prefix(".tmp-build-") {
-        return t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit());
-    }
-    if let Some(t) = n.strip_prefix(".tmp-") {
-        return digest_name(t);
-    }
-    if let Some(t) = n.strip_suffix(".lock") {
-        return digest_name(t);
-    }
-    digest_name(n)
-}
-
 /// The sha256 of a file's bytes (the key of a `tar:` layer).
 pub fn file_digest(p: &Path) -> std::io::Result<Digest> {
     let mut f = std::fs::File::open(p)?;
@@ -649,22 +630,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_names_the_cache_writes_are_its_own() {
+    fn a_layer_is_named_by_its_validated_digest_only() {
         let h = "a".repeat(64);
-        assert!(is_cache_name(&format!("sha256-{h}")));
-        assert!(is_cache_name(&format!("sha256-{h}.lock")));
-        assert!(is_cache_name(&format!(".tmp-sha256-{h}")));
-        assert!(is_cache_name(&format!(".tmp-build-{}", "0f".repeat(16))));
         for bad in [
-            "sha256-".to_string(),
-            format!("sha256-{}", "A".repeat(64)),
-            format!("sha256-{h}/.."),
-            format!("md5-{h}"),
-            format!("../sha256-{h}"),
-            ".tmp-build-x".into(),
-            "blobs".into(),
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha256:{h}/.."),
+            format!("md5:{h}"),
+            "sha256:../../etc".to_string(),
+            format!("sha256:{}", &h[..63]),
         ] {
-            assert!(!is_cache_name(&bad), "{bad}");
+            assert!(Digest::parse(&bad).is_err(), "{bad}");
         }
         let d = Digest::parse(&format!("sha256:{h}")).unwrap();
         let l = Layers {
