@@ -456,10 +456,11 @@ fn layered(st: &mut Context) -> Result<Vec<String>> {
             };
             st.record(item.clone())?;
             let fill = |tmp: &std::path::Path| docker::fill(tmp, &img, &name);
-            let r = match docker::image_id(&img) {
+            let id = || docker::image_id(&img).and_then(|i| oci::Digest::parse(&i).ok());
+            let r = match id() {
                 Some(key) => cache.ensure(&key, fill),
                 None => cache.adopt(fill, |_| {
-                    docker::image_id(&img).ok_or_else(|| {
+                    id().ok_or_else(|| {
                         crate::error::Error::failed(tf(
                             "err.docker_no_image",
                             &[("image", &img), ("why", &"no image ID")],
