@@ -33,12 +33,9 @@ fn busybox(bb: &std::path::Path, r: &str) -> String {
     )
 }
 
-impl Lesson for RootfsLesson {
-    fn id(&self) -> &'static str {
-        "rootfs"
-    }
-
-    fn shell(&self, st: &Context) -> String {
+impl RootfsLesson {
+    /// The shell equivalent of the plain rootfs (without `--overlay`).
+    fn shell_plain(&self, st: &Context) -> String {
         let article = format!(
             "# {}\n#   CID=$(docker container create bash)\n#   docker container export $CID | tar -x -C $ROOTFS\n#   ln -s /usr/local/bin/bash $ROOTFS/bin/bash\n#   docker container rm $CID",
             t("rootfs.sh_article")
@@ -70,6 +67,24 @@ impl Lesson for RootfsLesson {
                 ),
             },
         }
+    }
+}
+
+impl Lesson for RootfsLesson {
+    fn id(&self) -> &'static str {
+        "rootfs"
+    }
+
+    fn shell(&self, st: &Context) -> String {
+        let plain = self.shell_plain(st);
+        if st.opts.overlay && !matches!(st.opts.source, Source::Dir(_)) {
+            let cache = crate::rootfs::oci::Cache::path().join("layers");
+            return format!(
+                "{plain}\n# {}",
+                tf("rootfs.sh_overlay", &[("dir", &cache.display())])
+            );
+        }
+        plain
     }
 
     /// A rootfs of the script's own (in `$OWNED`, removed at the end) or the `dir:`

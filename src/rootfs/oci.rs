@@ -242,11 +242,16 @@ impl Cache {
     /// as the journal directory: whoever could write there could choose what hako
     /// unpacks as root.
     pub fn locate() -> Result<Cache> {
-        let dir = std::env::var_os("HAKO_CACHE_DIR")
+        Cache::at(Cache::path())
+    }
+
+    /// Where the cache is (`$HAKO_CACHE_DIR` when absolute, else /var/cache/hako), without
+    /// making or checking it (for the text a lesson shows).
+    pub fn path() -> PathBuf {
+        std::env::var_os("HAKO_CACHE_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| PathBuf::from("/var/cache/hako"));
-        Cache::at(dir)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/hako"))
     }
 
     pub fn at(dir: PathBuf) -> Result<Cache> {
