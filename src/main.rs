@@ -84,6 +84,10 @@ fn run() -> i32 {
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
+            if cli.overlay && cli.harden() {
+                ui::render::error(t("err.overlay_harden"));
+                return Kind::Usage.code();
+            }
             let plan = script::Plan {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,

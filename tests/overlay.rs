@@ -600,7 +600,11 @@ fn an_oci_image_walks_on_an_overlay_of_its_layers() {
 
 #[test]
 fn overlay_with_harden_is_refused_in_one_sentence() {
-    for args in [&["--overlay", "--harden"][..], &["--overlay", "--all"][..]] {
+    for args in [
+        &["--overlay", "--harden"][..],
+        &["--overlay", "--all"][..],
+        &["script", "--overlay", "--harden"][..],
+    ] {
         let r = run(args, "");
         assert_eq!(r.code, 2, "{}", r.stderr);
         assert!(
