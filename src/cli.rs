@@ -154,13 +154,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", num_args = 0..=1, default_missing_value = "64", value_parser = parse_pids)]
     pub pids: Option<u64>,
 
-    /// Every optional lesson: --harden's and --pids (64 unless --pids N says otherwise).
+    /// Every optional lesson: --harden's, --pids (64 unless --pids N says otherwise) and
+    /// --overlay.
     #[arg(long, global = true)]
     pub all: bool,
 
     /// Add the overlay lesson: the rootfs becomes an overlay mount of cached image
-    /// layers (unpacked once into the cache) with an upper directory of this run's own.
-    /// Not with --harden yet (nor --all, which includes it).
+    /// layers (unpacked once into the cache) with an upper directory of this run's own
+    /// (with --harden, the layers are idmapped mounts).
     #[arg(long, global = true)]
     pub overlay: bool,
 
@@ -218,6 +219,11 @@ impl Cli {
     /// `--harden`, or `--all`.
     pub fn harden(&self) -> bool {
         self.harden || self.all
+    }
+
+    /// `--overlay`, or `--all`.
+    pub fn overlay(&self) -> bool {
+        self.overlay || self.all
     }
 
     /// The pids limit when the pids lesson runs: `--pids [N]`, or `--all`.
@@ -484,6 +490,7 @@ mod tests {
         assert_eq!(c.cmd, ["/bin/true"]);
         let c = Cli::try_parse_from(["hako", "--all"]).unwrap();
         assert_eq!((c.pids(), c.harden()), (Some(DEFAULT_PIDS), true));
+        assert!(c.overlay());
         let c = Cli::try_parse_from(["hako", "--all", "--pids", "100"]).unwrap();
         assert_eq!(c.pids(), Some(100));
         let c = Cli::try_parse_from(["hako", "script", "--pids", "9"]).unwrap();

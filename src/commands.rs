@@ -28,9 +28,6 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
             )));
         }
     }
-    if cli.overlay && cli.harden() {
-        return Err(Error::usage(t("err.overlay_harden").to_string()));
-    }
     if cli.memory < MEMORY_FLOOR {
         return Err(Error::usage(tf(
             "err.memory_floor",
@@ -60,7 +57,7 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
 /// The optional lesson sets the command line turns on.
 pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
     let mut on = lessons::Set::on(cli.harden(), cli.pids().is_some());
-    if cli.overlay {
+    if cli.overlay() {
         on.push(lessons::Set::Overlay);
     }
     on

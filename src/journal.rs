@@ -501,8 +501,28 @@ pub enum Unvetted {
 }
 
 /// Where an overlay of run `uuid` may be mounted, relative to its temp directory: the
-/// rootfs, and the scratch overlays of the overlay lesson's check and demonstration.
+/// rootfs, and the scratch overlays of the overlay lesson's check and demonstration;
+/// under `--harden`, also `lower-N`, the idmapped layers (see [`overlay_point`]).
 pub const OVERLAY_POINTS: [&str; 4] = ["root", "probe/root", "demo-a/root", "demo-b/root"];
+
+/// The most idmapped layers a run mounts (`lower-0` … `lower-999`).
+pub const MAX_LOWERS: usize = 1000;
+
+/// Whether `rel` (relative to a run's temp directory) is a place an overlay lesson mounts.
+pub fn overlay_point(rel: &Path) -> bool {
+    if OVERLAY_POINTS.iter().any(|p| rel == Path::new(p)) {
+        return true;
+    }
+    rel.to_str()
+        .and_then(|r| r.strip_prefix("lower-"))
+        .is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 3
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+                && n.parse::<usize>().is_ok_and(|i| i < MAX_LOWERS)
+        })
+}
 
 /// Whether `item`, found in the journal of run `uuid`, names only what that run could
 /// have made: checked on the text alone (the live checks come when it is undone).
@@ -566,9 +586,10 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
         Item::Overlay { path } => {
             let name = rootfs_name(uuid);
             let ok = plain(path)
-                && OVERLAY_POINTS
+                && roots
+                    .tmp
                     .iter()
-                    .any(|rel| roots.tmp.iter().any(|t| *path == t.join(&name).join(rel)));
+                    .any(|t| path.strip_prefix(t.join(&name)).is_ok_and(overlay_point));
             if ok {
                 Ok(())
             } else {
@@ -683,8 +704,8 @@ fn undo(
             }
         }
         Item::Overlay { path } => {
-            // Only an overlay mounted exactly there: nothing else is unmounted.
-            if crate::sys::overlay::mounted_at(path).is_none() {
+            // Only what is mounted exactly at one of the run's own mount points.
+            if !crate::sys::overlay::any_mount_at(path) {
                 return Outcome::Nothing;
             }
             match crate::sys::overlay::unmount(path) {
@@ -813,7 +834,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
-                Item::Overlay { path } => crate::sys::overlay::mounted_at(path).is_some(),
+                Item::Overlay { path } => crate::sys::overlay::any_mount_at(path),
                 Item::Process(_) | Item::Container { .. } => false,
             };
             if still {
@@ -933,6 +954,8 @@ mod tests {
         let ov = |p: &str| Item::Overlay { path: p.into() };
         assert!(ok(ov("/tmp/hako.0d1a2b3c0000/root")));
         assert!(ok(ov("/var/tmp/hako.0d1a2b3c0000/demo-a/root")));
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/lower-0")));
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/lower-12")));
         for p in [
             "/tmp/hako.0d1a2b3c0000",
             "/tmp/hako.0d1a2b3c0000/upper",
@@ -942,6 +965,11 @@ mod tests {
             "/",
             "/proc",
             "/tmp/hako.0d1a2b3c0000/../../proc",
+            "/tmp/hako.0d1a2b3c0000/lower-",
+            "/tmp/hako.0d1a2b3c0000/lower-01",
+            "/tmp/hako.0d1a2b3c0000/lower-1000",
+            "/tmp/hako.0d1a2b3c0000/lower-1/x",
+            "/tmp/hako.0d1a2b3c0000/lower--1",
         ] {
             assert!(!ok(ov(p)), "{p}");
         }

@@ -84,17 +84,13 @@ fn run() -> i32 {
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
-            if cli.overlay && cli.harden() {
-                ui::render::error(t("err.overlay_harden"));
-                return Kind::Usage.code();
-            }
             let plan = script::Plan {
                 source: cli.rootfs.clone(),
                 memory: cli.memory,
                 cpu: cli.cpu,
                 harden: cli.harden(),
                 pids: cli.pids(),
-                overlay: cli.overlay,
+                overlay: cli.overlay(),
             };
             return match script::render(&plan) {
                 Ok(s) => {
@@ -149,7 +145,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         ui::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
-    let (harden, pids) = (cli.harden(), cli.pids());
+    let (harden, pids, overlay) = (cli.harden(), cli.pids(), cli.overlay());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -164,7 +160,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         pace: cli.pace,
         harden,
         pids,
-        overlay: cli.overlay,
+        overlay,
     };
     walk::run(opts)
 }

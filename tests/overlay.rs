@@ -599,19 +599,43 @@ fn an_oci_image_walks_on_an_overlay_of_its_layers() {
 }
 
 #[test]
-fn overlay_with_harden_is_refused_in_one_sentence() {
-    for args in [
-        &["--overlay", "--harden"][..],
-        &["--overlay", "--all"][..],
-        &["script", "--overlay", "--harden"][..],
-    ] {
-        let r = run(args, "");
-        assert_eq!(r.code, 2, "{}", r.stderr);
-        assert!(
-            r.stderr
-                .contains("--overlay cannot be combined with --harden"),
-            "{}",
-            r.stderr
-        );
-    }
+#[ignore = "needs root"]
+fn with_harden_the_layers_are_idmapped_and_never_chowned() {
+    require_root();
+    let p = Place::new();
+    let inside =
+        "echo UID=$(id -u); echo x > /mine && echo WROTE=$?; echo OWNER=$(stat -c %u /bin/busybox)";
+    let r = p.walk("host", &["--harden"], inside);
+    passed(&r);
+    let e = &r.stderr;
+    assert!(
+        row(e, "in the cache and through the overlay").contains('✔'),
+        "{e}"
+    );
+    assert!(e.contains("mounted idmapped at"), "{e}");
+    assert!(e.contains("nothing to chown"), "{e}");
+    assert_eq!(marker(&r.stdout, "UID"), "0", "{}", r.stdout);
+    assert_eq!(marker(&r.stdout, "WROTE"), "0", "root inside writes /");
+    assert_eq!(
+        marker(&r.stdout, "OWNER"),
+        "0",
+        "root inside owns the layer's files"
+    );
+    // The cached layer keeps the host's owners: never chowned.
+    let layer = &p.layers()[0];
+    let m = std::fs::symlink_metadata(layer.join("bin/busybox")).unwrap();
+    assert_eq!(m.uid(), 0);
+    p.nothing_left();
+}
+
+#[test]
+fn all_includes_the_overlay() {
+    let r = run(&["script", "--all"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("mount -t overlay overlay"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("command -v setfattr"), "{}", r.stdout);
 }

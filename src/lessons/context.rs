@@ -297,7 +297,9 @@ impl Context {
             .journal
             .items
             .iter()
-            .filter(|i| matches!(i, Item::Overlay { path } if crate::sys::overlay::mounted_at(path).is_none()))
+            .filter(
+                |i| matches!(i, Item::Overlay { path } if !crate::sys::overlay::any_mount_at(path)),
+            )
             .cloned()
             .collect();
         for i in overlays {

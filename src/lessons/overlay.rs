@@ -31,6 +31,15 @@ fn planned(st: &Context) -> Option<Mounted> {
     Some(m)
 }
 
+/// The cached layers of this run, top first (what must never change).
+fn cached(st: &Context) -> Vec<std::path::PathBuf> {
+    st.rootfs
+        .as_ref()
+        .and_then(|r| r.overlay.as_ref())
+        .map(|o| o.cached())
+        .unwrap_or_default()
+}
+
 /// The commands, for an overlay in `dir` on `lower` (`lowerdir=`'s text).
 fn commands(dir: &str, lower: &str) -> String {
     format!(
@@ -70,7 +79,11 @@ impl Lesson for Overlay {
                 &[("path", &p.display())],
             ))];
         }
-        vec![
+        let mut out = vec![];
+        if sc.harden {
+            out.push(Fragment::Note(t("overlay.script_harden").to_string()));
+        }
+        out.extend([
             Fragment::Note(t("overlay.script_whiteouts").to_string()),
             Fragment::Host(
                 r#"LOWER=$ROOTFS
@@ -87,24 +100,50 @@ ROOTFS=$OVL/root
 grep " $ROOTFS " /proc/self/mountinfo >&2"#
                     .to_string(),
             ),
-        ]
+        ]);
+        out
     }
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         if let Source::Dir(p) = &st.opts.source {
             return Ok(vec![tf("overlay.did_dir", &[("path", &p.display())])]);
         }
-        let Some(plan) = planned(st) else {
+        if planned(st).is_none() {
             return Err(crate::error::Error::failed(t("err.no_rootfs")));
-        };
-        // The lower layers as they are now, to compare in the check (not timed: this
+        }
+        // The cached layers as they are now, to compare in the check (not timed: this
         // reads every name, the mount itself does not).
-        let before = plan
-            .lowers
+        let before = cached(st)
             .iter()
             .map(|l| layers::fingerprint(l).ok())
             .collect();
         *st.scratch.get::<Before>() = Before(before);
+        let mut did = vec![];
+        if st.opts.harden {
+            // The container's root is an unprivileged id on the host: each layer is
+            // mounted idmapped so that it looks owned by that root, unchanged.
+            let ns = crate::sys::harden::mapped_userns().map_err(|e| {
+                crate::error::Error::failed(tf(
+                    "err.overlay_idmap",
+                    &[
+                        ("path", &"/proc/PID/ns/user"),
+                        ("why", &crate::sys::explain(e)),
+                    ],
+                ))
+            })?;
+            let journal = &mut st.journal;
+            let Some(o) = st.rootfs.as_mut().and_then(|r| r.overlay.as_mut()) else {
+                return Err(crate::error::Error::failed(t("err.no_rootfs")));
+            };
+            did.extend(o.idmap(&ns, crate::sys::harden::MAP_OUTSIDE, |p| {
+                journal.add(Item::Overlay {
+                    path: p.to_path_buf(),
+                })
+            })?);
+        }
+        let Some(plan) = planned(st) else {
+            return Err(crate::error::Error::failed(t("err.no_rootfs")));
+        };
         st.record(Item::Overlay {
             path: plan.root.clone(),
         })?;
@@ -112,7 +151,7 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
         let m = layers::mount(plan)?;
         let took = t0.elapsed();
         crate::bench::figure("overlay_mount_us", took.as_micros());
-        let mut did = vec![
+        did.extend(vec![
             tf(
                 "overlay.did_mount",
                 &[
@@ -122,7 +161,7 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
                 ],
             ),
             tf("overlay.did_upper", &[("upper", &clean_path(&m.upper))]),
-        ];
+        ]);
         if matches!(st.opts.source, Source::Docker(_) | Source::Oci(_)) {
             // Into the upper directory, through the merged tree: never into a layer.
             if let Some(line) = super::rootfs::bash_link(&m.root)? {
@@ -208,10 +247,9 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
                 false,
             ),
         }
-        // 4. Every lower layer as it was before the mount.
+        // 4. Every cached layer as it was before the mount.
         let before = std::mem::take(st.scratch.get::<Before>());
-        let after: Vec<Option<Fingerprint>> = m
-            .lowers
+        let after: Vec<Option<Fingerprint>> = cached(st)
             .iter()
             .map(|l| layers::fingerprint(l).ok())
             .collect();
@@ -239,6 +277,10 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
         *st.scratch.get::<Before>() = before;
         // 5. A whiteout, in a scratch overlay of the same layers.
         whiteout_rows(st, &m, &mut c);
+        // 6. Under --harden: the owners, shifted through the idmapped layers only.
+        if m.lowers != cached(st) {
+            owner_rows(st, &m, &mut c);
+        }
         c
     }
 
@@ -315,6 +357,41 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
         }
         c
     }
+}
+
+/// A file of the top layer, its owner in the cache and through the overlay: the cache
+/// keeps the host's ids, the overlay shows them shifted into the container's range.
+fn owner_rows(st: &Context, m: &Mounted, c: &mut Check) {
+    let cached = cached(st);
+    let rel = layers::lower_file(&cached);
+    let (in_cache, merged) = match &rel {
+        Some(rel) => (
+            cached
+                .iter()
+                .find_map(|l| crate::sys::files::owner(&l.join(rel))),
+            crate::sys::files::owner(&m.root.join(rel)),
+        ),
+        None => (None, None),
+    };
+    let shown = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |u| u.to_string());
+    let outside = crate::sys::harden::MAP_OUTSIDE;
+    c.row(
+        tf(
+            "overlay.row_owner",
+            &[(
+                "path",
+                &rel.as_ref()
+                    .map(|r| format!("/{}", clean_path(r)))
+                    .unwrap_or_else(|| "-".into()),
+            )],
+        ),
+        tf(
+            "overlay.owner_seen",
+            &[("cache", &shown(in_cache)), ("merged", &shown(merged))],
+        ),
+        tf("overlay.owner_want", &[("outside", &outside)]),
+        matches!((in_cache, merged), (Some(a), Some(b)) if b == a + outside),
+    );
 }
 
 fn yes(b: bool) -> String {

@@ -421,6 +421,7 @@ fn layered(st: &mut Context) -> Result<Vec<String>> {
     let plan = RunOverlay {
         dir: dir.clone(),
         layers: vec![],
+        idmapped: false,
     };
     st.rootfs = Some(Rootfs {
         id: crate::sys::tree::id_of(&dir),

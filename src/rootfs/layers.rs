@@ -346,12 +346,96 @@ impl Mounted {
 pub struct RunOverlay {
     pub dir: PathBuf,
     pub layers: Vec<Layer>,
+    /// `--harden`: the layers are mounted idmapped at `dir/lower-N` (N from the bottom),
+    /// and those are the lower directories.
+    pub idmapped: bool,
 }
 
 impl RunOverlay {
     /// The lower directories as `lowerdir=` names them: the top layer first.
     pub fn lowers(&self) -> Vec<PathBuf> {
+        if self.idmapped {
+            return (0..self.layers.len())
+                .rev()
+                .map(|i| self.dir.join(format!("lower-{i}")))
+                .collect();
+        }
         self.layers.iter().rev().map(|l| l.path.clone()).collect()
+    }
+
+    /// The cached layers themselves, top first (what must never change).
+    pub fn cached(&self) -> Vec<PathBuf> {
+        self.layers.iter().rev().map(|l| l.path.clone()).collect()
+    }
+
+    /// `--harden`: each cached layer mounted idmapped at `dir/lower-N` with the user
+    /// namespace `userns` (root inside is the map's first id outside), so that the
+    /// container's root owns what the host's root owns in the layer, without a chown;
+    /// the upper directory's root is made the container root's (it is this run's own,
+    /// not a layer) and the run's directory traversable (0711) for it. `record` journals
+    /// each mount point before it is mounted.
+    pub fn idmap(
+        &mut self,
+        userns: &std::os::fd::OwnedFd,
+        outside: u32,
+        mut record: impl FnMut(&Path) -> Result<()>,
+    ) -> Result<Vec<String>> {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |p: &Path, why: String| {
+            Error::failed(tf(
+                "err.overlay_idmap",
+                &[("path", &clean_path(p)), ("why", &why)],
+            ))
+        };
+        let mut did = vec![];
+        for (i, l) in self.layers.iter().enumerate() {
+            let at = self.dir.join(format!("lower-{i}"));
+            record(&at)?;
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&at)
+                .map_err(|e| fail(&at, e.to_string()))?;
+            use std::os::fd::AsFd;
+            crate::sys::overlay::idmapped_bind(&l.path, userns.as_fd(), &at)
+                .map_err(|e| fail(&l.path, crate::sys::explain(e)))?;
+            did.push(tf(
+                "overlay.did_idmapped",
+                &[("layer", &clean_path(&l.path)), ("at", &clean_path(&at))],
+            ));
+        }
+        self.idmapped = true;
+        let upper = self.dir.join("upper");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&upper)
+            .map_err(|e| fail(&upper, e.to_string()))?;
+        std::os::unix::fs::lchown(&upper, Some(outside), Some(outside))
+            .map_err(|e| fail(&upper, e.to_string()))?;
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| fail(&self.dir, e.to_string()))?;
+        did.push(tf(
+            "overlay.did_upper_owner",
+            &[("upper", &clean_path(&upper)), ("uid", &outside)],
+        ));
+        Ok(did)
+    }
+
+    /// The idmapped lower mounts (`dir/lower-N`), unmounted.
+    fn unmount_lowers(&self) -> Vec<String> {
+        let mut said = vec![];
+        for i in 0..self.layers.len() {
+            let at = self.dir.join(format!("lower-{i}"));
+            if crate::sys::overlay::any_mount_at(&at) {
+                if let Err(e) = crate::sys::overlay::unmount(&at) {
+                    said.push(tf(
+                        "err.overlay_umount",
+                        &[("path", &clean_path(&at)), ("why", &crate::sys::explain(e))],
+                    ));
+                }
+            }
+            let _ = std::fs::remove_dir(&at);
+        }
+        said
     }
 
     /// The run's own overlay (not mounted yet).
@@ -368,6 +452,7 @@ impl RunOverlay {
             if let Err(e) = unmount(&m.root) {
                 said.push(e.msg);
             }
+            said.extend(self.unmount_lowers());
             for d in [&m.work, &m.root] {
                 if let Err(e) = super::temp::remove_tree(d) {
                     said.push(e.msg);

@@ -98,3 +98,9 @@ pub fn write_new(path: &Path, text: &str) -> Result<(), Errno> {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| super::common::io_errno(&e))
 }
+
+/// lstat(2): the owner (uid) of the name itself.
+pub fn owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| m.uid())
+}

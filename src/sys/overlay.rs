@@ -150,6 +150,108 @@ fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Option<Vec<u8>> {
     (r >= 0).then(|| buf[..r as usize].to_vec())
 }
 
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
+
+/// An idmapped copy of the directory `src` attached at `target` (an empty directory):
+/// open_tree(2) with OPEN_TREE_CLONE (a detached bind mount of `src`), mount_setattr(2)
+/// with MOUNT_ATTR_IDMAP and the user namespace `userns` (its uid and gid maps then
+/// shift every owner seen through this mount; the files themselves are not changed), and
+/// move_mount(2) onto `target`. See mount_setattr(2), "Idmapped mounts".
+pub fn idmapped_bind(src: &Path, userns: BorrowedFd<'_>, target: &Path) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let csrc = CString::new(src.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let ctgt = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let empty = CString::new("").expect("no NUL");
+    // open_tree(2): a detached copy of the mount tree at src.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            csrc.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    let r = if fd < 0 { Err(Errno::last()) } else { Ok(()) };
+    trace(
+        || {
+            format!(
+                "open_tree(AT_FDCWD, \"{}\", OPEN_TREE_CLONE)",
+                src.display()
+            )
+        },
+        "2 open_tree",
+        &r,
+    );
+    r?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    let tree = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // mount_setattr(2): idmap the detached mount (it is not attached anywhere yet).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    let r = if r < 0 { Err(Errno::last()) } else { Ok(()) };
+    trace(
+        || "mount_setattr(fd, \"\", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns_fd})".into(),
+        "2 mount_setattr",
+        &r,
+    );
+    r?;
+    // move_mount(2): attach it at target.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            ctgt.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    let r = if r < 0 { Err(Errno::last()) } else { Ok(()) };
+    trace(
+        || {
+            format!(
+                "move_mount(fd, \"\", AT_FDCWD, \"{}\", MOVE_MOUNT_F_EMPTY_PATH)",
+                target.display()
+            )
+        },
+        "2 move_mount",
+        &r,
+    );
+    r
+}
+
+/// Whether anything is mounted exactly at `target` in this process's mount table.
+pub fn any_mount_at(target: &Path) -> bool {
+    super::mountinfo::read(None)
+        .map(|v| v.iter().any(|m| m.mount_point == target))
+        .unwrap_or(false)
+}
+
 /// flock(2) LOCK_EX on an open file: waits while another run holds it. Released when
 /// the file is closed (or the process ends, however it ends).
 pub fn lock(f: &std::fs::File) -> Result<(), Errno> {
