@@ -43,7 +43,7 @@ fn cached(st: &Context) -> Vec<std::path::PathBuf> {
 /// The commands, for an overlay in `dir` on `lower` (`lowerdir=`'s text).
 fn commands(dir: &str, lower: &str) -> String {
     format!(
-        "mkdir {dir}/upper {dir}/work {dir}/root\nmount -t overlay overlay -o lowerdir={lower},upperdir={dir}/upper,workdir={dir}/work {dir}/root\nROOTFS={dir}/root    # {}\ngrep \" $ROOTFS \" /proc/self/mountinfo    # {}",
+        "mkdir -p {dir}/upper {dir}/work {dir}/root\nmount -t overlay overlay -o lowerdir={lower},upperdir={dir}/upper,workdir={dir}/work {dir}/root\nROOTFS={dir}/root    # {}\ngrep \" $ROOTFS \" /proc/self/mountinfo    # {}",
         t("overlay.sh_rootfs"),
         t("overlay.sh_mountinfo")
     )
@@ -58,13 +58,39 @@ impl Lesson for Overlay {
         if let Source::Dir(p) = &st.opts.source {
             return format!("# {}", tf("overlay.sh_dir", &[("path", &p.display())]));
         }
-        match planned(st) {
-            Some(m) if !m.lowers.is_empty() => {
-                let lower: Vec<String> = m.lowers.iter().map(|l| l.display().to_string()).collect();
-                commands(&m.dir.display().to_string(), &lower.join(":"))
-            }
-            _ => commands("$DIR", "$LAYER_N:…:$LAYER_1"),
+        let Some(m) = planned(st).filter(|m| !m.lowers.is_empty()) else {
+            return commands("$DIR", "$LAYER_N:…:$LAYER_1");
+        };
+        let dir = m.dir.display().to_string();
+        if !st.opts.harden {
+            let lower: Vec<String> = m.lowers.iter().map(|l| l.display().to_string()).collect();
+            return commands(&dir, &lower.join(":"));
         }
+        // --harden: each cached layer first mounted idmapped at $DIR/lower-N (as mount(8)
+        // writes it from util-linux 2.39), and those are the lower directories.
+        let cached = cached(st);
+        let n = cached.len();
+        let mut s = format!(
+            "# {}
+",
+            t("overlay.sh_idmap")
+        );
+        for (i, l) in cached.iter().rev().enumerate() {
+            s.push_str(&format!(
+                "mkdir {dir}/lower-{i}\nmount --bind -o X-mount.idmap=0:{o}:{c} {} {dir}/lower-{i}\n",
+                l.display(),
+                o = crate::sys::harden::MAP_OUTSIDE,
+                c = crate::sys::harden::MAP_COUNT,
+            ));
+        }
+        s.push_str(&format!(
+            "install -d -o {o} -g {o} {dir}/upper    # {}\n",
+            t("overlay.sh_upper_owner"),
+            o = crate::sys::harden::MAP_OUTSIDE
+        ));
+        let lower: Vec<String> = (0..n).rev().map(|i| format!("{dir}/lower-{i}")).collect();
+        s.push_str(&commands(&dir, &lower.join(":")));
+        s
     }
 
     /// The tree the rootfs step unpacked becomes the one lower layer; its whiteouts, if
