@@ -154,10 +154,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", num_args = 0..=1, default_missing_value = "64", value_parser = parse_pids)]
     pub pids: Option<u64>,
 
-    /// Every optional lesson: --harden's, --pids (64 unless --pids N says otherwise)
-    /// and --net.
+    /// Every optional lesson: --harden's, --pids (64 unless --pids N says otherwise),
+    /// --overlay and --net.
     #[arg(long, global = true)]
     pub all: bool,
+
+    /// Add the overlay lesson: the rootfs becomes an overlay mount of cached image
+    /// layers (unpacked once into the cache) with an upper directory of this run's own
+    /// (with --harden, the layers are idmapped mounts).
+    #[arg(long, global = true)]
+    pub overlay: bool,
 
     /// Add the network lesson: a veth pair into the container, a bridge on the host,
     /// addresses and a default route, forwarding and a masquerade rule (nftables), and
@@ -224,6 +230,11 @@ impl Cli {
     /// `--harden`, or `--all`.
     pub fn harden(&self) -> bool {
         self.harden || self.all
+    }
+
+    /// `--overlay`, or `--all`.
+    pub fn overlay(&self) -> bool {
+        self.overlay || self.all
     }
 
     /// The pids limit when the pids lesson runs: `--pids [N]`, or `--all`.
@@ -303,6 +314,7 @@ fn localized(cmd: clap::Command, lang: Lang) -> clap::Command {
         ("harden", t("help.harden")),
         ("pids", t("help.pids")),
         ("all", t("help.all")),
+        ("overlay", t("help.overlay")),
         ("net", t("help.net")),
         ("subnet", t("help.subnet")),
         ("color", t("help.color")),
@@ -380,6 +392,9 @@ pub enum Command {
         /// Also remove the root filesystems kept with --keep.
         #[arg(long)]
         kept: bool,
+        /// Also empty the cache (image blobs and the layers of --overlay).
+        #[arg(long)]
+        cache: bool,
     },
     /// Print one lesson's text without running anything (no root needed).
     Show {
@@ -523,6 +538,7 @@ mod tests {
         assert_eq!(c.cmd, ["/bin/true"]);
         let c = Cli::try_parse_from(["hako", "--all"]).unwrap();
         assert_eq!((c.pids(), c.harden()), (Some(DEFAULT_PIDS), true));
+        assert!(c.overlay());
         let c = Cli::try_parse_from(["hako", "--all", "--pids", "100"]).unwrap();
         assert_eq!(c.pids(), Some(100));
         let c = Cli::try_parse_from(["hako", "script", "--pids", "9"]).unwrap();

@@ -56,10 +56,7 @@ pub fn refuse_up_front(cli: &cli::Cli) -> Result<(), Error> {
 
 /// The optional lesson sets the command line turns on.
 pub fn sets(cli: &cli::Cli) -> Vec<lessons::Set> {
-    lessons::Set::with_net(
-        lessons::Set::on(cli.harden(), cli.pids().is_some()),
-        cli.net(),
-    )
+    lessons::Set::on(cli.harden(), cli.pids().is_some(), cli.overlay(), cli.net())
 }
 
 /// A size as `--memory` reads it: 4M, 600K, or bytes.
@@ -73,13 +70,25 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-pub fn cleanup(kept: bool) -> i32 {
+pub fn cleanup(kept: bool, cache: bool) -> i32 {
     ui::render::init(false);
     if !sys::is_root() {
         ui::render::error(t("err.cleanup_root"));
         return Kind::Failed.code();
     }
-    let said = journal::clean_orphans(kept);
+    let mut said = journal::clean_orphans(kept);
+    if cache {
+        match crate::rootfs::layers::empty_cache() {
+            Ok(s) => said.extend(s),
+            Err(e) => {
+                for l in &said {
+                    ui::render::note(l);
+                }
+                ui::render::error(&e.msg);
+                return e.kind.code();
+            }
+        }
+    }
     if said.is_empty() {
         ui::render::note(t("cleanup.nothing"));
     } else {

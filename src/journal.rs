@@ -73,6 +73,9 @@ pub enum Item {
     /// A change to the network (the `--net` lesson), made in the network namespace
     /// whose inode is `netns`: undone only from that same namespace.
     Net { netns: u64, change: net::NetChange },
+    /// `--overlay`: an overlay mounted at this point inside the run's temp directory
+    /// (`root`, or a demonstration's `NAME/root`), recorded before it is mounted.
+    Overlay { path: PathBuf },
 }
 
 /// The identity (device, inode) of a path an item names, taken right after hako made
@@ -500,6 +503,32 @@ pub enum Unvetted {
     Container { name: String, socket: PathBuf },
     #[error("{}", t("cleanup.why_net"))]
     Net,
+    #[error("{}", tf("cleanup.why_overlay", &[("name", name)]))]
+    Overlay { name: String },
+}
+
+/// Where an overlay of run `uuid` may be mounted, relative to its temp directory: the
+/// rootfs, and the scratch overlays of the overlay lesson's check and demonstration;
+/// under `--harden`, also `lower-N`, the idmapped layers (see [`overlay_point`]).
+pub const OVERLAY_POINTS: [&str; 4] = ["root", "probe/root", "demo-a/root", "demo-b/root"];
+
+/// The most idmapped layers a run mounts (`lower-0` … `lower-999`).
+pub const MAX_LOWERS: usize = 1000;
+
+/// Whether `rel` (relative to a run's temp directory) is a place an overlay lesson mounts.
+pub fn overlay_point(rel: &Path) -> bool {
+    if OVERLAY_POINTS.iter().any(|p| rel == Path::new(p)) {
+        return true;
+    }
+    rel.to_str()
+        .and_then(|r| r.strip_prefix("lower-"))
+        .is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 3
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+                && n.parse::<usize>().is_ok_and(|i| i < MAX_LOWERS)
+        })
 }
 
 /// Whether `item`, found in the journal of run `uuid`, names only what that run could
@@ -568,6 +597,19 @@ pub fn vet(uuid: &str, item: &Item, roots: &Roots) -> Result<(), Unvetted> {
                 Err(Unvetted::Net)
             }
         }
+        Item::Overlay { path } => {
+            let name = rootfs_name(uuid);
+            let ok = plain(path)
+                && roots
+                    .tmp
+                    .iter()
+                    .any(|t| path.strip_prefix(t.join(&name)).is_ok_and(overlay_point));
+            if ok {
+                Ok(())
+            } else {
+                Err(Unvetted::Overlay { name })
+            }
+        }
         Item::Process(_) => Ok(()),
     }
 }
@@ -633,9 +675,10 @@ fn undo(
     };
     if let Err(why) = vet(uuid, item, roots) {
         let what = match item {
-            Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
-                shown(path)
-            }
+            Item::Rootfs { path, .. }
+            | Item::Cgroup { path }
+            | Item::Added { path, .. }
+            | Item::Overlay { path } => shown(path),
             Item::Container { name, socket } => format!("{} ({})", clean(name), shown(socket)),
             Item::Process(p) => p.pid.to_string(),
             Item::Net { change, .. } => net::shown(change),
@@ -692,6 +735,16 @@ fn undo(
             match crate::sys::cgroup::remove_dirs(&mut vec![path.clone()]) {
                 Ok(()) => Outcome::Done(tf("cleanup.cgroup", &[("path", &shown(path))])),
                 Err(e) => Outcome::Said(e.msg),
+            }
+        }
+        Item::Overlay { path } => {
+            // Only what is mounted exactly at one of the run's own mount points.
+            if !crate::sys::overlay::any_mount_at(path) {
+                return Outcome::Nothing;
+            }
+            match crate::sys::overlay::unmount(path) {
+                Ok(()) => Outcome::Done(tf("cleanup.overlay", &[("path", &shown(path))])),
+                Err(e) => refuse(&shown(path), &crate::sys::explain(e)),
             }
         }
         Item::Rootfs { path, kept } => {
@@ -782,7 +835,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
         items.sort_by_key(|i| match i {
             Item::Process(_) | Item::Container { .. } => 0,
             Item::Net { .. } => 1,
-            Item::Cgroup { .. } => 1,
+            Item::Cgroup { .. } | Item::Overlay { .. } => 1,
             Item::Added { .. } => 2,
             Item::Rootfs { .. } => 3,
         });
@@ -832,6 +885,7 @@ pub fn clean_orphans(kept_too: bool) -> Vec<String> {
                 Item::Rootfs { path, .. } | Item::Cgroup { path } | Item::Added { path, .. } => {
                     std::fs::symlink_metadata(path).is_ok()
                 }
+                Item::Overlay { path } => crate::sys::overlay::any_mount_at(path),
                 Item::Process(_) | Item::Container { .. } => false,
                 // (from another namespace: gone with it, or `elsewhere` above)
                 Item::Net { netns, change } => {
@@ -954,6 +1008,28 @@ mod tests {
         assert!(!ok(docker("hako-0d1a2b3c", "/tmp/listener.sock")));
         assert!(!ok(docker("hako-deadbeef", "/var/run/docker.sock")));
         assert!(!ok(docker("my-database", "/var/run/docker.sock")));
+        let ov = |p: &str| Item::Overlay { path: p.into() };
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/root")));
+        assert!(ok(ov("/var/tmp/hako.0d1a2b3c0000/demo-a/root")));
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/lower-0")));
+        assert!(ok(ov("/tmp/hako.0d1a2b3c0000/lower-12")));
+        for p in [
+            "/tmp/hako.0d1a2b3c0000",
+            "/tmp/hako.0d1a2b3c0000/upper",
+            "/tmp/hako.0d1a2b3c0000/root/..",
+            "/tmp/hako.0d1a2b3c0000/x/root",
+            "/tmp/hako.ffffffffffff/root",
+            "/",
+            "/proc",
+            "/tmp/hako.0d1a2b3c0000/../../proc",
+            "/tmp/hako.0d1a2b3c0000/lower-",
+            "/tmp/hako.0d1a2b3c0000/lower-01",
+            "/tmp/hako.0d1a2b3c0000/lower-1000",
+            "/tmp/hako.0d1a2b3c0000/lower-1/x",
+            "/tmp/hako.0d1a2b3c0000/lower--1",
+        ] {
+            assert!(!ok(ov(p)), "{p}");
+        }
     }
 
     #[test]
@@ -1082,6 +1158,7 @@ mod props {
                 path: p.into(),
                 under: u.into()
             }),
+            path().prop_map(|p| Item::Overlay { path: p.into() }),
             (
                 prop_oneof![Just("hako-0d1a2b3c".to_string()), "[a-z0-9\\-]{0,16}"],
                 path()
@@ -1128,6 +1205,15 @@ mod props {
             Item::Container { name, socket } => {
                 prop_assert_eq!(name, &container_name(uuid));
                 prop_assert_eq!(Some(socket), r.docker_socket.as_ref());
+            }
+            Item::Overlay { path } => {
+                prop_assert!(path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_))));
+                prop_assert!(r
+                    .tmp
+                    .iter()
+                    .any(|t| path.starts_with(t.join(rootfs_name(uuid)))));
             }
             Item::Process(_) => {}
             Item::Net { change, .. } => prop_assert!(net::vet(uuid, change)),

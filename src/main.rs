@@ -80,7 +80,7 @@ fn run() -> i32 {
             return doctor::main(&cli.rootfs, cli.harden(), cli.pids(), cli.net(), color);
         }
         Some(cli::Command::Show { id }) => return show(&id, cli.color),
-        Some(cli::Command::Cleanup { kept }) => return cleanup(kept),
+        Some(cli::Command::Cleanup { kept, cache }) => return cleanup(kept, cache),
         Some(cli::Command::Completions { shell }) => return cli::completions(shell),
         Some(cli::Command::Manpage) => return cli::manpage(),
         Some(cli::Command::Script) => {
@@ -90,6 +90,7 @@ fn run() -> i32 {
                 cpu: cli.cpu,
                 harden: cli.harden(),
                 pids: cli.pids(),
+                overlay: cli.overlay(),
                 net: cli.net().then_some(cli.subnet),
             };
             return match script::render(&plan) {
@@ -165,7 +166,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         ui::render::note(t("note.auto_no_tty"));
     }
     rootfs::extract::limits::set_flags(cli.max_unpack, cli.max_entries);
-    let (harden, pids, net) = (cli.harden(), cli.pids(), cli.net());
+    let (harden, pids, overlay, net) = (cli.harden(), cli.pids(), cli.overlay(), cli.net());
     let opts = walk::Options {
         interactive: !cli.auto() && tty,
         memory: cli.memory,
@@ -180,6 +181,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
         pace: cli.pace,
         harden,
         pids,
+        overlay,
         net,
         subnet: cli.subnet,
     };

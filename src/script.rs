@@ -22,6 +22,8 @@ pub struct Plan {
     pub pids: Option<u64>,
     /// `--net`: the network too, on this subnet (None: the script picks a free one).
     pub net: Option<Option<crate::spec::Subnet>>,
+    /// `--overlay`: the rootfs as an overlay mount.
+    pub overlay: bool,
 }
 
 /// A lesson's title and summary as `#` comment lines, wrapped by display width.
@@ -101,11 +103,14 @@ pub fn render_for(plan: &Plan, l: &Layout, busybox: Option<std::path::PathBuf>) 
         harden: plan.harden,
         pids: plan.pids,
         net: plan.net,
+        overlay: plan.overlay,
     };
     // Every lesson of the walk, numbered as the walk numbers it, with its own lines;
     // those after the last that has any (nothing of theirs runs) are left out.
-    let steps: Vec<(&str, Vec<Fragment>)> = lessons::walk_with(&Set::with_net(
-        Set::on(plan.harden, plan.pids.is_some()),
+    let steps: Vec<(&str, Vec<Fragment>)> = lessons::walk_with(&Set::on(
+        plan.harden,
+        plan.pids.is_some(),
+        plan.overlay,
         plan.net.is_some(),
     ))
     .iter()
@@ -167,6 +172,8 @@ fn setup(l: &Layout, pids: bool) -> String {
 say "UUID=$UUID"
 ROOTFS=
 OWNED=
+OVL=
+LOWER=
 ADDED=
 CGROUPS="{cgroups}"
 added() {{ ADDED="$1 $ADDED"; }}
@@ -187,6 +194,11 @@ cleanup() {{
     done
     rmdir "$d" || say "walk.sh: $d: rmdir failed"
   done
+  if [ -n "$OVL" ]; then
+    umount "$OVL/root" 2>/dev/null || true
+    rm -rf --one-file-system "$OVL" && say "removed $OVL"
+    ROOTFS=$LOWER
+  fi
   if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
     if grep -qF " $ROOTFS/" /proc/self/mountinfo; then
       say "walk.sh: $ROOTFS: still mounted (findmnt -R $ROOTFS)"
@@ -238,7 +250,38 @@ mod tests {
             harden: false,
             pids: None,
             net: None,
+            overlay: false,
         }
+    }
+
+    #[test]
+    fn the_overlay_step_mounts_the_unpacked_tree_and_needs_setfattr() {
+        let mut p = plan();
+        p.overlay = true;
+        let l = cgroup::detect(&parse(V2)).unwrap();
+        let s = render_for(&p, &l, None);
+        assert!(s.contains("command -v setfattr"), "{s}");
+        assert!(s.contains("apt-get install attr"), "{s}");
+        assert!(s.contains("setfattr -n trusted.overlay.opaque -v y"), "{s}");
+        assert!(
+            s.contains("mknod \"$(dirname \"$f\")/${n#.wh.}\" c 0 0"),
+            "{s}"
+        );
+        assert!(
+            s.contains("mount -t overlay overlay -o lowerdir=\"$LOWER\",upperdir=\"$OVL/upper\",workdir=\"$OVL/work\" \"$OVL/root\""),
+            "{s}"
+        );
+        assert!(
+            s.contains("umount \"$OVL/root\""),
+            "the clean-up unmounts it"
+        );
+        assert!(s.contains("3. "), "overlay is lesson 3");
+        let plain = render_for(&plan(), &l, None);
+        assert!(!plain.contains("lowerdir"), "no overlay without --overlay");
+        assert!(!plain.contains("setfattr"));
+        p.source = Source::Dir("/srv/r".into());
+        let d = render_for(&p, &l, None);
+        assert!(!d.contains("mount -t overlay"), "dir: gets no overlay");
     }
 
     #[test]
@@ -314,8 +357,9 @@ mod tests {
                 harden,
                 pids,
                 net: None,
+                overlay: false,
             };
-            let walk = lessons::walk_with(&Set::on(harden, pids.is_some()));
+            let walk = lessons::walk_with(&Set::on(harden, pids.is_some(), false, false));
             for (i, lesson) in walk.iter().enumerate() {
                 let fragments = lesson.script(&sc);
                 if lesson.id() != "beyond" {

@@ -17,10 +17,11 @@ fi
 # Docker engine, registry and skopeo (plus the compressors and openssl) for the rootfs
 # sources, man-db for the man page test, gcc and libc6-dev for the hostile static programs,
 # iproute2 for the network namespaces of the registry and net tests, nftables for the
-# net lesson's masquerade rule, cgroup-tools and libcap2-bin (cgcreate, cgset, cgexec, capsh)
-# for the practice tasks typed by hand. The tests start and stop the services themselves.
+# net lesson's masquerade rule, attr (getfattr, setfattr) for the overlay tests' opaque
+# directories, cgroup-tools and libcap2-bin (cgcreate, cgset, cgexec, capsh) for the
+# practice tasks typed by hand. The tests start and stop the services themselves.
 need_pkgs=()
-for p in busybox-static qemu-system-x86 cpio tmux docker.io docker-registry skopeo zstd xz-utils openssl man-db gcc libc6-dev iproute2 nftables cgroup-tools libcap2-bin; do
+for p in busybox-static qemu-system-x86 cpio tmux docker.io docker-registry skopeo zstd xz-utils openssl man-db gcc libc6-dev iproute2 nftables attr cgroup-tools libcap2-bin; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -625,6 +625,64 @@ fn docker_bash_walks_and_leaves_no_container() {
     assert_eq!(d.containers(), "");
 }
 
+/// `--overlay` with `docker:`: the export becomes one layer of the cache, keyed by the
+/// image's ID; the next run finds it there and creates no container at all.
+#[test]
+#[ignore = "needs root"]
+fn docker_image_on_an_overlay_is_one_cached_layer_keyed_by_its_id() {
+    need_root();
+    let d = Dockerd::start();
+    let img = Tmp::new("ovl-img");
+    let tree = img.path().join("tree");
+    busybox_tree(&tree);
+    std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
+    std::os::unix::fs::symlink("/bin/busybox", tree.join("usr/local/bin/bash")).unwrap();
+    let tar = img.path().join("rootfs.tar");
+    tar_of(&tree, &tar);
+    d.import(&tar, "bash:latest", true);
+    let id = String::from_utf8_lossy(
+        &d.docker(&["image", "inspect", "--format", "{{.Id}}", "bash:latest"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let cache = Tmp::new("ovl-cache");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let tmp = Tmp::new("tmp");
+    let host = d.host();
+    let cache_s = cache.s();
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("HAKO_CACHE_DIR", cache_s.as_str()),
+    ];
+    let layer = cache.path().join("layers").join(id.replacen(':', "-", 1));
+    let cg = cgroups();
+    let r = hako(&["--overlay", "--rootfs", "docker:bash"], tmp.path(), &env);
+    r.ok();
+    assert!(r.err.contains("created container"), "{}", r.err);
+    assert!(r.err.contains("unpacked now into"), "{}", r.err);
+    // The article's link goes into the upper directory, never into the layer.
+    assert!(r.err.contains("linked /bin/bash"), "{}", r.err);
+    assert!(
+        layer.join("usr/local/bin/bash").exists(),
+        "{}",
+        layer.display()
+    );
+    assert!(std::fs::symlink_metadata(layer.join("bin/bash")).is_err());
+    nothing_left(tmp.path(), &cg);
+    assert_eq!(d.containers(), "");
+    let r = hako(&["--overlay", "--rootfs", "docker:bash"], tmp.path(), &env);
+    r.ok();
+    assert!(r.err.contains("found in the cache"), "{}", r.err);
+    assert!(!r.err.contains("created container"), "{}", r.err);
+    nothing_left(tmp.path(), &cg);
+    assert_eq!(d.containers(), "");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn docker_daemon_not_running_says_so() {

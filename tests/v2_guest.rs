@@ -729,6 +729,99 @@ fn check_pids(log: &GuestLog) -> Vec<Check> {
     c
 }
 
+/// `--overlay --demos --from overlay`: the overlay module loaded by the guest's /init, the
+/// rootfs an overlay of the cached layer (in /run/hako-cache), every check of the lesson
+/// passing (the options in mountinfo, a write landing in the upper directory only, the layer
+/// unchanged, a whiteout hiding a lower file), the two overlays of the demonstration each
+/// seeing its own write, the container's write read back inside, and no overlay left mounted.
+fn check_overlay(log: &GuestLog) -> Vec<Check> {
+    let mut c = Vec::new();
+    let stderr: &[String] = log.section("HAKO-OVERLAY-STDERR").unwrap_or(&[]);
+    let row = |needle: &str| -> Result<String, String> {
+        match stderr.iter().find(|l| l.contains(needle)) {
+            Some(l) if row_passed(l) => Ok(l.trim().to_string()),
+            Some(l) => Err(format!("the row failed: {:?}", l.trim())),
+            None => Err(format!("no {needle:?} row in HAKO-OVERLAY-STDERR")),
+        }
+    };
+    c.push(check(
+        "overlay-exit",
+        "overlay: hako --auto --overlay --demos exits 0 (the overlay module loaded)",
+        need(log.value("HAKO-OVERLAY-EXIT"), "HAKO-OVERLAY-EXIT").and_then(|v| match v {
+            "0" => Ok("0".into()),
+            s => Err(format!(
+                "exit status {s} (overlay in /proc/filesystems: {}); hako said: {}",
+                log.value("OVERLAY-FS").unwrap_or("?"),
+                tail(&stderr.join("\n"), 6)
+            )),
+        }),
+    ));
+    c.push(check(
+        "overlay-mount",
+        "overlay: the mount in mountinfo, lowerdir in the cache",
+        row("(/proc/self/mountinfo)").and_then(|l| {
+            if l.contains("lowerdir=/run/hako-cache/layers/sha256-")
+                && l.contains("upperdir=/tmp/hako.")
+            {
+                Ok(l)
+            } else {
+                Err(format!("not this run's options: {l:?}"))
+            }
+        }),
+    ));
+    for (id, item, needle) in [
+        (
+            "overlay-write",
+            "overlay: a write lands in the upper directory only",
+            "written through the merged tree",
+        ),
+        (
+            "overlay-lowers",
+            "overlay: the layer is unchanged",
+            "before the mount and now",
+        ),
+        (
+            "overlay-whiteout",
+            "overlay: a whiteout hides the lower file",
+            "removed in a scratch overlay",
+        ),
+        (
+            "overlay-demo-a",
+            "overlay: container A reads its own write",
+            "container A reads",
+        ),
+        (
+            "overlay-demo-b",
+            "overlay: container B reads its own write",
+            "container B reads",
+        ),
+    ] {
+        c.push(check(id, item, row(needle)));
+    }
+    c.push(check(
+        "overlay-inside",
+        "overlay: the container's own write read back inside",
+        need(
+            log.section_value("HAKO-OVERLAY-STDOUT", "OVL-READ"),
+            "OVL-READ",
+        )
+        .and_then(|v| match v {
+            "inside" => Ok(v.to_string()),
+            v => Err(format!("read {v:?}")),
+        }),
+    ));
+    c.push(check(
+        "overlay-no-mount-left",
+        "overlay: no overlay left mounted after the walk",
+        match log.section("OVL-MOUNTS-LEFT") {
+            None => Err("no OVL-MOUNTS-LEFT section in the serial log".into()),
+            Some([]) => Ok("none".into()),
+            Some(m) => Err(format!("left mounted: {}", m.join("; "))),
+        },
+    ));
+    c
+}
+
 /// hako inside a container's cgroup namespace: each unusual layout is recognised in
 /// preflight, which explains it and says what to do (exit 125, nothing left).
 fn check_layouts(log: &GuestLog) -> Vec<Check> {
@@ -843,6 +936,7 @@ fn check_all(log: &GuestLog) -> Vec<Check> {
     let mut c = check_walk(log);
     c.extend(check_demos(log));
     c.extend(check_pids(log));
+    c.extend(check_overlay(log));
     c.extend(check_layouts(log));
     c
 }
@@ -1085,6 +1179,22 @@ fn each_defect_fails_its_own_check() {
             &["in-cgroup", "in-hostname"],
         ),
         ("IN-PID=1", "IN-PID=4", &["in-pid"]),
+        (
+            "HAKO-OVERLAY-EXIT=0",
+            "HAKO-OVERLAY-EXIT=125",
+            &["overlay-exit"],
+        ),
+        ("OVL-READ=inside", "OVL-READ=", &["overlay-inside"]),
+        (
+            "OVL-MOUNTS-LEFT-BEGIN\n",
+            "OVL-MOUNTS-LEFT-BEGIN\noverlay /tmp/hako.8a1c5e46ec13/root overlay rw 0 0\n",
+            &["overlay-no-mount-left"],
+        ),
+        (
+            "[ok] /etc/group removed in a scratch overlay",
+            "[FAIL] /etc/group removed in a scratch overlay",
+            &["overlay-whiteout"],
+        ),
         (
             &format!("IN-HOSTNAME={uuid}"),
             "IN-HOSTNAME=guest",

@@ -83,6 +83,20 @@ fn hardened_walk_in_the_cgroup_v2_guest() {
             .take_while(|l| *l != format!("{name}-END"))
             .collect()
     };
+    // --overlay --harden where the layer's filesystem cannot be idmapped (tmpfs before 6.3):
+    // one sentence, exit 125, nothing mounted, the cached layer still the host root's.
+    assert_eq!(v("OVL-HARDEN-EXIT"), "125", "{serial}");
+    let said = section("OVL-HARDEN-STDERR").join(" ");
+    assert!(
+        said.contains("Could not make an idmapped mount") && said.contains("never chowns"),
+        "{said}"
+    );
+    assert!(
+        section("OVL-HARDEN-MOUNTS").is_empty(),
+        "{:?}",
+        section("OVL-HARDEN-MOUNTS")
+    );
+    assert_eq!(v("OVL-LAYER-OWNER"), "0", "the cached layer was chowned");
     let cg = section("CGROUP-LS-AFTER");
     assert!(!cg.is_empty(), "no CGROUP-LS-AFTER section");
     assert!(

@@ -66,6 +66,8 @@ pub struct Options {
     pub net: bool,
     /// `--subnet CIDR`: the network lesson's subnet (None: a free one is picked).
     pub subnet: Option<crate::spec::Subnet>,
+    /// `--overlay`: the rootfs is an overlay of cached layers.
+    pub overlay: bool,
 }
 
 impl Options {
@@ -88,6 +90,7 @@ impl Options {
             pids: None,
             net: false,
             subnet: None,
+            overlay: false,
         }
     }
 }
@@ -290,7 +293,7 @@ impl Context {
             }
         }
         if let Some(r) = self.rootfs.take() {
-            let path = r.path.clone();
+            let path = r.journal_path();
             let owned = r.owned;
             said.extend(r.cleanup(self.opts.keep));
             if owned && self.opts.keep {
@@ -316,6 +319,20 @@ impl Context {
                     self.journal.done(&i);
                 }
             }
+        }
+        // The overlays are gone once unmounted (or never were).
+        let overlays: Vec<Item> = self
+            .journal
+            .journal
+            .items
+            .iter()
+            .filter(
+                |i| matches!(i, Item::Overlay { path } if !crate::sys::overlay::any_mount_at(path)),
+            )
+            .cloned()
+            .collect();
+        for i in overlays {
+            self.journal.done(&i);
         }
         if let Err(e) = self.journal.release() {
             said.push(e.to_string());

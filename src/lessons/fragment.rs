@@ -27,6 +27,8 @@ pub struct ScriptCtx<'a> {
     pub pids: Option<u64>,
     /// `--net`: the network too, on this subnet (None inside: the script picks one).
     pub net: Option<Option<crate::spec::Subnet>>,
+    /// `--overlay`: the rootfs becomes an overlay.
+    pub overlay: bool,
 }
 
 /// Where a lesson's lines go in the script.

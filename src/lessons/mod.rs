@@ -23,6 +23,7 @@ pub mod masks;
 pub mod namespaces;
 pub mod net;
 pub mod nonewprivs;
+pub mod overlay;
 pub mod pids;
 pub mod pivot_root;
 pub mod preflight;

@@ -158,6 +158,9 @@ impl Lesson for Preflight {
                 "ip", "nft", "sysctl", "nsenter", "awk", "seq", "readlink", "cut",
             ]);
         }
+        if sc.overlay {
+            tools.extend(["find", "mknod", "umount"]);
+        }
         s.push_str(&format!(
             "missing=\nfor tool in {}; do\n  command -v \"$tool\" >/dev/null 2>&1 || missing=\"$missing $tool\"\ndone\nif [ -n \"$missing\" ]; then say \"{}\"; exit 1; fi\n",
             tools.join(" "),
@@ -168,6 +171,12 @@ impl Lesson for Preflight {
                 "command -v nft >/dev/null 2>&1 || {{ say {}; exit 1; }}\ncommand -v ip >/dev/null 2>&1 || {{ say {}; exit 1; }}\n",
                 quote(t("script.need_nft")),
                 quote(t("script.need_ip"))
+            ));
+        }
+        if sc.overlay {
+            s.push_str(&format!(
+                "command -v setfattr >/dev/null 2>&1 || {{ say {}; exit 1; }}\n",
+                quote(t("script.need_setfattr"))
             ));
         }
         let l = sc.layout;

@@ -35,12 +35,9 @@ fn busybox(bb: &std::path::Path, r: &str) -> String {
     )
 }
 
-impl Lesson for RootfsLesson {
-    fn id(&self) -> &'static str {
-        "rootfs"
-    }
-
-    fn shell(&self, st: &Context) -> String {
+impl RootfsLesson {
+    /// The shell equivalent of the plain rootfs (without `--overlay`).
+    fn shell_plain(&self, st: &Context) -> String {
         let article = format!(
             "# {}\n#   CID=$(docker container create bash)\n#   docker container export $CID | tar -x -C $ROOTFS\n#   ln -s /usr/local/bin/bash $ROOTFS/bin/bash\n#   docker container rm $CID",
             t("rootfs.sh_article")
@@ -72,6 +69,24 @@ impl Lesson for RootfsLesson {
                 ),
             },
         }
+    }
+}
+
+impl Lesson for RootfsLesson {
+    fn id(&self) -> &'static str {
+        "rootfs"
+    }
+
+    fn shell(&self, st: &Context) -> String {
+        let plain = self.shell_plain(st);
+        if st.opts.overlay && !matches!(st.opts.source, Source::Dir(_)) {
+            let cache = crate::rootfs::oci::Cache::path().join("layers");
+            return format!(
+                "{plain}\n# {}",
+                tf("rootfs.sh_overlay", &[("dir", &cache.display())])
+            );
+        }
+        plain
     }
 
     /// A rootfs of the script's own (in `$OWNED`, removed at the end) or the `dir:`
@@ -147,6 +162,9 @@ done
 
     fn run(&self, st: &mut Context) -> Result<Vec<String>> {
         let mut did = vec![];
+        if st.opts.overlay && !matches!(st.opts.source, Source::Dir(_)) {
+            return layered(st);
+        }
         match st.opts.source.clone() {
             Source::Dir(p) => {
                 did.push(tf("rootfs.did_dir", &[("path", &p.display())]));
@@ -157,6 +175,7 @@ done
                     owned: false,
                     added: Default::default(),
                     shell: SHELL.into(),
+                    overlay: None,
                 });
             }
             source => {
@@ -177,6 +196,7 @@ done
                     owned: true,
                     added: Default::default(),
                     shell: SHELL.into(),
+                    overlay: None,
                 });
                 match source {
                     Source::Host => match host::build(&path)? {
@@ -219,6 +239,25 @@ done
     }
 
     fn check(&self, st: &mut Context) -> Check {
+        if let Some(o) = st.rootfs.as_ref().and_then(|r| r.overlay.as_ref()) {
+            // The layers are there, each a directory of the cache; the shell is looked
+            // for in the merged tree by the overlay lesson, once it is mounted.
+            let mut c = Check::new(t("rootfs.hint"));
+            let n = o.layers.len();
+            for (i, l) in o.layers.iter().enumerate() {
+                let there = crate::sys::tree::open_dir_nofollow(&l.path).is_ok();
+                c.row(
+                    tf("rootfs.row_layer", &[("i", &(i + 1)), ("n", &n)]),
+                    crate::ui::sanitize::clean_path(&l.path),
+                    t("rootfs.layer_cached"),
+                    there,
+                );
+            }
+            if n == 0 {
+                c.row(t("rootfs.row_dir"), "-", t("rootfs.none"), false);
+            }
+            return c;
+        }
         evidence(
             st.rootfs
                 .as_ref()
@@ -320,7 +359,7 @@ pub fn evidence(rootfs: Option<(&std::path::Path, &str)>) -> Check {
 /// The article's `ln -s /usr/local/bin/bash $ROOTFS/bin/bash`: the `bash` image keeps
 /// bash in /usr/local/bin, and `capsh --` runs /bin/bash. Added only when the image has
 /// /usr/local/bin/bash and no /bin/bash; the path is resolved inside the rootfs.
-fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
+pub fn bash_link(root: &std::path::Path) -> Result<Option<String>> {
     if host::inside_to_host(root, "/usr/local/bin/bash").is_none()
         || host::inside_to_host(root, "/bin/bash").is_some()
     {
@@ -426,4 +465,119 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
         }
     }
     judge::verdict(l, "rootfs", c, wrong)
+}
+
+/// `--overlay`: the run's directory (made and journaled as the temp rootfs is), then
+/// each layer of the source unpacked once into the layer cache, or found there. The
+/// overlay lesson mounts them.
+fn layered(st: &mut Context) -> Result<Vec<String>> {
+    use crate::rootfs::layers::{self, Layers, RunOverlay};
+    let mut did = vec![];
+    let dir = crate::rootfs::temp_path(&st.uuid);
+    st.record(crate::journal::Item::Rootfs {
+        path: dir.clone(),
+        kept: false,
+    })?;
+    crate::rootfs::create_temp(&dir)?;
+    st.journal.identify(&dir)?;
+    did.push(tf("rootfs.did_mktemp", &[("path", &dir.display())]));
+    let plan = RunOverlay {
+        dir: dir.clone(),
+        layers: vec![],
+        idmapped: false,
+    };
+    st.rootfs = Some(Rootfs {
+        id: crate::sys::tree::id_of(&dir),
+        path: plan.plan().root,
+        owned: true,
+        added: Default::default(),
+        shell: SHELL.into(),
+        overlay: Some(plan),
+    });
+    let cache = Layers::locate()?;
+    let hash_failed = |path: &std::path::Path, e: std::io::Error| {
+        crate::error::Error::failed(tf(
+            "err.layers",
+            &[
+                ("dir", &crate::ui::sanitize::clean_path(path)),
+                ("why", &e.to_string()),
+            ],
+        ))
+    };
+    let got: Vec<layers::Layer> = match st.opts.source.clone() {
+        Source::Host => {
+            let (layer, built) = cache.adopt(host::build, |tmp| {
+                layers::tree_digest(tmp).map_err(|e| hash_failed(tmp, e))
+            })?;
+            did.push(match built {
+                host::Built::Busybox { from, applets } => tf(
+                    "rootfs.did_busybox",
+                    &[("from", &from.display()), ("n", &applets)],
+                ),
+                host::Built::Elf { tools, libraries } => tf(
+                    "rootfs.did_elf",
+                    &[("tools", &tools.join(" ")), ("libs", &libraries.join(" "))],
+                ),
+            });
+            vec![layer]
+        }
+        Source::Tar(p) => {
+            let key = layers::file_digest(&p).map_err(|e| hash_failed(&p, e))?;
+            let (layer, said) = cache.ensure(&key, |tmp| tarball::fill_layer(tmp, &p))?;
+            did.extend(said);
+            vec![layer]
+        }
+        Source::Docker(img) => {
+            let name = format!("hako-{}", &st.uuid[..8]);
+            let item = crate::journal::Item::Container {
+                name: name.clone(),
+                socket: docker::socket()?,
+            };
+            st.record(item.clone())?;
+            let fill = |tmp: &std::path::Path| docker::fill(tmp, &img, &name);
+            let id = || docker::image_id(&img).and_then(|i| oci::Digest::parse(&i).ok());
+            let r = match id() {
+                Some(key) => cache.ensure(&key, fill),
+                None => cache.adopt(fill, |_| {
+                    id().ok_or_else(|| {
+                        crate::error::Error::failed(tf(
+                            "err.docker_no_image",
+                            &[("image", &img), ("why", &"no image ID")],
+                        ))
+                    })
+                }),
+            };
+            // fill removes the container on every path it returns by.
+            st.journal.done(&item);
+            let (layer, said) = r?;
+            did.extend(said);
+            vec![layer]
+        }
+        Source::Oci(r) => {
+            did.push(t("rootfs.trust").to_string());
+            let (got, said) = layers::oci_layers(&cache, &r, st.opts.insecure)?;
+            did.extend(said);
+            got
+        }
+        Source::Dir(_) => unreachable!("a dir: rootfs gets no overlay"),
+    };
+    for (i, l) in got.iter().enumerate() {
+        did.push(tf(
+            if l.fresh {
+                "rootfs.did_layer_fresh"
+            } else {
+                "rootfs.did_layer_cached"
+            },
+            &[
+                ("i", &(i + 1)),
+                ("n", &got.len()),
+                ("key", &l.key.short()),
+                ("path", &crate::ui::sanitize::clean_path(&l.path)),
+            ],
+        ));
+    }
+    if let Some(o) = st.rootfs.as_mut().and_then(|r| r.overlay.as_mut()) {
+        o.layers = got;
+    }
+    Ok(did)
 }

@@ -21,6 +21,7 @@ use super::masks;
 use super::namespaces;
 use super::net;
 use super::nonewprivs;
+use super::overlay;
 use super::pids;
 use super::pivot_root;
 use super::preflight;
@@ -40,6 +41,8 @@ pub enum Set {
     Harden,
     /// The pids limit, walked with `--pids` (or `--all`).
     Pids,
+    /// The rootfs as an overlay of cached layers, walked with `--overlay`.
+    Overlay,
     /// The network, walked with `--net` (or `--all`).
     Net,
 }
@@ -51,30 +54,23 @@ impl Set {
             Set::Article => None,
             Set::Harden => Some("--harden"),
             Set::Pids => Some("--pids"),
+            Set::Overlay => Some("--overlay"),
             Set::Net => Some("--net"),
         }
     }
 
-    /// The optional sets turned on by `--harden` (`harden`) and `--pids` (`pids`).
-    pub fn on(harden: bool, pids: bool) -> Vec<Set> {
-        let mut on = vec![];
-        if harden {
-            on.push(Set::Harden);
-        }
-        if pids {
-            on.push(Set::Pids);
-        }
-        on
-    }
-}
-
-impl Set {
-    /// `on`, with the network lesson's set when `net` (`--net`, or `--all`).
-    pub fn with_net(mut on: Vec<Set>, net: bool) -> Vec<Set> {
-        if net {
-            on.push(Set::Net);
-        }
-        on
+    /// The optional sets a run asked for: `--harden`, `--pids`, `--overlay`, `--net`
+    /// (`--all` asks for every one).
+    pub fn on(harden: bool, pids: bool, overlay: bool, net: bool) -> Vec<Set> {
+        [
+            (harden, Set::Harden),
+            (pids, Set::Pids),
+            (overlay, Set::Overlay),
+            (net, Set::Net),
+        ]
+        .into_iter()
+        .filter_map(|(on, set)| on.then_some(set))
+        .collect()
     }
 }
 
@@ -120,6 +116,7 @@ macro_rules! table {
 table! {
     preflight: preflight::Preflight, Article;
     rootfs: rootfs::RootfsLesson, Article;
+    overlay: overlay::Overlay, Overlay;
     cgroup: cgroup::CgroupLesson, Article;
     limits: limits::Limits, Article;
     pids: pids::Pids, Pids;
@@ -307,9 +304,7 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids(&[]), article);
-        let mut sets = Set::on(true, true);
-        sets.push(Set::Net);
-        let all = ids(&sets);
+        let all = ids(&Set::on(true, true, true, true));
         assert_eq!(all[..], IDS[..]);
         // The network right after the namespaces.
         let net = ids(&[Set::Net]);
@@ -317,10 +312,15 @@ mod tests {
         assert_eq!(at("namespaces") + 1, at("net"));
         assert!(at("net") < at("chroot"));
         assert!(!ids(&[]).contains(&"net"));
-        let hard = ids(&Set::on(true, false));
-        assert!(!hard.contains(&"pids") && hard.len() + 2 == IDS.len());
+        let hard = ids(&Set::on(true, false, false, false));
+        // Every lesson but the three other optional ones (pids, overlay, net).
+        assert!(!hard.contains(&"pids") && hard.len() + 3 == IDS.len());
+        // The overlay right after the rootfs it mounts.
+        let ov = ids(&[Set::Overlay]);
+        let at = |id: &str| ov.iter().position(|i| *i == id).unwrap();
+        assert_eq!(at("rootfs") + 1, at("overlay"));
         // The pids limit is set before any process joins the cgroup.
-        let pids = ids(&Set::on(false, true));
+        let pids = ids(&Set::on(false, true, false, false));
         let at = |id: &str| pids.iter().position(|i| *i == id).unwrap();
         assert_eq!(at("limits") + 1, at("pids"));
         assert!(at("pids") < at("namespaces"));

@@ -78,7 +78,16 @@ while [ "$(readlink /proc/$HOLDER/ns/user)" = "$(readlink /proc/self/ns/user)" ]
         let mut did = vec![];
         let root = st.root()?;
         let owned = st.rootfs.as_ref().is_some_and(|r| r.owned);
-        if owned {
+        let idmapped = st
+            .rootfs
+            .as_ref()
+            .and_then(|r| r.overlay.as_ref())
+            .is_some_and(|o| o.idmapped);
+        if idmapped {
+            // --overlay: the layers are idmapped mounts and the upper directory is root
+            // inside's already (the overlay lesson): nothing to chown, the cache untouched.
+            did.push(tf("userns.did_idmapped", &[("uid", &MAP_OUTSIDE)]));
+        } else if owned {
             let n = crate::sys::harden::shift_owners(&root).map_err(|e| {
                 crate::sys::failure(&tf("userns.step_chown", &[("path", &e.place())]), e.errno)
             })?;

@@ -461,6 +461,18 @@ pub fn fill(root: &Path, image: &str, name: &str) -> Result<Vec<String>> {
     Ok(did)
 }
 
+/// The image's ID (`sha256:…`, the digest of its config) as the daemon says it, when it
+/// has the image: the key of its layer under `--overlay` (parsed as a digest there).
+pub fn image_id(image: &str) -> Option<String> {
+    let engine = Engine::new(socket().ok()?);
+    let r = engine
+        .request("GET", &format!("/images/{}/json", enc_path(image)), None)
+        .ok()
+        .filter(|r| r.status == 200)?;
+    let v: serde_json::Value = serde_json::from_str(&r.text()).ok()?;
+    Some(v.get("Id")?.as_str()?.to_string())
+}
+
 fn export(
     engine: &Engine,
     id: &str,

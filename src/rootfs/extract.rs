@@ -31,6 +31,10 @@
 //!   restored.
 //! - with whiteouts on (image layers), `.wh.NAME` removes NAME from the layers below
 //!   and `.wh..wh..opq` empties its directory of what the layers below put there.
+//!   A layer unpacked on its own for overlayfs (`--overlay`, [`Unpacker::for_overlay`])
+//!   keeps them instead, in overlayfs's own form: `.wh.NAME` becomes NAME, a character
+//!   device 0/0, and `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its
+//!   directory, both made through the directory's descriptor.
 
 //! - limits (see `limits`): the declared bytes of the regular files and the number of
 //!   entries are capped per extraction, checked before an entry is written; a sparse
@@ -318,6 +322,8 @@ pub struct Unpacker {
     /// Owners are kept only when hako runs as root: a normal user (the unit tests) cannot
     /// give a file away, and tries nothing.
     owners: bool,
+    /// Whiteouts are kept in overlayfs's form rather than applied (a layer of its own).
+    overlay: bool,
     pub stats: Stats,
 }
 
@@ -351,8 +357,16 @@ impl Unpacker {
             meta_left: limits.meta_total(),
             meta_budget: 0,
             owners: crate::sys::is_root(),
+            overlay: false,
             stats: Stats::default(),
         }
+    }
+
+    /// This unpacker writes one layer alone, for overlayfs: its whiteouts are kept in
+    /// overlayfs's own form (a character device 0/0, the opaque xattr), not applied.
+    pub fn for_overlay(mut self) -> Unpacker {
+        self.overlay = true;
+        self
     }
 
     /// Unpacks one (decompressed) tar stream. `whiteouts`: it is an image layer.
@@ -605,6 +619,9 @@ impl Unpacker {
     /// directory of what the layers below put there.
     fn whiteout(&mut self, comps: &[&[u8]], parents: &[&[u8]], last: &[u8], entry: &str) -> R<()> {
         let depth = self.enter(parents, entry)?;
+        if self.overlay {
+            return self.overlay_whiteout(depth, last, entry);
+        }
         if last == b".wh..wh..opq" {
             let prefix = comps[..comps.len() - 1].join(&b'/');
             let dir = self.dir(depth);
@@ -633,6 +650,33 @@ impl Unpacker {
             }
             Self::clear(self.dir(depth), target, entry)?;
             self.stats.whiteouts += 1;
+        }
+        Ok(())
+    }
+
+    /// A whiteout in overlayfs's form, in the directory at `depth`: `.wh..wh..opq` marks
+    /// that directory opaque (fsetxattr on its descriptor), `.wh.NAME` becomes NAME, a
+    /// character device 0/0 (replacing what this layer had put there).
+    fn overlay_whiteout(&mut self, depth: usize, last: &[u8], entry: &str) -> R<()> {
+        match whiteout_kind(last) {
+            Some(WhiteoutKind::Opaque) => {
+                self.dir(depth)
+                    .set_opaque()
+                    .map_err(|errno| write_fail(entry, errno))?;
+                self.stats.whiteouts += 1;
+            }
+            Some(WhiteoutKind::Aufs) => {}
+            Some(WhiteoutKind::Name(target)) => {
+                let dir = self.dir(depth);
+                Self::replace(dir, target, entry, || dir.whiteout(target))?;
+                self.stats.whiteouts += 1;
+            }
+            None => {
+                return Err(Fail::Refused {
+                    entry: entry.into(),
+                    why: tf("x.bad_whiteout", &[]),
+                })
+            }
         }
         Ok(())
     }
@@ -807,6 +851,33 @@ impl Unpacker {
         }
         Ok(())
     }
+}
+
+/// What a `.wh.` name of an image layer means (the OCI image-spec, "Whiteouts").
+#[derive(Debug, PartialEq, Eq)]
+pub enum WhiteoutKind<'a> {
+    /// `.wh..wh..opq`: the directory is opaque.
+    Opaque,
+    /// Other `.wh..wh.` names: aufs's own bookkeeping, nothing to do.
+    Aufs,
+    /// `.wh.NAME`: NAME is deleted.
+    Name(&'a [u8]),
+}
+
+/// The meaning of the last component `last` of a layer's entry, when it starts with
+/// `.wh.`; `None` when it names nothing a whiteout may name (empty, `.`, `..`, a `/`).
+pub fn whiteout_kind(last: &[u8]) -> Option<WhiteoutKind<'_>> {
+    if last == b".wh..wh..opq" {
+        return Some(WhiteoutKind::Opaque);
+    }
+    if last.starts_with(b".wh..wh.") {
+        return Some(WhiteoutKind::Aufs);
+    }
+    let target = last.strip_prefix(b".wh.")?;
+    if target.is_empty() || target == b"." || target == b".." || target.contains(&b'/') {
+        return None;
+    }
+    Some(WhiteoutKind::Name(target))
 }
 
 fn write_fail(entry: &str, errno: Errno) -> Fail {
@@ -1271,6 +1342,25 @@ pub mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_dir(&outside.0).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn whiteout_names_are_read_by_the_image_spec() {
+        assert_eq!(whiteout_kind(b".wh..wh..opq"), Some(WhiteoutKind::Opaque));
+        assert_eq!(whiteout_kind(b".wh..wh.plnk"), Some(WhiteoutKind::Aufs));
+        assert_eq!(whiteout_kind(b".wh.x"), Some(WhiteoutKind::Name(b"x")));
+        assert_eq!(
+            whiteout_kind(b".wh..hidden"),
+            Some(WhiteoutKind::Name(b".hidden"))
+        );
+        for bad in [&b".wh."[..], b".wh..", b".wh...", b".wh.a/b", b"x"] {
+            assert_eq!(
+                whiteout_kind(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod docker;
 pub mod extract;
 pub mod host;
+pub mod layers;
 pub mod oci;
 pub mod root;
 pub mod source;

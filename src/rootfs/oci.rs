@@ -242,11 +242,16 @@ impl Cache {
     /// as the journal directory: whoever could write there could choose what hako
     /// unpacks as root.
     pub fn locate() -> Result<Cache> {
-        let dir = std::env::var_os("HAKO_CACHE_DIR")
+        Cache::at(Cache::path())
+    }
+
+    /// Where the cache is (`$HAKO_CACHE_DIR` when absolute, else /var/cache/hako), without
+    /// making or checking it (for the text a lesson shows).
+    pub fn path() -> PathBuf {
+        std::env::var_os("HAKO_CACHE_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| PathBuf::from("/var/cache/hako"));
-        Cache::at(dir)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/hako"))
     }
 
     pub fn at(dir: PathBuf) -> Result<Cache> {
@@ -955,8 +960,9 @@ impl Pull<'_> {
     }
 }
 
-/// Pulls the image (or takes it from the cache) and unpacks its layers into `root`.
-pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
+/// Reads the image's manifest (through an index for this machine's platform): the
+/// pull so far, the manifest, and what was said.
+fn resolve<'a>(r: &'a Reference, insecure: bool) -> Result<(Pull<'a>, Manifest, Vec<String>)> {
     let mut p = Pull {
         r,
         cache: Cache::locate()?,
@@ -1050,6 +1056,48 @@ pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
             ("n", &m.layers.len()),
         ],
     ));
+    Ok((p, m, did))
+}
+
+/// An image resolved to its manifest, whose layers can each be unpacked on their own
+/// (`--overlay`: into the layer cache, whiteouts kept in overlayfs's form).
+pub struct Resolved<'a> {
+    pull: Pull<'a>,
+    manifest: Manifest,
+}
+
+/// Reads the image's manifest for `--overlay`; returns it and what was said.
+pub fn resolve_layers(r: &Reference, insecure: bool) -> Result<(Resolved<'_>, Vec<String>)> {
+    let (pull, manifest, did) = resolve(r, insecure)?;
+    Ok((Resolved { pull, manifest }, did))
+}
+
+impl Resolved<'_> {
+    /// The layers' digests, bottom first.
+    pub fn digests(&self) -> Vec<Digest> {
+        self.manifest
+            .layers
+            .iter()
+            .map(|l| l.digest.clone())
+            .collect()
+    }
+
+    /// Layer `i` (its blob fetched, or taken from the cache, and checked) unpacked alone
+    /// into `dir`, whiteouts in overlayfs's form.
+    pub fn unpack_layer(&mut self, i: usize, dir: &Path) -> Result<Vec<String>> {
+        let n = self.manifest.layers.len();
+        let l = self.manifest.layers[i].clone();
+        let label = format!("{}/{n} {}", i + 1, l.digest.short());
+        let path = self.pull.blob(&l, &label)?;
+        let mut u = Unpacker::new(dir)?.for_overlay();
+        unpack_layer(&mut u, &path, &l, &label, &self.pull.cache)?;
+        Ok(vec![])
+    }
+}
+
+/// Pulls the image (or takes it from the cache) and unpacks its layers into `root`.
+pub fn fill(root: &Path, r: &Reference, insecure: bool) -> Result<Vec<String>> {
+    let (mut p, m, mut did) = resolve(r, insecure)?;
     let mut u = Unpacker::new(root)?;
     let n = m.layers.len();
     let mut whiteouts = 0;

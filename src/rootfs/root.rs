@@ -19,6 +19,8 @@ pub struct Rootfs {
     /// The directory's identity (device, inode) when the walk took it: what cleanup
     /// removes (or removes from) must still be that very directory.
     pub id: Option<Id>,
+    /// `--overlay`: the run's directory and its layers; `path` is then its `root`.
+    pub overlay: Option<super::layers::RunOverlay>,
 }
 
 /// The paths hako added inside a `dir:` rootfs, each with its identity taken as it
@@ -36,12 +38,25 @@ impl Extend<PathBuf> for Added {
 }
 
 impl Rootfs {
+    /// The directory the journal names (`Item::Rootfs`): the run's directory under
+    /// `--overlay`, else the rootfs itself.
+    pub fn journal_path(&self) -> PathBuf {
+        self.overlay
+            .as_ref()
+            .map(|o| o.dir.clone())
+            .unwrap_or_else(|| self.path.clone())
+    }
+
     /// Removes what the walk made: the whole directory when hako created it (unless
     /// kept), or only what it added inside a `dir:` rootfs. Always by descriptor,
     /// never through a link or across a mount, and only while the recorded identity
     /// still matches.
     pub fn cleanup(mut self, keep: bool) -> Vec<String> {
         let mut said = vec![];
+        if let Some(o) = self.overlay.take() {
+            self.owned = false;
+            return o.cleanup(self.id, keep);
+        }
         if self.owned {
             if keep {
                 said.push(tf("clean.rootfs_kept", &[("path", &self.path.display())]));

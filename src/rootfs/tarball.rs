@@ -35,6 +35,16 @@ pub fn not_tar(src: &str, why: NotTar) -> Error {
 
 /// Unpacks the tarball into `root`; returns what it did.
 pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
+    fill_as(root, tarball, false)
+}
+
+/// Unpacks the tarball into `root` as one layer for overlayfs (`--overlay`): its
+/// whiteouts, if any, kept in overlayfs's form.
+pub fn fill_layer(root: &Path, tarball: &Path) -> Result<Vec<String>> {
+    fill_as(root, tarball, true)
+}
+
+fn fill_as(root: &Path, tarball: &Path, layer: bool) -> Result<Vec<String>> {
     // A downloaded file's name is not trusted to be free of escape sequences either.
     let shown = clean_path(tarball);
     let src = tf("x.src_tarball", &[("path", &shown)]);
@@ -65,7 +75,10 @@ pub fn fill(root: &Path, tarball: &Path) -> Result<Vec<String>> {
         }
     };
     let mut u = Unpacker::new(root)?;
-    let r = u.unpack(stream, false, &src);
+    if layer {
+        u = u.for_overlay();
+    }
+    let r = u.unpack(stream, layer, &src);
     bar.finish_and_clear();
     r?;
     let mut did = vec![tf(

@@ -88,3 +88,24 @@ pub fn names(dir: &Path) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// open(2) with O_CREAT|O_EXCL|O_NOFOLLOW, then write(2): a new file of hako's own
+/// (a demonstration's), never one that was there, never through a link.
+pub fn write_new(path: &Path, text: &str) -> Result<(), Errno> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| super::common::io_errno(&e))
+}
+
+/// lstat(2): the owner (uid) of the name itself.
+pub fn owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| m.uid())
+}

@@ -14,6 +14,7 @@ pub mod mountinfo;
 pub mod net;
 pub mod ns;
 pub mod nsenter;
+pub mod overlay;
 pub mod pids;
 pub mod probe;
 pub mod process;

@@ -381,8 +381,10 @@ pub fn run(opts: Options) -> Result<i32> {
         }
     }
     crate::bench::figure("orphans_us", crate::bench::us(started));
-    let lessons = lessons::walk_with(&lessons::Set::with_net(
-        lessons::Set::on(opts.harden, opts.pids.is_some()),
+    let lessons = lessons::walk_with(&lessons::Set::on(
+        opts.harden,
+        opts.pids.is_some(),
+        opts.overlay,
         opts.net,
     ));
     let ids: Vec<&str> = lessons.iter().map(|l| l.id()).collect();

@@ -4,7 +4,8 @@
 #
 # The guest is a plain cgroup v2 host: cgroup2 on /sys/fs/cgroup, its root subtree_control
 # empty, so hako has to enable +memory +cpu itself. One boot runs: the walk with a script on
-# the shell's stdin; the walk with --demos; the walk with --pids 20 --demos; hako inside two containers' cgroup namespaces
+# the shell's stdin; the walk with --demos; the walk with --pids 20 --demos; the walk with
+# --overlay --demos; hako inside two containers' cgroup namespaces
 # (controllers not delegated, and a root with processes: EBUSY); then a look at what is left.
 # Markers: KEY=value lines, and NAME-BEGIN … NAME-END around captured output.
 # The harness keeps its own files in /run/walk so that /tmp holds only what hako makes.
@@ -107,6 +108,21 @@ echo "HAKO-PIDS-EXIT=$status"
 echo "SUBTREE-AFTER-PIDS=[$(cat /sys/fs/cgroup/cgroup.subtree_control)]"
 ls -1A /sys/fs/cgroup >"$w/cgroup.ls"
 section PIDS-CGROUP-LS-AFTER "$w/cgroup.ls"
+
+# 4c. --overlay: the rootfs as an overlay of its cached layer (the overlay module, which
+#     Debian's 6.1 kernel builds as a module, loaded by /init), with its demonstration (two
+#     overlays of the same layer at once). The cache is in /run, so that /tmp holds only
+#     what hako makes (and removes). --from overlay: preflight and rootfs run silently.
+echo "OVERLAY-FS=$(grep -cw overlay /proc/filesystems)"
+NO_COLOR=1 HAKO_CACHE_DIR=/run/hako-cache timeout 150 hako --auto --overlay --demos --from overlay --lang en -- /bin/sh -c 'echo inside > /ovl-written && echo "OVL-READ=$(cat /ovl-written)"' >"$w/ovl.out" 2>"$w/ovl.err"
+status=$?
+section HAKO-OVERLAY-STDERR "$w/ovl.err"
+section HAKO-OVERLAY-STDOUT "$w/ovl.out"
+echo "HAKO-OVERLAY-EXIT=$status"
+grep -w overlay /proc/mounts >"$w/ovl.mounts" || true
+section OVL-MOUNTS-LEFT "$w/ovl.mounts"
+ls -1A /run/hako-cache/layers >"$w/ovl.cache" 2>&1 || true
+section OVERLAY-CACHE-AFTER "$w/ovl.cache"
 
 # 5. hako inside a container's cgroup namespace, two ways (util-linux unshare, passed in
 #    /extra: busybox's has no -C). A shell is moved into a cgroup, then `unshare -Cm`

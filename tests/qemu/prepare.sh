@@ -4,7 +4,10 @@
 # Idempotent, for a fresh Debian 12 machine (run as root):
 #   - installs qemu-system-x86, busybox-static and cpio with apt, only if one is missing;
 #   - downloads Debian's guest kernel (the linux-image-6.1.0-NN-amd64 that the
-#     linux-image-amd64 metapackage names) and extracts its /boot into a cache dir.
+#     linux-image-amd64 metapackage names) and extracts its /boot and /lib/modules into a
+#     cache dir, then writes modules.dep there with depmod -b (kmod): that kernel builds
+#     overlay, veth, bridge and nf_tables as modules, which run-guest.sh puts in the
+#     initramfs with their dependencies.
 #     The package is never installed on the host: installing it would add a boot kernel.
 # The cache dir is $HAKO_QEMU_DIR, default <repo>/target/qemu. When everything is already
 # there it does no apt work at all and finishes at once.
@@ -34,6 +37,7 @@ apt_update_once() {
 missing=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v depmod >/dev/null 2>&1 || [ -x /sbin/depmod ] || missing+=(kmod)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
   missing+=(busybox-static)
 fi
@@ -47,6 +51,11 @@ fi
 # 2. The guest kernel. $qdir/vmlinuz is a symlink to the extracted image; its presence
 #    means the work is done.
 mkdir -p "$qdir"
+# A kernel extracted before the modules were needed (only /boot): fetch it again.
+if [ -e "$qdir/vmlinuz" ] && [ -f "$qdir/kernel-version" ]; then
+  v=$(cat "$qdir/kernel-version")
+  [ -f "$qdir/kernel-$v/lib/modules/$v/modules.dep" ] || rm -rf "$qdir/vmlinuz" "$qdir/kernel-$v"
+fi
 if [ ! -e "$qdir/vmlinuz" ]; then
   apt_update_once
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
@@ -64,11 +73,15 @@ if [ ! -e "$qdir/vmlinuz" ]; then
     (cd "$dl" && apt-get download -qq "$pkg" >&2) || die "apt-get download $pkg failed"
     deb=$(find "$dl" -maxdepth 1 -name '*.deb' | head -n1)
     [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $dl"
-    # Only /boot is needed: the initramfs carries every file, so no modules are loaded.
+    # /boot, and /lib/modules for the modules the guest loads (overlay, veth, bridge,
+    # nf_tables: modules in this kernel); modules.dep is depmod's, made here.
     rm -rf "$kdir.partial"
     mkdir -p "$kdir.partial"
-    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir.partial" ./boot
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir.partial" ./boot ./lib/modules
     [ -f "$kdir.partial/boot/vmlinuz-$ver" ] || die "$deb has no boot/vmlinuz-$ver"
+    depmod=$(command -v depmod || echo /sbin/depmod)
+    "$depmod" -b "$kdir.partial" "$ver" || die "depmod -b $kdir.partial $ver failed"
+    [ -f "$kdir.partial/lib/modules/$ver/modules.dep" ] || die "depmod wrote no modules.dep"
     rm -rf "$kdir"
     mv "$kdir.partial" "$kdir"
     rm -rf "$dl"

@@ -20,6 +20,11 @@
 #   HAKO_GUEST_LOG     write the serial log to this file instead of stdout
 #   HAKO_GUEST_TIMEOUT seconds before a hung guest is killed (default 240)
 #   HAKO_GUEST_MEM     guest memory in MiB (default 512)
+#   HAKO_GUEST_MODULES kernel modules /init loads, with their dependencies (from the
+#                      modules.dep prepare.sh made), in order (default: overlay veth bridge
+#                      crc32c_generic nf_tables nft_chain_nat nft_masq: modules in Debian's
+#                      6.1 kernel, which
+#                      the overlay and net lessons need); a failure prints HAKO-GUEST-NOMOD=NAME
 #   HAKO_GUEST_TMPFS_ROOT=1  /init first copies itself to a tmpfs and switch_root(8)s into it,
 #                      as a real initramfs does: pivot_root(2) (hako --harden) refuses to work
 #                      when the root is the initramfs itself
@@ -102,6 +107,44 @@ if ldd_out=$(ldd "$hako_bin" 2>/dev/null); then
   done <<<"$ldd_out"
 fi
 
+# The kernel modules, each after what it depends on (modules.dep, depmod's, from
+# prepare.sh), as plain .ko files /init loads with insmod in the order of /modules.load.
+kver=$(cat "$qdir/kernel-version" 2>/dev/null || true)
+mdir=$qdir/kernel-$kver/lib/modules/$kver
+# crc32c_generic first: libcrc32c (nf_tables needs it) names it only as a soft
+# dependency (modules.softdep: `pre: crc32c`), which modules.dep does not list.
+modules=${HAKO_GUEST_MODULES-overlay veth bridge crc32c_generic nf_tables nft_chain_nat nft_masq}
+: > "$root/modules.load"
+if [ -n "$modules" ]; then
+  [ -f "$mdir/modules.dep" ] || die "no $mdir/modules.dep: run tests/qemu/prepare.sh again (as root)"
+  mkdir -p "$root/lib/modules"
+  declare -A loaded=()
+  dep_of() { # the modules.dep line of module $1 (a name, '-' and '_' alike)
+    local n=${1//-/_}
+    awk -v n="$n" -F: '{ b = $1; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b)
+      if (b == n) { print; exit } }' "$mdir/modules.dep"
+  }
+  add_module() { # $1 = a path in modules.dep; its dependencies first
+    local path=$1 line d
+    [ -z "${loaded[$path]:-}" ] || return 0
+    loaded[$path]=1
+    line=$(awk -v p="$path" -F: '$1 == p { print $2; exit }' "$mdir/modules.dep")
+    for d in $line; do add_module "$d"; done
+    case "$path" in
+      *.ko) cp "$mdir/$path" "$root/lib/modules/" ;;
+      *.ko.xz) xz -dc "$mdir/$path" > "$root/lib/modules/$(basename "${path%.xz}")" ;;
+      *.ko.zst) zstd -qdc "$mdir/$path" > "$root/lib/modules/$(basename "${path%.zst}")" ;;
+      *) die "module $path: not a .ko file" ;;
+    esac
+    basename "${path%.*}" | sed 's/\.ko$//' >> "$root/modules.load"
+  }
+  for m in $modules; do
+    line=$(dep_of "$m")
+    [ -n "$line" ] || die "module $m is not in $mdir/modules.dep"
+    add_module "${line%%:*}"
+  done
+fi
+
 cp "$guest_script" "$root/guest.sh"
 [ "${HAKO_GUEST_TMPFS_ROOT:-}" != 1 ] || : > "$root/tmpfs-root"
 for f in "$@"; do cp -rL "$f" "$root/extra/"; done
@@ -134,6 +177,9 @@ hostname guest
 # Only emergencies from the kernel on the console from now on: its messages would
 # otherwise cut into the lines the test reads.
 echo 1 > /proc/sys/kernel/printk
+for m in $(cat /modules.load); do
+  insmod "/lib/modules/$m.ko" || echo "HAKO-GUEST-NOMOD=$m"
+done
 cd /
 echo HAKO-GUEST-START
 /bin/sh /guest.sh </dev/null

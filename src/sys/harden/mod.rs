@@ -31,4 +31,7 @@ pub use nnp::no_new_privs;
 pub use pivot::{try_leave_chroot, try_pivot_root};
 pub use probes::{mknod_and_read, try_mount, try_unshare_user, Seen, EXT_MAGIC};
 pub use seccomp::{blocked, filter, install_filter, FilterError, PERSONALITY_ALLOWED};
-pub use userns::{become_root, map_line, shift_owners, unshare_user, MAP_COUNT, MAP_OUTSIDE};
+pub use userns::{
+    become_root, hold_userns, map_line, mapped_userns, shift_owners, unshare_user, MAP_COUNT,
+    MAP_OUTSIDE,
+};

@@ -65,6 +65,65 @@ pub fn become_root(guide: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A user namespace with hako's map (root inside is [`MAP_OUTSIDE`] outside, for
+/// [`MAP_COUNT`] ids), held by a descriptor, for idmapped mounts (mount_setattr(2)): a
+/// child, `hako __demo userns`, calls unshare(CLONE_NEWUSER) and waits; the guide writes
+/// its uid_map and gid_map, opens /proc/PID/ns/user, then closes the child's stdin and
+/// reaps it. The namespace lives as long as the descriptor does; no process runs in it.
+pub fn mapped_userns() -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/proc/self/exe")
+        .args(["__demo", "userns"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| crate::sys::common::io_errno(&e))?;
+    let pid = child.id();
+    let mut line = String::new();
+    let ready = child
+        .stdout
+        .take()
+        .map(|o| std::io::BufReader::new(o).read_line(&mut line));
+    let r = (|| {
+        if !matches!(ready, Some(Ok(n)) if n > 0) || line.trim() != "ready" {
+            return Err(Errno::ECHILD);
+        }
+        for file in ["uid_map", "gid_map"] {
+            crate::sys::common::write_raw(Path::new(&format!("/proc/{pid}/{file}")), &map_line())?;
+        }
+        let f = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+            .map_err(|e| crate::sys::common::io_errno(&e))?;
+        Ok(std::os::fd::OwnedFd::from(f))
+    })();
+    drop(child.stdin.take());
+    let _ = child.wait();
+    trace(
+        || {
+            format!("unshare(CLONE_NEWUSER) in a child, uid_map/gid_map \"{}\", open(\"/proc/{pid}/ns/user\")", map_line())
+        },
+        "7 user_namespaces",
+        &r.as_ref().map(|_| ()).map_err(|e| *e),
+    );
+    r
+}
+
+/// `hako __demo userns`: the child of [`mapped_userns`]: unshare(CLONE_NEWUSER), say
+/// `ready`, wait for stdin to close.
+pub fn hold_userns() -> i32 {
+    use std::io::{Read, Write};
+    if unshare_user().is_err() {
+        return 1;
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    let mut sink = vec![];
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    0
+}
+
 /// The id outside for id `id` inside: shifted by [`MAP_OUTSIDE`] within the mapped range,
 /// left alone past it (no id inside maps there: it shows as the overflow id).
 fn shifted(id: u32) -> u32 {
