@@ -32,7 +32,10 @@ pub fn hako() -> Command {
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
-        .env("LANG", "C.UTF-8");
+        .env("LANG", "C.UTF-8")
+        // No learner's saved practice (`hako list` marks what they did by hand): a
+        // directory that does not exist, unless a test gives its own.
+        .env("HAKO_STATE_DIR", "/nonexistent/hako-test-state");
     c
 }
 
