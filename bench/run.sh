@@ -9,6 +9,7 @@
 #            unshare -muinpf + chroot           the floor for starting an isolated process
 #            bwrap --unshare-all                (bubblewrap, a purpose-built sandbox)
 #   unpack   hako's extractor against GNU tar -x, same docker-export-style tarball, into tmpfs
+#   practice hako practice's judging latency and a keystroke's round trip (bench/practice.sh)
 #   overlay  --overlay with the layers cached: the overlay lesson's own work (mkdir ×3 and
 #            mount(2), HAKO_BENCH's overlay_mount_us) for a small and the ~100 MB tarball,
 #            beside the extraction it replaces (goal: <= 5 ms whatever the size)
@@ -120,7 +121,7 @@ med_of() { # $1 = rounds JSON, $2 = name -> median in seconds
 }
 
 # --- 1. starting a container
-echo "1/4 start: $ROUNDS rounds x $RUNS runs of each (after $WARMUP warm-ups)..." >&2
+echo "1/5 start: $ROUNDS rounds x $RUNS runs of each (after $WARMUP warm-ups)..." >&2
 rounds "$WORK/start.json" "$RUNS" "" \
   hako "$HAKO --auto --quiet -- /bin/true" \
   article "sh bench/article.sh /bin/true" \
@@ -132,7 +133,7 @@ t_unshare=$(med_of "$WORK/start.json" unshare)
 t_bwrap=$(med_of "$WORK/start.json" bwrap)
 
 # --- 2. hako's own figures
-echo "2/4 inside: $INSIDE walks with HAKO_BENCH=1..." >&2
+echo "2/5 inside: $INSIDE walks with HAKO_BENCH=1..." >&2
 : >"$WORK/inside.txt"
 i=1
 while [ "$i" -le "$INSIDE" ]; do
@@ -151,7 +152,7 @@ maxrss=$(fig maxrss_kib)
 # --- 3. unpacking: a docker-export-style tarball (plain tar, no ./ prefix, owners 0:0):
 # the busybox system, a few empty mount points, and TAR_FILES files of mixed sizes
 # (mostly small, some large, as in a distribution image).
-echo "3/4 unpack: building a tarball of $TAR_FILES files..." >&2
+echo "3/5 unpack: building a tarball of $TAR_FILES files..." >&2
 TREE=$WORK/tree
 mkdir -p "$TREE/bin" "$TREE/dev" "$TREE/proc" "$TREE/sys" "$TREE/etc" "$TREE/usr/share"
 cp "$BUSYBOX" "$TREE/bin/busybox"
@@ -185,7 +186,7 @@ fi
 OUT=$(mktemp -d "$X_DIR/hako-bench-out.XXXXXX")
 trap 'rm -rf "$WORK" "$OUT"' EXIT INT TERM
 x_fs=$(stat -f -c %T "$OUT")
-echo "3/4 unpack: $(numfmt --to=iec "$tar_bytes")B, $tar_entries entries, into $X_DIR ($x_fs); $ROUNDS rounds x $X_RUNS runs..." >&2
+echo "3/5 unpack: $(numfmt --to=iec "$tar_bytes")B, $tar_entries entries, into $X_DIR ($x_fs); $ROUNDS rounds x $X_RUNS runs..." >&2
 rounds "$WORK/unpack.json" "$X_RUNS" "sh -c 'rm -rf $OUT && mkdir $OUT'" \
   hako "$HAKO bench-extract $TARBALL --into $OUT" \
   tar "tar -xf $TARBALL -C $OUT --numeric-owner"
@@ -216,7 +217,7 @@ ovl_median() { # $1 = tarball -> median overlay_mount_us of OVL_RUNS walks, laye
   done
   jq -s . <"$WORK/ovl.txt" | median
 }
-echo "4/4 overlay: $OVL_RUNS walks per tarball with the layer cached..." >&2
+echo "4/5 overlay: $OVL_RUNS walks per tarball with the layer cached..." >&2
 ovl_small=$(ovl_median "$SMALL")
 ovl_big=$(ovl_median "$TARBALL")
 small_bytes=$(stat -c %s "$SMALL")
@@ -268,5 +269,14 @@ jq -n -r --argjson s "$ovl_small" --argjson b "$ovl_big" --argjson x "$x_hako" \
   row("~100 MB tarball (\($bb / 1048576 | round) MiB)"; $b / 1000 | ms; "goal <= 5 ms: " + (if $b <= 5000 then "met" else "NOT MET" end)),
   row("the extraction it replaces"; $x * 1000 | ms; "hako'"'"'s extractor, same ~100 MB tarball")
 ' | tee -a "$WORK/report.txt"
+
+# --- 5. hako practice: the judging latency (prompt seen -> status line, p95 per replayed
+# whole practice) and a keystroke's round trip through the relay (bench/practice.sh).
+echo "5/5 practice: replayed whole practices and 300 keystrokes..." >&2
+echo "" | tee -a "$WORK/report.txt"
+echo "hako practice (bench/practice.sh)" | tee -a "$WORK/report.txt"
+practice_ok=0
+HAKO=$HAKO bash "$(dirname "$0")/practice.sh" | sed 's/^/  /' | tee -a "$WORK/report.txt" || practice_ok=1
 grep -q "^all goals met" "$WORK/report.txt"
 awk '/goal <= 5 ms: NOT MET/ {bad = 1} END {exit bad}' "$WORK/report.txt"
+[ "$practice_ok" = 0 ]

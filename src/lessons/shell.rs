@@ -113,7 +113,17 @@ impl Lesson for Shell {
             t("shell.status_passed"),
             status.is_some(),
         );
-        let left = st.cgroup.as_ref().map(|cg| cg.pids()).unwrap_or_default();
+        // A process the kernel is still taking down (the agent after its last reply, a
+        // command the OOM killer ended, still releasing its memory) is listed until its
+        // exit is through: "left" is what is still there a moment later.
+        let mut left = st.cgroup.as_ref().map(|cg| cg.pids()).unwrap_or_default();
+        for _ in 0..100 {
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            left = st.cgroup.as_ref().map(|cg| cg.pids()).unwrap_or_default();
+        }
         c.row(
             t("shell.row_left"),
             if left.is_empty() {
