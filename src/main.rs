@@ -139,6 +139,7 @@ fn run() -> i32 {
 }
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
+    let pids = cli.pids();
     if let Some(cli::Command::Practice {
         replay, name, from, ..
     }) = cli.command
@@ -152,6 +153,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
             replay,
             name,
             from,
+            pids,
         });
     }
     if cli.quiet && !cli.auto() {

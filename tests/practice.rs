@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 /// The article's tasks, in order, as this build offers them.
 fn task_ids() -> Vec<&'static str> {
-    let ids: Vec<&'static str> = hako::practice::runner::tasks()
+    let ids: Vec<&'static str> = hako::practice::runner::tasks(false)
         .iter()
         .map(|t| t.id())
         .collect();
@@ -701,4 +701,49 @@ fn a_learner_in_a_terminal_uses_hints_and_solve() {
     r.assert_no_panic();
     left_nothing(&r);
     assert!(dir.path().join("state").exists());
+}
+
+// ------------------------------------------------------------------ --pids
+
+/// `--pids 20`: the pids task after limits, judged from pids.max; a shell started outside
+/// the pids hierarchy's cgroup gets its own ✘; inside the container a fork loop stops at
+/// the limit.
+#[test]
+#[ignore = "needs root"]
+fn with_pids_the_limit_is_a_task_and_the_container_stops_at_it() {
+    require_root();
+    let lines = ARTICLE.replace(
+        "cgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\n",
+        "cgcreate -g pids:$UUID\n\
+         cgset -r pids.max=20 $UUID\n\
+         cgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\n\
+         exit\n\
+         cgexec -g cpu,memory,pids:$UUID unshare -muinpf /bin/bash\n",
+    )
+        // busybox sh gives up the whole line at the first fork refused; the count after
+        // it forks nothing (a glob and builtins).
+        + "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done\n\
+           set -- /proc/[0-9]*; echo PROCS=$#\n";
+    let r = replay(&lines, &["--pids", "20"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut ids = task_ids();
+    let at = ids.iter().position(|i| *i == "limits").unwrap();
+    ids.insert(at + 1, "pids");
+    assert_eq!(passed(&r.stderr), ids, "{}\n{}", r.stderr, r.stdout);
+    assert!(
+        r.stderr.contains("✘ namespaces") && r.stderr.contains("cpu,memory,pids"),
+        "the shell outside the pids cgroup is named:\n{}",
+        r.stderr
+    );
+    let procs: usize = r
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("PROCS="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no PROCS line:\n{}", r.stdout));
+    assert!(
+        (2..=20).contains(&procs),
+        "the container's processes stop at pids.max 20: {procs}"
+    );
+    left_nothing(&r);
 }

@@ -231,6 +231,7 @@ fn setup_for(made: &Made, image: &Path) -> Setup {
         layout: made.layout.clone(),
         host_hostname: hako::sys::ns::hostname(),
         host_mounts: mountinfo::read(None).unwrap(),
+        pids: None,
     }
 }
 

@@ -263,10 +263,19 @@ pub fn goal(l: Lang, id: &str, s: &Setup) -> String {
 }
 
 /// The values a goal or a hint may name: `{uuid}`, `{rootfs}`, `{image}`, the
-/// cgroup version's `{version}`, `{memory_file}`, `{cpu_files}`.
+/// cgroup version's `{version}`, `{memory_file}`, `{cpu_files}`, the pids limit `{max}`
+/// and the pids cgroup's directory `{pids_dir}`.
 fn values(s: &Setup) -> Vec<(&'static str, String)> {
     let v2 = s.layout.version.is_v2();
     vec![
+        ("max", s.pids.map(|n| n.to_string()).unwrap_or_default()),
+        (
+            "pids_dir",
+            s.layout
+                .pids_dir(&s.uuid)
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
         ("uuid", s.uuid.clone()),
         ("rootfs", s.rootfs.display().to_string()),
         ("image", s.image.display().to_string()),
@@ -372,6 +381,7 @@ pub mod tests {
             layout,
             host_hostname: "host".into(),
             host_mounts: vec![],
+            pids: None,
         }
     }
 

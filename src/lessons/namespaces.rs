@@ -235,13 +235,14 @@ pub fn evidence(view: Option<&View>, v2: bool, pids: bool) -> Check {
 /// keeps the terminal at `exec capsh` (`shell`: bash, or busybox sh); without cgexec,
 /// the shell joins the cgroup itself first.
 pub fn commands(s: &Setup, cgexec: bool, shell: &str) -> Vec<String> {
+    let pids = if s.pids.is_some() { ",pids" } else { "" };
     if cgexec {
         return vec![format!(
-            "cgexec -g cpu,memory:{} unshare -muinpf {shell}",
+            "cgexec -g cpu,memory{pids}:{} unshare -muinpf {shell}",
             s.uuid
         )];
     }
-    let procs = s.layout.procs_files(&s.uuid);
+    let procs = s.layout.procs_files_with(&s.uuid, s.pids.is_some());
     vec![format!(
         "sh -c '{} && exec unshare -muinpf {shell}'",
         procs
@@ -282,6 +283,14 @@ impl Task for Namespaces {
 /// container outside the cgroup (unshare without cgexec); a namespace left shared with
 /// the host (an option missing). dash as the shell passes, with a warning for the chroot
 /// stage.
+/// Whether process `pid` is in the run's cgroup of the pids hierarchy (v2: the one
+/// cgroup, so always when it is in the cgroup at all).
+fn in_pids_cgroup(s: &Setup, pid: i32) -> bool {
+    s.layout
+        .pids_dir(&s.uuid)
+        .is_some_and(|d| crate::sys::procfs::procs_in(&d.join("cgroup.procs")).contains(&pid))
+}
+
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let found = judge::find(s);
     let view = found.view(s);
@@ -292,6 +301,19 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
         (Some(p), _) if !found.in_cgroup => Some(fill(
             t_in(l, "namespaces.wrong_cgroup"),
             &[("pid", &p), ("uuid", &s.uuid)],
+        )),
+        // `--pids` on v1: the pids hierarchy's cgroup is one more the shell must join,
+        // or the limit set in the pids task counts none of the container's processes.
+        (Some(p), _) if s.pids.is_some() && !in_pids_cgroup(s, p) => Some(fill(
+            t_in(l, "namespaces.wrong_pids"),
+            &[
+                ("pid", &p),
+                ("uuid", &s.uuid),
+                (
+                    "dir",
+                    &s.layout.pids_dir(&s.uuid).unwrap_or_default().display(),
+                ),
+            ],
         )),
         (Some(p), _) => {
             let shared: Vec<&str> = COMPARED

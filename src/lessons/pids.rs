@@ -4,12 +4,14 @@
 
 use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, UUID};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use crate::error::{Error, Result};
 use crate::sys::cgroup::{Layout, Op};
 use crate::sys::read_trim;
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 use std::path::{Path, PathBuf};
 
 pub struct Pids;
@@ -145,49 +147,16 @@ impl Lesson for Pids {
     }
 
     fn check(&self, st: &mut Context) -> Check {
-        let mut c = Check::new(t("pids.hint"));
-        let Some(dir) = st.layout.as_ref().and_then(|l| l.pids_dir(&st.uuid)) else {
+        let Some(l) = st.layout.as_ref() else {
+            let mut c = Check::new(t("pids.hint"));
             c.row(t("pids.row_max"), "-", t("pids.no_hierarchy_short"), false);
             return c;
         };
-        let v2 = st.layout.as_ref().is_some_and(|l| l.version.is_v2());
-        if v2 {
-            let root = st
-                .layout
-                .as_ref()
-                .map(|l| l.memory.clone())
-                .unwrap_or_default();
-            let sub = read_trim(&root.join("cgroup.subtree_control")).unwrap_or_default();
-            c.row(
-                format!("{} (cgroup.subtree_control)", t("pids.row_enabled")),
-                sub.clone(),
-                "pids",
-                sub.split_whitespace().any(|w| w == "pids"),
-            );
-        } else {
-            c.row(
-                t("pids.row_dir"),
-                dir.display().to_string(),
-                t("pids.exists"),
-                dir.is_dir(),
-            );
-        }
-        let max = max_of(st).to_string();
-        let got = read_trim(&dir.join("pids.max")).unwrap_or_default();
-        c.row(
-            format!("{} (pids.max)", t("pids.row_max")),
-            got.clone(),
-            max.clone(),
-            got == max,
-        );
-        let now = read_trim(&dir.join("pids.current")).unwrap_or_default();
-        c.row(
-            format!("{} (pids.current)", t("pids.row_current")),
-            now.clone(),
-            t("pids.current_empty"),
-            now == "0",
-        );
-        c
+        evidence(l, &st.uuid, max_of(st), true)
+    }
+
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
     }
 
     fn has_demo(&self) -> bool {
@@ -206,6 +175,141 @@ impl Lesson for Pids {
         fork_demo(&dir, &procs, max_of(st), &mut c);
         c
     }
+}
+
+/// The evidence: the pids controller attached to cgroup `uuid` (v1: its directory in the
+/// pids hierarchy; v2: `+pids` in the root's `cgroup.subtree_control`), `pids.max` reading
+/// `max`, and, when `empty` (before anything joins), `pids.current` 0.
+pub fn evidence(l: &Layout, uuid: &str, max: u64, empty: bool) -> Check {
+    let mut c = Check::new(t("pids.hint"));
+    let Some(dir) = l.pids_dir(uuid) else {
+        c.row(t("pids.row_max"), "-", t("pids.no_hierarchy_short"), false);
+        return c;
+    };
+    if l.version.is_v2() {
+        let sub = root_subtree(l);
+        c.row(
+            format!("{} (cgroup.subtree_control)", t("pids.row_enabled")),
+            sub.clone(),
+            "pids",
+            sub.split_whitespace().any(|w| w == "pids"),
+        );
+    } else {
+        c.row(
+            t("pids.row_dir"),
+            dir.display().to_string(),
+            t("pids.exists"),
+            dir.is_dir(),
+        );
+    }
+    let max = max.to_string();
+    let got = read_trim(&dir.join("pids.max")).unwrap_or_default();
+    c.row(
+        format!("{} (pids.max)", t("pids.row_max")),
+        crate::ui::sanitize::clean(&got).into_owned(),
+        max.clone(),
+        got == max,
+    );
+    if empty {
+        let now = read_trim(&dir.join("pids.current")).unwrap_or_default();
+        c.row(
+            format!("{} (pids.current)", t("pids.row_current")),
+            now.clone(),
+            t("pids.current_empty"),
+            now == "0",
+        );
+    }
+    c
+}
+
+/// What the learner types: the cgroup in the pids hierarchy too (v1), or the controller
+/// handed down (v2), then the limit; with cgroup-tools (`tools`) or by hand.
+pub fn commands(s: &Setup, max: u64, tools: bool) -> Vec<String> {
+    let l = &s.layout;
+    let Some(dir) = l.pids_dir(&s.uuid) else {
+        return vec![];
+    };
+    let mut v = vec![];
+    if l.version.is_v2() {
+        if !root_subtree(l).split_whitespace().any(|w| w == "pids") {
+            v.push(format!(
+                "echo +pids > {}",
+                l.memory.join("cgroup.subtree_control").display()
+            ));
+        }
+    } else if tools {
+        v.push(format!("cgcreate -g pids:{}", s.uuid));
+    } else {
+        v.push(format!("mkdir -p {}", dir.display()));
+    }
+    if tools {
+        v.push(format!("cgset -r pids.max={max} {}", s.uuid));
+    } else {
+        v.push(format!("echo {max} > {}", dir.join("pids.max").display()));
+    }
+    v
+}
+
+impl Task for Pids {
+    fn id(&self) -> &'static str {
+        "pids"
+    }
+    fn inside(&self) -> bool {
+        false
+    }
+    fn goal(&self, s: &Setup) -> String {
+        judge::goal(lang(), "pids", s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        judge::ladder(lang(), "pids", s, &Task::solve(self, s))
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        commands(
+            s,
+            s.pids.unwrap_or(DEFAULT_PIDS),
+            crate::rootfs::host::which("cgset").is_some(),
+        )
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// The judge, in language `l`. Known wrong ways: on v1, the cgroup made in the memory
+/// and cpu hierarchies only (no directory in the pids one); on v2, the controller not
+/// handed down (no `pids.max` in the cgroup); another limit than asked.
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let max = s.pids.unwrap_or(DEFAULT_PIDS);
+    let c = evidence(&s.layout, &s.uuid, max, false);
+    let dir = s.layout.pids_dir(&s.uuid);
+    let made = s.layout.dirs(&s.uuid).iter().any(|d| d.is_dir());
+    let wrong = match dir {
+        Some(d) if made && !s.layout.version.is_v2() && !d.is_dir() => Some(fill(
+            t_in(l, "pids.wrong_nodir"),
+            &[("dir", &d.display()), ("uuid", &s.uuid)],
+        )),
+        Some(d) if made && s.layout.version.is_v2() && !d.join("pids.max").exists() => Some(fill(
+            t_in(l, "pids.wrong_controller"),
+            &[(
+                "file",
+                &s.layout.memory.join("cgroup.subtree_control").display(),
+            )],
+        )),
+        Some(d) => read_trim(&d.join("pids.max"))
+            .filter(|v| v.as_str() != max.to_string())
+            .map(|v| {
+                fill(
+                    t_in(l, "pids.wrong_value"),
+                    &[
+                        ("got", &crate::ui::sanitize::clean(&v)),
+                        ("max", &max),
+                        ("file", &d.join("pids.max").display()),
+                    ],
+                )
+            }),
+        None => None,
+    };
+    judge::verdict(l, "pids", c, wrong)
 }
 
 /// `hako __demo forks` in the cgroup: fork(2) until refused, one thread more, the host
@@ -344,6 +448,44 @@ mod tests {
 35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 ";
     const V2: &str = "26 24 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+
+    /// The task's lines: v1 makes the cgroup in the pids hierarchy too; v2 hands the
+    /// controller down first (the test's v2 root is not this host's: its
+    /// subtree_control cannot be read, so `+pids` is always written); with or without
+    /// cgroup-tools.
+    #[test]
+    fn the_task_types_the_pids_hierarchy_and_the_limit() {
+        let mut s = super::judge::tests::setup(false);
+        s.pids = Some(20);
+        let u = &s.uuid;
+        assert_eq!(
+            commands(&s, 20, true),
+            [
+                format!("cgcreate -g pids:{u}"),
+                format!("cgset -r pids.max=20 {u}")
+            ]
+        );
+        assert_eq!(
+            commands(&s, 20, false),
+            [
+                format!("mkdir -p /sys/fs/cgroup/pids/{u}"),
+                format!("echo 20 > /sys/fs/cgroup/pids/{u}/pids.max")
+            ]
+        );
+        let mut s = super::judge::tests::setup(true);
+        s.pids = Some(20);
+        let u = s.uuid.clone();
+        let lines = commands(&s, 20, false);
+        assert_eq!(
+            lines.last().unwrap(),
+            &format!("echo 20 > /sys/fs/cgroup/{u}/pids.max")
+        );
+        assert!(!lines.iter().any(|l| l.contains("mkdir")), "{lines:?}");
+        // The third hint is the lines; the goal names the limit.
+        let hints = Task::hints(&Pids, &s);
+        assert_eq!(hints[2], Task::solve(&Pids, &s).join("\n"));
+        assert!(Task::goal(&Pids, &s).contains("20"));
+    }
 
     fn lines(plan: &[Op]) -> Vec<String> {
         plan.iter().map(Op::shell).collect()

@@ -30,6 +30,8 @@ pub struct Setup {
     pub host_hostname: String,
     /// The host's mount table when practice started.
     pub host_mounts: Vec<Mount>,
+    /// `--pids N`: the pids task is practised too, with this limit.
+    pub pids: Option<u64>,
 }
 
 /// What a judge concluded.

@@ -48,6 +48,8 @@ pub struct Options {
     pub name: Option<String>,
     /// `--from ID`: hako types the earlier tasks' solve lines first.
     pub from: Option<String>,
+    /// `--pids N` (or `--all`): the pids lesson is a task too, with this limit.
+    pub pids: Option<u64>,
 }
 
 /// What the learner (a key after the prefix) or a replay file asks of hako.
@@ -117,11 +119,12 @@ pub fn split_keys(bytes: &[u8], prefix: &mut bool) -> (Vec<u8>, Vec<Cmd>, bool) 
     (fwd, cmds, enter)
 }
 
-/// The article's lessons that offer a task, in the walk's order.
-pub fn tasks() -> Vec<&'static dyn Task> {
+/// The article's lessons that offer a task, in the walk's order; with `pids`, the pids
+/// lesson's too.
+pub fn tasks(pids: bool) -> Vec<&'static dyn Task> {
     lessons::TABLE
         .iter()
-        .filter(|e| e.set == Set::Article)
+        .filter(|e| e.set == Set::Article || (pids && e.set == Set::Pids))
         .filter_map(|e| e.lesson.task())
         .collect()
 }
@@ -332,7 +335,7 @@ pub fn run(opts: Options) -> Result<i32> {
         },
         None => VecDeque::new(),
     };
-    let all = tasks();
+    let all = tasks(opts.pids.is_some());
     let from = match &opts.from {
         None => 0,
         Some(id) => all.iter().position(|t| t.id() == id).ok_or_else(|| {
@@ -377,6 +380,7 @@ pub fn run(opts: Options) -> Result<i32> {
         layout: prepared.layout.clone(),
         host_hostname: prepared.host_hostname.clone(),
         host_mounts: prepared.host_mounts.clone(),
+        pids: opts.pids,
     };
     let did = prepared.did.clone();
     let mut live = Live {
@@ -384,7 +388,7 @@ pub fn run(opts: Options) -> Result<i32> {
         raw: None,
         prepared,
     };
-    let tasks = tasks();
+    let tasks = tasks(opts.pids.is_some());
     let n = tasks.len();
     let attendee = events::attendee(opts.name.as_deref());
     let mut p = Practice {
@@ -999,6 +1003,7 @@ mod tests {
                 layout,
                 host_hostname: "h".into(),
                 host_mounts: vec![],
+                pids: None,
             },
             tasks: vec![&A, &B, &C],
             current: 0,
