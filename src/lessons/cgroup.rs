@@ -165,12 +165,6 @@ impl Task for CgroupLesson {
     fn inside(&self) -> bool {
         false
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "cgroup", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "cgroup", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         commands(s, crate::rootfs::host::which("cgcreate").is_some())
     }

@@ -466,12 +466,6 @@ impl Task for Chroot {
     fn inside(&self) -> bool {
         true
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "chroot", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "chroot", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         lines(s, judge::find(s).pid1.is_some_and(judge::runs_dash))
     }

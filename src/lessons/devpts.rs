@@ -221,12 +221,6 @@ impl Task for Devpts {
     fn inside(&self) -> bool {
         true
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "devpts", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "devpts", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         lines(s)
     }

@@ -224,21 +224,6 @@ pub fn wrong_gone(l: Lang, found: &Found) -> Option<String> {
         .then(|| t_in(l, "task.wrong_gone").to_string())
 }
 
-/// The hint ladder: what to achieve and which tool (the lesson's `<id>.hint_what` and
-/// `<id>.hint_tool`, filled with this run's values), then the exact lines.
-pub fn ladder(l: Lang, id: &str, s: &Setup, lines: &[String]) -> [String; 3] {
-    let args = values(s);
-    let args: Vec<(&str, &dyn std::fmt::Display)> = args
-        .iter()
-        .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
-        .collect();
-    [
-        fill(t_in(l, &format!("{id}.hint_what")), &args),
-        fill(t_in(l, &format!("{id}.hint_tool")), &args),
-        lines.join("\n"),
-    ]
-}
-
 /// The verdict from a lesson's evidence and the known wrong state seen, if any: passed
 /// when every row holds and nothing wrong was seen, its line `<id>.passed`.
 pub fn verdict(l: Lang, id: &str, check: Check, wrong: Option<String>) -> Verdict {
@@ -250,55 +235,6 @@ pub fn verdict(l: Lang, id: &str, check: Check, wrong: Option<String>) -> Verdic
     } else {
         Verdict::Failed { line: wrong, check }
     }
-}
-
-/// The goal, `<id>.goal`, filled with this run's values.
-pub fn goal(l: Lang, id: &str, s: &Setup) -> String {
-    let args = values(s);
-    let args: Vec<(&str, &dyn std::fmt::Display)> = args
-        .iter()
-        .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
-        .collect();
-    fill(t_in(l, &format!("{id}.goal")), &args)
-}
-
-/// The values a goal or a hint may name: `{uuid}`, `{rootfs}`, `{image}`, the
-/// cgroup version's `{version}`, `{memory_file}`, `{cpu_files}`, the pids limit `{max}`
-/// and the pids cgroup's directory `{pids_dir}`.
-fn values(s: &Setup) -> Vec<(&'static str, String)> {
-    let v2 = s.layout.version.is_v2();
-    vec![
-        ("max", s.pids.map(|n| n.to_string()).unwrap_or_default()),
-        (
-            "pids_dir",
-            s.layout
-                .pids_dir(&s.uuid)
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-        ),
-        ("uuid", s.uuid.clone()),
-        ("rootfs", s.rootfs.display().to_string()),
-        ("image", s.image.display().to_string()),
-        ("version", s.layout.version.label().to_string()),
-        (
-            "memory_file",
-            if v2 {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            }
-            .to_string(),
-        ),
-        (
-            "cpu_files",
-            if v2 {
-                "cpu.max"
-            } else {
-                "cpu.cfs_quota_us, cpu.cfs_period_us"
-            }
-            .to_string(),
-        ),
-    ]
 }
 
 /// The shell the learner runs in the new namespaces: the host's bash, else busybox sh
@@ -351,6 +287,7 @@ pub fn dirs(s: &Setup) -> Vec<PathBuf> {
 
 #[cfg(test)]
 pub mod tests {
+    use super::super::task::{goal, ladder};
     use super::*;
     use crate::sys::cgroup::{Layout, Version};
 

@@ -438,12 +438,6 @@ impl Task for Limits {
     fn inside(&self) -> bool {
         false
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "limits", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "limits", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         commands(
             s,

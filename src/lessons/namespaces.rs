@@ -260,12 +260,6 @@ impl Task for Namespaces {
     fn inside(&self) -> bool {
         false
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "namespaces", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "namespaces", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         commands(
             s,

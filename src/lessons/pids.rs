@@ -257,12 +257,6 @@ impl Task for Pids {
     fn inside(&self) -> bool {
         false
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "pids", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "pids", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         commands(
             s,

@@ -151,12 +151,6 @@ impl Task for Proc {
     fn inside(&self) -> bool {
         true
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "proc", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "proc", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         lines(s)
     }

@@ -430,12 +430,6 @@ impl Task for RootfsLesson {
     fn inside(&self) -> bool {
         false
     }
-    fn goal(&self, s: &Setup) -> String {
-        judge::goal(lang(), "rootfs", s)
-    }
-    fn hints(&self, s: &Setup) -> [String; 3] {
-        judge::ladder(lang(), "rootfs", s, &Task::solve(self, s))
-    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         vec![unpack(s)]
     }

@@ -10,6 +10,7 @@
 use crate::sys::cgroup::Layout;
 use crate::sys::mountinfo::Mount;
 use crate::ui::evidence::Check;
+use crate::ui::i18n::{fill, lang, t_in, Lang};
 use std::path::PathBuf;
 
 /// What hako prepared before the learner's first command, and what it read of the host
@@ -58,13 +59,82 @@ pub trait Task: Sync {
     /// Whether the learner types this stage inside the container's shell (after
     /// `unshare`), not in the outer host shell.
     fn inside(&self) -> bool;
-    /// The goal in one or two sentences, not the command.
-    fn goal(&self, s: &Setup) -> String;
-    /// The hint ladder: what to achieve, which tool or system call, the exact command with
-    /// this run's values.
-    fn hints(&self, s: &Setup) -> [String; 3];
+    /// The goal in one or two sentences, not the command: the lesson's `<id>.goal`,
+    /// filled with this run's values.
+    fn goal(&self, s: &Setup) -> String {
+        goal(lang(), self.id(), s)
+    }
+    /// The hint ladder: what to achieve, which tool or system call (`<id>.hint_what`,
+    /// `<id>.hint_tool`), the exact commands with this run's values (the solve lines).
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        ladder(lang(), self.id(), s, &self.solve(s))
+    }
     /// The lines "solve" types into the shell, in order.
     fn solve(&self, s: &Setup) -> Vec<String>;
     /// Reads the kernel and judges the stage.
     fn judge(&self, s: &Setup) -> Verdict;
+}
+
+/// The hint ladder: what to achieve and which tool (the lesson's `<id>.hint_what` and
+/// `<id>.hint_tool`, filled with this run's values), then the exact lines.
+pub fn ladder(l: Lang, id: &str, s: &Setup, lines: &[String]) -> [String; 3] {
+    let args = values(s);
+    let args: Vec<(&str, &dyn std::fmt::Display)> = args
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
+        .collect();
+    [
+        fill(t_in(l, &format!("{id}.hint_what")), &args),
+        fill(t_in(l, &format!("{id}.hint_tool")), &args),
+        lines.join("\n"),
+    ]
+}
+
+/// The goal, `<id>.goal`, filled with this run's values.
+pub fn goal(l: Lang, id: &str, s: &Setup) -> String {
+    let args = values(s);
+    let args: Vec<(&str, &dyn std::fmt::Display)> = args
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
+        .collect();
+    fill(t_in(l, &format!("{id}.goal")), &args)
+}
+
+/// The values a goal or a hint may name: `{uuid}`, `{rootfs}`, `{image}`, the
+/// cgroup version's `{version}`, `{memory_file}`, `{cpu_files}`, the pids limit `{max}`
+/// and the pids cgroup's directory `{pids_dir}`.
+fn values(s: &Setup) -> Vec<(&'static str, String)> {
+    let v2 = s.layout.version.is_v2();
+    vec![
+        ("max", s.pids.map(|n| n.to_string()).unwrap_or_default()),
+        (
+            "pids_dir",
+            s.layout
+                .pids_dir(&s.uuid)
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("uuid", s.uuid.clone()),
+        ("rootfs", s.rootfs.display().to_string()),
+        ("image", s.image.display().to_string()),
+        ("version", s.layout.version.label().to_string()),
+        (
+            "memory_file",
+            if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            }
+            .to_string(),
+        ),
+        (
+            "cpu_files",
+            if v2 {
+                "cpu.max"
+            } else {
+                "cpu.cfs_quota_us, cpu.cfs_period_us"
+            }
+            .to_string(),
+        ),
+    ]
 }

@@ -102,3 +102,30 @@ pub fn scratch(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// What a forked child reported before its execve(2) failed, read from the pipe it
+/// holds close-on-exec: five bytes (the errno, native order, then the index of the
+/// step), or nothing at all when the pipe closed at the exec. `steps` names the indexes
+/// (an unknown one is "execve").
+pub fn child_report(
+    rd: &impl std::os::fd::AsFd,
+    steps: &[&'static str],
+) -> Option<(&'static str, Errno)> {
+    let mut buf = [0u8; 5];
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(rd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    (got == buf.len()).then(|| {
+        let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
+        (
+            steps.get(buf[4] as usize).copied().unwrap_or("execve"),
+            errno,
+        )
+    })
+}

@@ -133,16 +133,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     }
     // The pipe closes when the shell has exec'd (close-on-exec) and the child dropped
     // its end; a report in it means a step failed.
-    let mut buf = [0u8; 5];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(&rd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
+    let report = super::common::child_report(&rd, &STEPS);
     let status = wait(child);
     super::tracer::trace_as(
         || {
@@ -161,9 +152,7 @@ pub fn run(sh: &Shell<'_>) -> Result<i32, Failed> {
     if let Some(t) = saved {
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSADRAIN, &t);
     }
-    if got == buf.len() {
-        let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
-        let step = STEPS.get(buf[4] as usize).copied().unwrap_or("execve");
+    if let Some((step, errno)) = report {
         return Err(Failed::new(step, errno));
     }
     Ok(status)
@@ -271,20 +260,7 @@ unsafe fn child_main(
         if libc::chdir(cwd) != 0 {
             fail(wr, 4);
         }
-        for s in [
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGTSTP,
-            libc::SIGTERM,
-            libc::SIGHUP,
-        ] {
-            libc::signal(s, libc::SIG_DFL);
-        }
-        // Rust ignores SIGPIPE; a shell's pipelines need it back.
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        super::signals::defaults_for_exec(&[]);
         libc::execve(path, argv, envp);
         fail(wr, 5);
     }
@@ -500,16 +476,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
         drop(master);
         drop(raw);
     }
-    let mut buf = [0u8; 5];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(&rd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
+    let report = super::common::child_report(&rd, &IN_STEPS);
     let status = wait_or_kill(child, signalled);
     super::tracer::trace_as(
         || {
@@ -524,9 +491,7 @@ pub fn run_inside(sh: &Inside<'_>) -> Result<i32, Failed> {
         &Ok::<i32, Errno>(status),
         |s| format!("exit {s}"),
     );
-    if got == buf.len() {
-        let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
-        let step = IN_STEPS.get(buf[4] as usize).copied().unwrap_or("execve");
+    if let Some((step, errno)) = report {
         return Err(Failed::new(step, errno));
     }
     Ok(status)
@@ -705,19 +670,7 @@ unsafe fn inside_grandchild(p: &Plan<'_>, parent: i32) -> ! {
             fail(p.wr, 13);
         }
     }
-    for s in [
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTSTP,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGPIPE,
-    ] {
-        libc::signal(s, libc::SIG_DFL);
-    }
-    let mut none: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut none);
-    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    super::signals::defaults_for_exec(&[]);
     libc::execve(p.path, p.argv, p.envp);
     fail(p.wr, 5)
 }

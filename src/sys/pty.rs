@@ -81,16 +81,7 @@ pub fn spawn_shell(
     };
     drop(wr);
     // The pipe closes at the exec (close-on-exec); a report in it names the failed step.
-    let mut buf = [0u8; 5];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(&rd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
+    let report = super::common::child_report(&rd, &STEPS);
     super::tracer::trace(
         || {
             format!(
@@ -101,10 +92,8 @@ pub fn spawn_shell(
         "4 pts",
         &Ok::<(), Errno>(()),
     );
-    if got == buf.len() {
+    if let Some((step, errno)) = report {
         let _ = super::pids::wait(child, false);
-        let errno = Errno::from_raw(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
-        let step = STEPS.get(buf[4] as usize).copied().unwrap_or("execve");
         return Err(SysError::new(step, errno));
     }
     Ok(PtyShell {
@@ -147,23 +136,12 @@ unsafe fn shell_child(
         libc::close(fd);
     }
     libc::syscall(libc::SYS_close_range, wr + 1, u32::MAX, 0);
-    for s in [
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTSTP,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGPIPE,
+    super::signals::defaults_for_exec(&[
         libc::SIGTTOU,
         libc::SIGTTIN,
         libc::SIGWINCH,
         libc::SIGCHLD,
-    ] {
-        libc::signal(s, libc::SIG_DFL);
-    }
-    let mut none: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut none);
-    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    ]);
     if libc::chdir(cwd) != 0 {
         fail(wr, 3);
     }

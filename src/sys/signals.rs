@@ -66,3 +66,29 @@ pub fn peek() -> Option<Signal> {
         n => Signal::try_from(n).ok(),
     }
 }
+
+/// The signals a child sets back to their default disposition before execve(2): those
+/// the guide catches or ignores (Rust ignores SIGPIPE; a shell's pipelines need it).
+const EXEC_DEFAULTS: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGPIPE,
+];
+
+/// In a child between fork(2) and execve(2): [`EXEC_DEFAULTS`] and `more` back to their
+/// default dispositions (signal(2)), and no signal blocked (sigprocmask(2)), as a
+/// program expects to start. Only async-signal-safe calls.
+///
+/// # Safety
+/// Meant for the forked child only, where nothing else runs.
+pub unsafe fn defaults_for_exec(more: &[libc::c_int]) {
+    for s in EXEC_DEFAULTS.iter().chain(more) {
+        libc::signal(*s, libc::SIG_DFL);
+    }
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+}
