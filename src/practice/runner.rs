@@ -275,6 +275,9 @@ struct Practice {
     typed_for: Option<usize>,
     /// Those lines, typed before anything queued.
     auto: VecDeque<Cmd>,
+    /// The lines of a solve still to be typed after the one just typed: until the last,
+    /// a half-done stage is hako's own typing, not a mistake to point out.
+    solving: usize,
 }
 
 fn interrupted(sig: Signal) -> Error {
@@ -417,6 +420,7 @@ pub fn run(opts: Options) -> Result<i32> {
         given: from,
         typed_for: None,
         auto: VecDeque::new(),
+        solving: 0,
     };
     // The introduction, before the terminal goes raw.
     let mut intro = vec![
@@ -611,8 +615,16 @@ impl Practice {
                 }
             }
             if self.awaiting.is_none() {
-                while let Some(c) = self.auto.pop_front().or_else(|| self.queue.pop_front()) {
+                while let Some((c, queued)) = self
+                    .auto
+                    .pop_front()
+                    .map(|c| (c, false))
+                    .or_else(|| self.queue.pop_front().map(|c| (c, true)))
+                {
                     if let Cmd::Line(l) = &c {
+                        if queued && self.solving > 0 {
+                            self.solving -= 1;
+                        }
                         // A learner may have half typed a line before asking for the
                         // solve: Ctrl-U first clears it (a replay types at a clean prompt).
                         let mut b = if interactive { vec![0x15] } else { vec![] };
@@ -753,8 +765,8 @@ impl Practice {
                     line: Some(line), ..
                 } => {
                     let line = shown_line(id, &line);
-                    if self.current < self.given && !forced {
-                        // A stage hako is typing for `--from`, half done.
+                    if (self.current < self.given || self.solving > 0) && !forced {
+                        // A stage hako is typing (for `--from`, or a solve), half done.
                         break;
                     }
                     if forced || self.last_fail.as_deref() != Some(line.as_str()) {
@@ -813,6 +825,7 @@ impl Practice {
         };
         let lines = task.solve(&self.setup);
         self.solved[self.current] = true;
+        self.solving = lines.len();
         self.screen.say(&[render::dim(&tf(
             "practice.solve",
             &[("id", &task.id()), ("n", &lines.len())],
@@ -1030,6 +1043,7 @@ mod tests {
             given: 0,
             typed_for: None,
             auto: VecDeque::new(),
+            solving: 0,
         }
     }
 
