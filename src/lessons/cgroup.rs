@@ -180,15 +180,20 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let c = evidence(Some(&s.layout), Some(&s.uuid));
     let dirs = s.layout.dirs(&s.uuid);
     let (have, lack): (Vec<_>, Vec<_>) = dirs.iter().partition(|d| d.is_dir());
-    let wrong = if !have.is_empty() && !lack.is_empty() {
-        Some(fill(
+    // Made in one hierarchy of two: a mistake with `cgcreate -g memory:…`, or the first of
+    // two `mkdir`s: said as what is left to do.
+    let half = (!have.is_empty() && !lack.is_empty()).then(|| {
+        fill(
             t_in(l, "cgroup.wrong_partial"),
             &[
                 ("have", &have[0].display()),
                 ("lack", &lack[0].display()),
                 ("uuid", &s.uuid),
             ],
-        ))
+        )
+    });
+    let wrong = if half.is_some() {
+        None
     } else if lack.is_empty()
         && s.layout
             .controller_files(&s.uuid)
@@ -209,7 +214,7 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     } else {
         None
     };
-    judge::verdict(l, "cgroup", c, wrong)
+    judge::verdict_or_halfway(l, "cgroup", c, wrong, half)
 }
 
 #[cfg(test)]

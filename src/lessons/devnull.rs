@@ -142,15 +142,13 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
         .and_then(|v| v.find("dev/null").ok())
         .is_some_and(|f| crate::sys::files::is_regular(&f.path()));
     let c = evidence(view.as_ref());
-    let wrong = judge::wrong_gone(l, &found)
-        .or_else(|| judge::wrong_host_mount(l, s, "dev/null"))
-        .or_else(|| {
-            plain.then(|| {
-                fill(
-                    t_in(l, "devnull.wrong_file"),
-                    &[("path", &s.rootfs.join("dev/null").display())],
-                )
-            })
-        });
-    judge::verdict(l, "devnull", c, wrong)
+    let wrong = judge::wrong_gone(l, &found).or_else(|| judge::wrong_host_mount(l, s, "dev/null"));
+    // A plain file is the article's first step (touch, then bind over it): half done.
+    let half = plain.then(|| {
+        fill(
+            t_in(l, "devnull.wrong_file"),
+            &[("path", &s.rootfs.join("dev/null").display())],
+        )
+    });
+    judge::verdict_or_halfway(l, "devnull", c, wrong, half)
 }

@@ -239,6 +239,8 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let c = evidence(view.as_ref());
     let mut wrong =
         judge::wrong_gone(l, &found).or_else(|| judge::wrong_host_mount(l, s, "dev/pts"));
+    // devpts mounted, no `dev/ptmx` yet: the stage's second command is still to come.
+    let mut half = None;
     if let (None, Some(v)) = (&wrong, &view) {
         let host_dev = crate::sys::files::dev_of(std::path::Path::new("/dev/pts")).unwrap_or(0);
         match v.ptmx_dev() {
@@ -254,7 +256,7 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
                     .iter()
                     .any(|m| m.mount_point == v.own_path("dev/pts") && m.fstype == "devpts") =>
             {
-                wrong = Some(fill(
+                half = Some(fill(
                     t_in(l, "devpts.wrong_no_ptmx"),
                     &[("ptmx", &s.rootfs.join("dev/ptmx").display())],
                 ));
@@ -262,5 +264,5 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
             _ => {}
         }
     }
-    judge::verdict(l, "devpts", c, wrong)
+    judge::verdict_or_halfway(l, "devpts", c, wrong, half)
 }

@@ -237,6 +237,21 @@ pub fn verdict(l: Lang, id: &str, check: Check, wrong: Option<String>) -> Verdic
     }
 }
 
+/// [`verdict`], where the state seen may also be half of the stage done (`half`: what is
+/// left to do), which is not a mistake: [`Verdict::Halfway`] unless something is wrong.
+pub fn verdict_or_halfway(
+    l: Lang,
+    id: &str,
+    check: Check,
+    wrong: Option<String>,
+    half: Option<String>,
+) -> Verdict {
+    match (wrong, half) {
+        (None, Some(line)) if !check.passed() => Verdict::Halfway { line, check },
+        (wrong, _) => verdict(l, id, check, wrong),
+    }
+}
+
 /// The shell the learner runs in the new namespaces: the host's bash, else busybox sh
 /// (Debian's dash loses the terminal at `exec capsh`: see the chroot task).
 pub fn inner_shell() -> String {

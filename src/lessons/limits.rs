@@ -501,6 +501,19 @@ pub fn wrong_state(
     swap: Option<&str>,
     cpu: &str,
 ) -> Option<String> {
+    state(l, s, memory, swap, cpu).map(|(line, _)| line)
+}
+
+/// [`wrong_state`], and whether the state is only half of the stage (`true`: one limit
+/// set and not yet the other, or memory+swap still to write: the stage's later commands
+/// are to come, nothing is wrong yet).
+fn state(
+    l: Lang,
+    s: &Setup,
+    memory: &str,
+    swap: Option<&str>,
+    cpu: &str,
+) -> Option<(String, bool)> {
     let v2 = s.layout.version.is_v2();
     let (mem_name, cpu_name, other_mem, other_cpu) = if v2 {
         (
@@ -521,23 +534,29 @@ pub fn wrong_state(
     let mem_off = memory_unlimited(memory);
     let cpu_off = cpu_unlimited(cpu);
     if mem_off && !cpu_off {
-        return Some(fill(
-            t_in(l, "limits.wrong_names"),
-            &[
-                ("file", &mem_name),
-                ("other", &other_mem),
-                ("version", &version),
-            ],
+        return Some((
+            fill(
+                t_in(l, "limits.wrong_names"),
+                &[
+                    ("file", &mem_name),
+                    ("other", &other_mem),
+                    ("version", &version),
+                ],
+            ),
+            true,
         ));
     }
     if cpu_off && !mem_off {
-        return Some(fill(
-            t_in(l, "limits.wrong_names"),
-            &[
-                ("file", &cpu_name),
-                ("other", &other_cpu),
-                ("version", &version),
-            ],
+        return Some((
+            fill(
+                t_in(l, "limits.wrong_names"),
+                &[
+                    ("file", &cpu_name),
+                    ("other", &other_cpu),
+                    ("version", &version),
+                ],
+            ),
+            true,
         ));
     }
     if mem_off {
@@ -550,21 +569,27 @@ pub fn wrong_state(
         } else {
             "cpu.cfs_quota_us cpu.cfs_period_us"
         };
-        return Some(fill(
-            t_in(l, "limits.wrong_cpu"),
-            &[("files", &files), ("got", &cpu), ("want", &cpu_want)],
+        return Some((
+            fill(
+                t_in(l, "limits.wrong_cpu"),
+                &[("files", &files), ("got", &cpu), ("want", &cpu_want)],
+            ),
+            false,
         ));
     }
     let want = page_rounded(ARTICLE_MEMORY, page_size()).to_string();
     if memory != want {
-        return Some(fill(
-            t_in(l, "limits.wrong_value"),
-            &[
-                ("file", &mem_name),
-                ("got", &memory),
-                ("want", &ARTICLE_MEMORY),
-                ("rounded", &want),
-            ],
+        return Some((
+            fill(
+                t_in(l, "limits.wrong_value"),
+                &[
+                    ("file", &mem_name),
+                    ("got", &memory),
+                    ("want", &ARTICLE_MEMORY),
+                    ("rounded", &want),
+                ],
+            ),
+            false,
         ));
     }
     if let Some(sw) = swap {
@@ -575,9 +600,12 @@ pub fn wrong_state(
             } else {
                 "memory.memsw.limit_in_bytes"
             };
-            return Some(fill(
-                t_in(l, "limits.wrong_swap"),
-                &[("file", &file), ("got", &sw)],
+            return Some((
+                fill(
+                    t_in(l, "limits.wrong_swap"),
+                    &[("file", &file), ("got", &sw)],
+                ),
+                true,
             ));
         }
     }
@@ -588,11 +616,15 @@ pub fn wrong_state(
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let c = evidence(Some(&s.layout), &s.uuid, ARTICLE_MEMORY, CpuSpec::default());
     let r = read_limits(s);
-    let wrong = match (&r.memory, &r.cpu) {
-        (Some(m), Some(cpu)) => wrong_state(l, s, m, r.swap.as_deref(), cpu),
-        _ => None,
+    let (wrong, half) = match (&r.memory, &r.cpu) {
+        (Some(m), Some(cpu)) => match state(l, s, m, r.swap.as_deref(), cpu) {
+            Some((line, true)) => (None, Some(line)),
+            Some((line, false)) => (Some(line), None),
+            None => (None, None),
+        },
+        _ => (None, None),
     };
-    judge::verdict(l, "limits", c, wrong)
+    judge::verdict_or_halfway(l, "limits", c, wrong, half)
 }
 
 #[cfg(test)]

@@ -269,27 +269,14 @@ impl Task for Pids {
     }
 }
 
-/// The judge, in language `l`. Known wrong ways: on v1, the cgroup made in the memory
-/// and cpu hierarchies only (no directory in the pids one); on v2, the controller not
-/// handed down (no `pids.max` in the cgroup); another limit than asked.
+/// The judge, in language `l`. A known wrong way: another limit than asked. Nothing of the
+/// pids controller yet (no directory in its v1 hierarchy, no `+pids` handed down on v2)
+/// is the stage not begun: the evidence rows say what is missing.
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let max = s.pids.unwrap_or(DEFAULT_PIDS);
     let c = evidence(&s.layout, &s.uuid, max, false);
-    let dir = s.layout.pids_dir(&s.uuid);
-    let made = s.layout.dirs(&s.uuid).iter().any(|d| d.is_dir());
-    let wrong = match dir {
-        Some(d) if made && !s.layout.version.is_v2() && !d.is_dir() => Some(fill(
-            t_in(l, "pids.wrong_nodir"),
-            &[("dir", &d.display()), ("uuid", &s.uuid)],
-        )),
-        Some(d) if made && s.layout.version.is_v2() && !d.join("pids.max").exists() => Some(fill(
-            t_in(l, "pids.wrong_controller"),
-            &[(
-                "file",
-                &s.layout.memory.join("cgroup.subtree_control").display(),
-            )],
-        )),
-        Some(d) => read_trim(&d.join("pids.max"))
+    let wrong = s.layout.pids_dir(&s.uuid).and_then(|d| {
+        read_trim(&d.join("pids.max"))
             .filter(|v| v.as_str() != max.to_string())
             .map(|v| {
                 fill(
@@ -300,9 +287,8 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
                         ("file", &d.join("pids.max").display()),
                     ],
                 )
-            }),
-        None => None,
-    };
+            })
+    });
     judge::verdict(l, "pids", c, wrong)
 }
 

@@ -44,6 +44,10 @@ pub enum Verdict {
     /// kernel shows and why it is wrong, when the state is a known mistake; `None` when
     /// the stage simply has not been done.
     Failed { line: Option<String>, check: Check },
+    /// Under way: the state between two commands of one stage (the memory limit set, not
+    /// yet the CPU's; `dev/null` touched, not yet bound over). Not a mistake: `line`
+    /// says what is left to do.
+    Halfway { line: String, check: Check },
 }
 
 impl Verdict {

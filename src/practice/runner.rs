@@ -780,6 +780,23 @@ impl Practice {
                     }
                     break;
                 }
+                Verdict::Halfway { line, .. } => {
+                    // Half of a stage done: what is left, once (not a failure, no JSON
+                    // line: nothing changed state).
+                    let line = shown_line(id, &line);
+                    if (self.current < self.given || self.solving > 0) && !forced {
+                        break;
+                    }
+                    if forced || self.last_fail.as_deref() != Some(line.as_str()) {
+                        lines.push(
+                            render::paint(tf("practice.halfway", &[("id", &id), ("line", &line)]))
+                                .yellow()
+                                .to_string(),
+                        );
+                        self.last_fail = Some(line);
+                    }
+                    break;
+                }
                 Verdict::Failed { line: None, .. } => {
                     self.last_fail = None;
                     if forced {
