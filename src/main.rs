@@ -140,6 +140,7 @@ fn run() -> i32 {
 
 fn start(cli: cli::Cli) -> Result<i32, Error> {
     let pids = cli.pids();
+    let overlay = cli.overlay();
     if let Some(cli::Command::Practice {
         replay, name, from, ..
     }) = cli.command
@@ -154,6 +155,7 @@ fn start(cli: cli::Cli) -> Result<i32, Error> {
             name,
             from,
             pids,
+            overlay,
         });
     }
     if cli.quiet && !cli.auto() {

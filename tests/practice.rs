@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 /// The article's tasks, in order, as this build offers them.
 fn task_ids() -> Vec<&'static str> {
-    let ids: Vec<&'static str> = hako::practice::runner::tasks(false)
+    let ids: Vec<&'static str> = hako::practice::runner::tasks(false, false)
         .iter()
         .map(|t| t.id())
         .collect();
@@ -753,6 +753,126 @@ fn with_pids_the_limit_is_a_task_and_the_container_stops_at_it() {
     assert!(
         (2..=20).contains(&procs),
         "the container's processes stop at pids.max 20: {procs}"
+    );
+    left_nothing(&r);
+}
+
+// ------------------------------------------------------------------ --overlay
+
+/// The article's tasks with `--overlay`: the overlay task right after the rootfs's.
+fn overlay_ids() -> Vec<&'static str> {
+    let ids: Vec<&'static str> = hako::practice::runner::tasks(false, true)
+        .iter()
+        .map(|t| t.id())
+        .collect();
+    let at = ids.iter().position(|i| *i == "rootfs").unwrap();
+    assert_eq!(ids.get(at + 1), Some(&"overlay"), "{ids:?}");
+    ids
+}
+
+/// LAYER and OVL as a run announced them (`With --overlay: LAYER=… OVL=…`).
+fn overlay_vars(stderr: &str) -> (PathBuf, PathBuf) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("LAYER=") && l.contains("OVL="))
+        .unwrap_or_else(|| panic!("no LAYER and OVL announced:\n{stderr}"));
+    let get = |k: &str| -> PathBuf {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .into()
+    };
+    (get("LAYER"), get("OVL"))
+}
+
+/// `--overlay`: the image goes into $LAYER, and $ROOTFS becomes an overlay of it with an
+/// upper directory of its own. The upper and work directories made but not mounted are
+/// under way (…), not a mistake; a read-only overlay (the upper directory given as a
+/// second lower one: the kernel refuses one lower directory alone) gets its ✘.
+/// Every task passes in order; a file written through $ROOTFS in the container's
+/// namespaces lands in $OVL/upper, never in $LAYER; and the clean-up leaves no mount at
+/// $ROOTFS and nothing else.
+#[test]
+#[ignore = "needs root"]
+fn with_overlay_the_layer_is_mounted_below_an_upper_of_its_own() {
+    require_root();
+    let lines = ARTICLE.replace(
+        "tar -xf $IMAGE -C $ROOTFS\n",
+        "tar -xf $IMAGE -C $LAYER\n\
+         mkdir -p $OVL/upper $OVL/work\n\
+         mount -t overlay overlay -o lowerdir=$LAYER:$OVL/upper $ROOTFS\n\
+         umount $ROOTFS\n\
+         mount -t overlay overlay -o lowerdir=$LAYER,upperdir=$OVL/upper,workdir=$OVL/work $ROOTFS\n",
+    )
+    // In the container's namespaces, before the chroot (`exit` after the last task ends
+    // the run): a write through $ROOTFS, then where it landed.
+    .replace(
+        "exec capsh",
+        "echo x > $ROOTFS/from-inside\n\
+         test -f $OVL/upper/from-inside && echo IN-UPPER | tr A-Z a-z\n\
+         test -e $LAYER/from-inside || echo NOT-IN-LAYER | tr A-Z a-z\n\
+         exec capsh",
+    );
+    let r = replay(&lines, &["--overlay"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        passed(&r.stderr),
+        overlay_ids(),
+        "{}\n{}",
+        r.stderr,
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("✘ overlay") && r.stderr.contains("has no upperdir"),
+        "the read-only overlay is named:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("… overlay"),
+        "the directories made, not mounted, are under way:\n{}",
+        r.stderr
+    );
+    // The output in lower case: never the echo of the typed line.
+    let said = |w: &str| r.stdout.lines().any(|l| l.trim().ends_with(w));
+    assert!(said("in-upper"), "{}", r.stdout);
+    assert!(said("not-in-layer"), "{}", r.stdout);
+    let (layer, ovl) = overlay_vars(&r.stderr);
+    let (_, rootfs, _) = vars(&r.stderr);
+    assert_eq!(layer, rootfs.with_file_name("layer"));
+    assert_eq!(ovl, rootfs.with_file_name("ovl"));
+    assert!(!layer.exists() && !ovl.exists(), "{}", r.stderr);
+    left_nothing(&r);
+}
+
+/// `--overlay`, the image unpacked straight into $ROOTFS: the rootfs task names it (✘)
+/// and waits for $LAYER; quitting with the overlay mounted over that $ROOTFS (and a
+/// shell in the container) unmounts it at $ROOTFS and removes everything.
+#[test]
+#[ignore = "needs root"]
+fn with_overlay_unpacking_into_rootfs_is_named_and_quitting_while_mounted_leaves_nothing() {
+    require_root();
+    let r = replay(
+        "tar -xf $IMAGE -C $ROOTFS\n\
+         tar -xf $IMAGE -C $LAYER\n\
+         mkdir -p $OVL/upper $OVL/work\n\
+         mount -t overlay overlay -o lowerdir=$LAYER,upperdir=$OVL/upper,workdir=$OVL/work $ROOTFS\n\
+         cgcreate -g cpu,memory:$UUID\n\
+         cgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\n\
+         mount -t proc proc $ROOTFS/proc\n\
+         #hako: quit\n",
+        &["--overlay"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("✘ rootfs") && r.stderr.contains("unpack it into $LAYER"),
+        "the image in $ROOTFS is named:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        passed(&r.stderr)[..2],
+        ["rootfs", "overlay"],
+        "{}",
+        r.stderr
     );
     left_nothing(&r);
 }

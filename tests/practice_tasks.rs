@@ -249,6 +249,7 @@ fn setup_for(made: &Made, image: &Path) -> Setup {
         host_hostname: hako::sys::ns::hostname(),
         host_mounts: mountinfo::read(None).unwrap(),
         pids: None,
+        overlay: false,
     }
 }
 

@@ -334,6 +334,7 @@ pub mod tests {
             host_hostname: "host".into(),
             host_mounts: vec![],
             pids: None,
+            overlay: false,
         }
     }
 

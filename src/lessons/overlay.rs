@@ -7,13 +7,15 @@
 
 use super::context::Context;
 use super::fragment::{Fragment, ScriptCtx};
+use super::judge;
 use super::lesson::Lesson;
+use super::task::{Setup, Task, Verdict};
 use crate::error::Result;
 use crate::journal::Item;
 use crate::rootfs::layers::{self, Fingerprint, Mounted};
 use crate::rootfs::Source;
 use crate::ui::evidence::Check;
-use crate::ui::i18n::{t, tf};
+use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 use crate::ui::sanitize::clean_path;
 
 pub struct Overlay;
@@ -318,6 +320,10 @@ grep " $ROOTFS " /proc/self/mountinfo >&2"#
         true
     }
 
+    fn task(&self) -> Option<&dyn Task> {
+        Some(self)
+    }
+
     /// Two overlays of the same cached layers mounted at once, each writing the same
     /// name: each reads back its own text, each upper holds only its own, the layers
     /// have neither.
@@ -504,5 +510,201 @@ fn whiteout_rows(st: &mut Context, m: &Mounted, c: &mut Check) {
             t("overlay.whiteout_want"),
             false,
         );
+    }
+}
+
+impl Task for Overlay {
+    fn id(&self) -> &'static str {
+        "overlay"
+    }
+    fn inside(&self) -> bool {
+        false
+    }
+    fn solve(&self, s: &Setup) -> Vec<String> {
+        task_lines(s)
+    }
+    fn judge(&self, s: &Setup) -> Verdict {
+        judged(lang(), s)
+    }
+}
+
+/// What the learner types (`hako practice --overlay`): the upper and work directories
+/// in `$OVL`, then `$LAYER` mounted read-only below the upper one, at `$ROOTFS`.
+fn task_lines(s: &Setup) -> Vec<String> {
+    let ovl = s.ovl();
+    let (upper, work) = (ovl.join("upper"), ovl.join("work"));
+    vec![
+        format!("mkdir -p {} {}", judge::shown(&upper), judge::shown(&work)),
+        format!(
+            "mount -t overlay overlay -o {} {}",
+            judge::shown(std::path::Path::new(&format!(
+                "lowerdir={},upperdir={},workdir={}",
+                s.layer().display(),
+                upper.display(),
+                work.display()
+            ))),
+            judge::shown(&s.rootfs)
+        ),
+    ]
+}
+
+/// One option's value in an overlay's super options (`lowerdir=…`), if it is there.
+fn option<'a>(options: &'a str, name: &str) -> Option<&'a str> {
+    options
+        .split(',')
+        .find_map(|o| o.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+}
+
+/// What the kernel shows of an overlay's options, judged: the known wrong ways first
+/// (`None`: nothing wrong seen in them), then whether they hold.
+fn options_judged(l: Lang, s: &Setup, options: &str) -> (Option<String>, bool) {
+    let layer = s.layer();
+    let lower_ok = option(options, "lowerdir")
+        .is_some_and(|v| v.split(':').any(|d| std::path::Path::new(d) == layer));
+    let upper = option(options, "upperdir").is_some();
+    if !upper {
+        let line = fill(
+            t_in(l, "overlay.wrong_no_upper"),
+            &[("rootfs", &s.rootfs.display())],
+        );
+        return (Some(line), false);
+    }
+    (None, lower_ok)
+}
+
+/// The judge: the host's mount table has an overlay at `$ROOTFS` whose options name
+/// `$LAYER` as a lower directory and an upper directory, and `/bin/sh` resolves
+/// through it. Known wrong ways: an overlay with no upper directory (read-only), and
+/// the image unpacked straight into `$ROOTFS` with no overlay there. The upper and work
+/// directories made, not yet mounted: under way.
+fn judged(l: Lang, s: &Setup) -> Verdict {
+    let mut c = Check::new(t_in(l, "overlay.hint"));
+    let seen = crate::sys::overlay::mounted_at(&s.rootfs);
+    let (wrong, ok) = match &seen {
+        Some(o) => options_judged(l, s, o),
+        None => (super::rootfs::wrong_unpacked(l, s), false),
+    };
+    c.row(
+        fill(
+            t_in(l, "overlay.row_mount"),
+            &[("root", &clean_path(&s.rootfs))],
+        ),
+        seen.map(|o| crate::ui::sanitize::clean(&o).into_owned())
+            .unwrap_or_else(|| t_in(l, "overlay.not_mounted").to_string()),
+        fill(
+            t_in(l, "overlay.want_task"),
+            &[("layer", &clean_path(&s.layer()))],
+        ),
+        ok,
+    );
+    if ok {
+        let shell = super::rootfs::evidence(Some((&s.rootfs, super::rootfs::SHELL)));
+        if !shell.passed() {
+            c.hint = shell.hint;
+        }
+        c.rows.extend(shell.rows);
+    }
+    let ovl = s.ovl();
+    let made = ["upper", "work"]
+        .iter()
+        .all(|d| crate::sys::files::exists_nofollow(&ovl.join(d)));
+    let half = (made && !ok).then(|| {
+        fill(
+            t_in(l, "overlay.half_dirs"),
+            &[("rootfs", &s.rootfs.display())],
+        )
+    });
+    judge::verdict_or_halfway(l, "overlay", c, wrong, half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> Setup {
+        let mut s = judge::tests::setup(false);
+        s.rootfs = "/tmp/hako.0c0ffee01234/rootfs".into();
+        s.image = "/tmp/hako.0c0ffee01234/image.tar".into();
+        s.overlay = true;
+        s
+    }
+
+    #[test]
+    fn the_solve_lines_name_this_runs_directories() {
+        let s = setup();
+        assert_eq!(
+            task_lines(&s),
+            [
+                "mkdir -p /tmp/hako.0c0ffee01234/ovl/upper /tmp/hako.0c0ffee01234/ovl/work",
+                "mount -t overlay overlay -o lowerdir=/tmp/hako.0c0ffee01234/layer,upperdir=/tmp/hako.0c0ffee01234/ovl/upper,workdir=/tmp/hako.0c0ffee01234/ovl/work /tmp/hako.0c0ffee01234/rootfs",
+            ]
+        );
+        assert_eq!(
+            super::super::rootfs::unpack(&s),
+            "tar -xf /tmp/hako.0c0ffee01234/image.tar -C /tmp/hako.0c0ffee01234/layer"
+        );
+        let mut plain = s.clone();
+        plain.overlay = false;
+        assert_eq!(
+            super::super::rootfs::unpack(&plain),
+            "tar -xf /tmp/hako.0c0ffee01234/image.tar -C /tmp/hako.0c0ffee01234/rootfs"
+        );
+    }
+
+    #[test]
+    fn an_overlay_without_an_upper_directory_is_a_known_mistake() {
+        let s = setup();
+        for l in [Lang::En, Lang::Ja] {
+            let (wrong, ok) = options_judged(
+                l,
+                &s,
+                "ro,lowerdir=/tmp/hako.0c0ffee01234/layer,redirect_dir=nofollow",
+            );
+            let wrong = wrong.expect("read-only overlay named");
+            assert!(
+                !ok && wrong.contains("/tmp/hako.0c0ffee01234/rootfs"),
+                "{wrong}"
+            );
+            assert!(!wrong.contains('{'), "{wrong}");
+        }
+        let good = "rw,lowerdir=/tmp/hako.0c0ffee01234/layer/,upperdir=/tmp/hako.0c0ffee01234/ovl/upper,workdir=/tmp/hako.0c0ffee01234/ovl/work,uuid=on";
+        assert_eq!(options_judged(Lang::En, &s, good), (None, true));
+        let other = "rw,lowerdir=/srv/other,upperdir=/u,workdir=/w";
+        assert_eq!(options_judged(Lang::En, &s, other), (None, false));
+        assert_eq!(
+            option(good, "workdir"),
+            Some("/tmp/hako.0c0ffee01234/ovl/work")
+        );
+        assert_eq!(option(good, "upper"), None);
+    }
+
+    #[test]
+    fn the_tasks_lines_are_in_both_catalogs() {
+        let s = setup();
+        for l in [Lang::En, Lang::Ja] {
+            for key in [
+                "overlay.goal",
+                "overlay.hint_what",
+                "overlay.hint_tool",
+                "overlay.passed",
+                "overlay.wrong_no_upper",
+                "overlay.wrong_unpacked",
+                "overlay.want_task",
+                "overlay.half_dirs",
+                "rootfs.layer.goal",
+                "rootfs.layer.hint_what",
+                "rootfs.layer.hint_tool",
+                "rootfs.layer.passed",
+            ] {
+                assert_ne!(t_in(l, key), key, "{key} missing ({l:?})");
+            }
+            for id in ["overlay", "rootfs.layer"] {
+                let g = super::super::task::goal(l, id, &s);
+                assert!(!g.contains('{'), "{g}");
+                for h in super::super::task::ladder(l, id, &s, &task_lines(&s)) {
+                    assert!(!h.contains('{'), "{h}");
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::context::Context;
 use super::fragment::{quote, Fragment, ScriptCtx, ROOTFS};
 use super::judge;
 use super::lesson::Lesson;
-use super::task::{Setup, Task, Verdict};
+use super::task::{self, Setup, Task, Verdict};
 use crate::error::Result;
 use crate::rootfs::{docker, host, oci, tarball, Rootfs, Source};
 use crate::ui::evidence::Check;
@@ -14,7 +14,8 @@ use crate::ui::i18n::{fill, lang, t, t_in, tf, Lang};
 
 pub struct RootfsLesson;
 
-const SHELL: &str = "/bin/sh";
+/// The shell a rootfs must hold (the container's first program), as the kernel finds it.
+pub const SHELL: &str = "/bin/sh";
 
 /// Tarball `p` unpacked into rootfs `r` (as the shell names it), owners kept as numbers.
 fn untar(p: &std::path::Path, r: &str) -> String {
@@ -414,12 +415,18 @@ fn oci_shell(r: &oci::Reference) -> String {
 }
 
 /// What the learner types: the image unpacked into the empty directory, as the article
-/// unpacks `docker export` (GNU tar finds the compression itself).
-fn unpack(s: &Setup) -> String {
+/// unpacks `docker export` (GNU tar finds the compression itself); with `--overlay`,
+/// into `$LAYER`, the overlay's lower directory.
+pub fn unpack(s: &Setup) -> String {
+    let into = if s.overlay {
+        s.layer()
+    } else {
+        s.rootfs.clone()
+    };
     format!(
         "tar -xf {} -C {}",
         judge::shown(&s.image),
-        judge::shown(&s.rootfs)
+        judge::shown(&into)
     )
 }
 
@@ -430,12 +437,59 @@ impl Task for RootfsLesson {
     fn inside(&self) -> bool {
         false
     }
+    /// With `--overlay`, the image goes into `$LAYER` (`rootfs.layer.goal`).
+    fn goal(&self, s: &Setup) -> String {
+        task::goal(lang(), if s.overlay { LAYER_ID } else { "rootfs" }, s)
+    }
+    fn hints(&self, s: &Setup) -> [String; 3] {
+        let id = if s.overlay { LAYER_ID } else { "rootfs" };
+        task::ladder(lang(), id, s, &self.solve(s))
+    }
     fn solve(&self, s: &Setup) -> Vec<String> {
         vec![unpack(s)]
     }
     fn judge(&self, s: &Setup) -> Verdict {
-        judged(lang(), s)
+        if s.overlay {
+            judged_layer(lang(), s)
+        } else {
+            judged(lang(), s)
+        }
     }
+}
+
+/// The catalog prefix of the rootfs task's goal, hints and passed line under
+/// `--overlay` (the image into `$LAYER`).
+const LAYER_ID: &str = "rootfs.layer";
+
+/// The judge under `--overlay`: the image's tree in `$LAYER`, its shell resolvable in
+/// it. A known wrong way: the image unpacked straight into `$ROOTFS`, where the overlay
+/// is to be mounted.
+fn judged_layer(l: Lang, s: &Setup) -> Verdict {
+    let layer = s.layer();
+    let c = evidence(Some((&layer, SHELL)));
+    let wrong = if c.passed() {
+        None
+    } else {
+        wrong_unpacked(l, s)
+    };
+    judge::verdict(l, LAYER_ID, c, wrong)
+}
+
+/// With `--overlay`, the known wrong way "the image unpacked straight into `$ROOTFS`":
+/// no overlay mounted there, and the image's shell in `$ROOTFS` itself.
+pub fn wrong_unpacked(l: Lang, s: &Setup) -> Option<String> {
+    if crate::sys::overlay::mounted_at(&s.rootfs).is_some()
+        || host::inside_to_host(&s.rootfs, SHELL).is_none()
+    {
+        return None;
+    }
+    Some(fill(
+        t_in(l, "overlay.wrong_unpacked"),
+        &[
+            ("rootfs", &s.rootfs.display()),
+            ("layer", &s.layer().display()),
+        ],
+    ))
 }
 
 /// The judge, in language `l`. A known wrong way: the image unpacked one level too deep

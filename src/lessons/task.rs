@@ -33,6 +33,23 @@ pub struct Setup {
     pub host_mounts: Vec<Mount>,
     /// `--pids N`: the pids task is practised too, with this limit.
     pub pids: Option<u64>,
+    /// `--overlay`: the image is unpacked into `$LAYER` and `$ROOTFS` is an overlay
+    /// mount of it (the overlay task).
+    pub overlay: bool,
+}
+
+impl Setup {
+    /// `$LAYER` (with `--overlay`): the empty directory beside `$ROOTFS` for the image's
+    /// one layer, the overlay's lower directory.
+    pub fn layer(&self) -> PathBuf {
+        self.rootfs.with_file_name("layer")
+    }
+
+    /// `$OVL` (with `--overlay`): the directory beside `$ROOTFS` for the overlay's
+    /// `upper` and `work` directories.
+    pub fn ovl(&self) -> PathBuf {
+        self.rootfs.with_file_name("ovl")
+    }
 }
 
 /// What a judge concluded.
@@ -104,7 +121,8 @@ pub fn goal(l: Lang, id: &str, s: &Setup) -> String {
     fill(t_in(l, &format!("{id}.goal")), &args)
 }
 
-/// The values a goal or a hint may name: `{uuid}`, `{rootfs}`, `{image}`, the
+/// The values a goal or a hint may name: `{uuid}`, `{rootfs}`, `{image}`, `{layer}`,
+/// `{ovl}`, the
 /// cgroup version's `{version}`, `{memory_file}`, `{cpu_files}`, the pids limit `{max}`
 /// and the pids cgroup's directory `{pids_dir}`.
 fn values(s: &Setup) -> Vec<(&'static str, String)> {
@@ -121,6 +139,8 @@ fn values(s: &Setup) -> Vec<(&'static str, String)> {
         ("uuid", s.uuid.clone()),
         ("rootfs", s.rootfs.display().to_string()),
         ("image", s.image.display().to_string()),
+        ("layer", s.layer().display().to_string()),
+        ("ovl", s.ovl().display().to_string()),
         ("version", s.layout.version.label().to_string()),
         (
             "memory_file",

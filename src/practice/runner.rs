@@ -50,6 +50,9 @@ pub struct Options {
     pub from: Option<String>,
     /// `--pids N` (or `--all`): the pids lesson is a task too, with this limit.
     pub pids: Option<u64>,
+    /// `--overlay` (or `--all`): the image goes into `$LAYER`, and the overlay lesson is a
+    /// task: `$ROOTFS` becomes an overlay mount of it.
+    pub overlay: bool,
 }
 
 /// What the learner (a key after the prefix) or a replay file asks of hako.
@@ -120,11 +123,15 @@ pub fn split_keys(bytes: &[u8], prefix: &mut bool) -> (Vec<u8>, Vec<Cmd>, bool) 
 }
 
 /// The article's lessons that offer a task, in the walk's order; with `pids`, the pids
-/// lesson's too.
-pub fn tasks(pids: bool) -> Vec<&'static dyn Task> {
+/// lesson's too; with `overlay`, the overlay lesson's (right after the rootfs's).
+pub fn tasks(pids: bool, overlay: bool) -> Vec<&'static dyn Task> {
     lessons::TABLE
         .iter()
-        .filter(|e| e.set == Set::Article || (pids && e.set == Set::Pids))
+        .filter(|e| {
+            e.set == Set::Article
+                || (pids && e.set == Set::Pids)
+                || (overlay && e.set == Set::Overlay)
+        })
         .filter_map(|e| e.lesson.task())
         .collect()
 }
@@ -316,6 +323,10 @@ fn shell_env(p: &Prepared) -> Vec<(String, String)> {
         ("ROOTFS".to_string(), p.root().display().to_string()),
         ("IMAGE".to_string(), p.image.display().to_string()),
     ];
+    if let Some((layer, ovl)) = &p.overlay {
+        env.push(("LAYER".to_string(), layer.display().to_string()));
+        env.push(("OVL".to_string(), ovl.display().to_string()));
+    }
     for k in ["LANG", "LC_ALL"] {
         if let Ok(v) = std::env::var(k) {
             env.push((k.to_string(), v));
@@ -338,7 +349,7 @@ pub fn run(opts: Options) -> Result<i32> {
         },
         None => VecDeque::new(),
     };
-    let all = tasks(opts.pids.is_some());
+    let all = tasks(opts.pids.is_some(), opts.overlay);
     let from = match &opts.from {
         None => 0,
         Some(id) => all.iter().position(|t| t.id() == id).ok_or_else(|| {
@@ -359,7 +370,7 @@ pub fn run(opts: Options) -> Result<i32> {
             render::note(&format!("  {l}"));
         }
     }
-    let prepared = setup::prepare(&opts.source, opts.insecure)?;
+    let prepared = setup::prepare(&opts.source, opts.insecure, opts.overlay)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let argv = shell_argv();
     let shell = match pty::spawn_shell(&argv, &shell_env(&prepared), &cwd) {
@@ -384,6 +395,7 @@ pub fn run(opts: Options) -> Result<i32> {
         host_hostname: prepared.host_hostname.clone(),
         host_mounts: prepared.host_mounts.clone(),
         pids: opts.pids,
+        overlay: opts.overlay,
     };
     let did = prepared.did.clone();
     let mut live = Live {
@@ -391,7 +403,7 @@ pub fn run(opts: Options) -> Result<i32> {
         raw: None,
         prepared,
     };
-    let tasks = tasks(opts.pids.is_some());
+    let tasks = tasks(opts.pids.is_some(), opts.overlay);
     let n = tasks.len();
     let attendee = events::attendee(opts.name.as_deref());
     let mut p = Practice {
@@ -435,6 +447,15 @@ pub fn run(opts: Options) -> Result<i32> {
             ],
         ),
     ];
+    if opts.overlay {
+        intro.push(tf(
+            "practice.vars_overlay",
+            &[
+                ("layer", &p.setup.layer().display()),
+                ("ovl", &p.setup.ovl().display()),
+            ],
+        ));
+    }
     if interactive {
         intro.push(render::dim(t("practice.keys")));
     }
@@ -1034,6 +1055,7 @@ mod tests {
                 host_hostname: "h".into(),
                 host_mounts: vec![],
                 pids: None,
+                overlay: false,
             },
             tasks: vec![&A, &B, &C],
             current: 0,

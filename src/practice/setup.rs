@@ -31,6 +31,8 @@ pub struct Prepared {
     /// `$ROOTFS`: `rootfs` in the run's directory.
     pub rootfs: PathBuf,
     pub image: PathBuf,
+    /// With `--overlay`: `$LAYER` and `$OVL`, empty directories beside `$ROOTFS`.
+    pub overlay: Option<(PathBuf, PathBuf)>,
     /// Each cgroup hierarchy's `$UUID` directory (made by the learner, or not).
     pub cgroups: Vec<PathBuf>,
     /// What was said while preparing (shown before the first goal).
@@ -80,7 +82,7 @@ pub fn cgroup_dirs(mounts: &[Mount], uuid: &str) -> Vec<PathBuf> {
 
 /// Prepares a practice run; whatever it made is removed by [`Prepared::cleanup`] (also
 /// on drop), even when preparing fails half-way.
-pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
+pub fn prepare(source: &Source, insecure: bool, overlay: bool) -> Result<Prepared> {
     let host_mounts = crate::sys::mountinfo::read(None)
         .map_err(|e| Error::failed(tf("err.mountinfo", &[("why", &e)])))?;
     let layout = crate::sys::cgroup::detect(&host_mounts)
@@ -96,6 +98,7 @@ pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
         top: None,
         rootfs: PathBuf::new(),
         image: PathBuf::new(),
+        overlay: None,
         did: vec![],
     };
     for d in p.cgroups.clone() {
@@ -124,6 +127,16 @@ pub fn prepare(source: &Source, insecure: bool) -> Result<Prepared> {
     p.rootfs = root.clone();
     p.did
         .push(tf("rootfs.did_mktemp", &[("path", &root.display())]));
+    if overlay {
+        // $LAYER and $OVL, named as `Setup::layer` and `Setup::ovl` name them.
+        let (layer, ovl) = (root.with_file_name("layer"), root.with_file_name("ovl"));
+        for d in [&layer, &ovl] {
+            crate::rootfs::create_temp(d)?;
+            p.did
+                .push(tf("rootfs.did_mktemp", &[("path", &d.display())]));
+        }
+        p.overlay = Some((layer, ovl));
+    }
     let work = top.clone();
     let tree = top.join("tree");
     let from: PathBuf = match source {
