@@ -876,3 +876,33 @@ fn with_overlay_unpacking_into_rootfs_is_named_and_quitting_while_mounted_leaves
     );
     left_nothing(&r);
 }
+
+/// `--overlay`, every task solved by hako: the rootfs task's line unpacks into $LAYER,
+/// the overlay task's lines make the directories and mount it, and nothing on the way is
+/// a failure.
+#[test]
+#[ignore = "needs root"]
+fn with_overlay_solve_passes_every_task() {
+    require_root();
+    let ids = overlay_ids();
+    let lines = "#hako: solve\n".repeat(ids.len());
+    let r = replay(&lines, &["--overlay", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let solved: Vec<&str> = events
+        .iter()
+        .filter(|e| e["state"] == "solved")
+        .map(|e| e["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(solved, ids, "{}\n{}", r.stderr, r.stdout);
+    assert!(
+        !events.iter().any(|e| e["state"] == "failed"),
+        "{}",
+        r.stderr
+    );
+}

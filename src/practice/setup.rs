@@ -1,6 +1,7 @@
 //! What hako prepares before the learner's first command, and removes on every exit
 //! path: the run's name (`$UUID`), its directory (made and journaled as the walk's
-//! rootfs is, `$TMPDIR/hako.<12 hex>`) holding the empty `$ROOTFS` and `$IMAGE`, and the
+//! rootfs is, `$TMPDIR/hako.<12 hex>`) holding the empty `$ROOTFS` and `$IMAGE` (with
+//! `--overlay`, the empty `$LAYER` and `$OVL` too), and the
 //! cgroup directories the learner will make under that name (each hierarchy's `$UUID`,
 //! recorded in the journal before the learner can make them, so that `hako cleanup`
 //! after a crash finds them, learner-made sub-cgroups included).
@@ -185,8 +186,9 @@ impl Prepared {
 
     /// Removes what practice made: the cgroups (the processes still in them killed
     /// first, by PID, as listed in their `cgroup.procs`; sub-cgroups first), every
-    /// mount under the run's directory (deepest first, detached), then that directory
-    /// with `$ROOTFS` and `$IMAGE` in it.
+    /// mount under the run's directory (deepest first, detached; an overlay mounted at
+    /// `$ROOTFS` itself is one of them), then that directory with `$ROOTFS`, `$IMAGE`
+    /// (and `$LAYER`, `$OVL`) in it.
     /// Never through a link, never across a mount. Safe to call more than once.
     pub fn cleanup(&mut self) -> Vec<String> {
         let mut said = vec![];
