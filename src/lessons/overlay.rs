@@ -576,10 +576,11 @@ fn options_judged(l: Lang, s: &Setup, options: &str) -> (Option<String>, bool) {
 /// `$LAYER` as a lower directory and an upper directory, and `/bin/sh` resolves
 /// through it. Known wrong ways: an overlay with no upper directory (read-only), and
 /// the image unpacked straight into `$ROOTFS` with no overlay there. The upper and work
-/// directories made, not yet mounted: under way.
+/// directories made, no overlay mounted yet: under way.
 fn judged(l: Lang, s: &Setup) -> Verdict {
     let mut c = Check::new(t_in(l, "overlay.hint"));
     let seen = crate::sys::overlay::mounted_at(&s.rootfs);
+    let mounted = seen.is_some();
     let (wrong, ok) = match &seen {
         Some(o) => options_judged(l, s, o),
         None => (super::rootfs::wrong_unpacked(l, s), false),
@@ -608,7 +609,7 @@ fn judged(l: Lang, s: &Setup) -> Verdict {
     let made = ["upper", "work"]
         .iter()
         .all(|d| crate::sys::files::exists_nofollow(&ovl.join(d)));
-    let half = (made && !ok).then(|| {
+    let half = (made && !mounted).then(|| {
         fill(
             t_in(l, "overlay.half_dirs"),
             &[("rootfs", &s.rootfs.display())],
