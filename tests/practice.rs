@@ -540,7 +540,11 @@ fn sigterm_inside_the_container_leaves_nothing_behind() {
 
 /// Starts a practice replaying `lines` and returns it once the container printed
 /// `READY` (typed as `READ''Y`), with what it said on stdout so far.
-fn start_until_ready(lines: &str, env: &[(&str, &str)]) -> (std::process::Child, Tmp) {
+fn start_until_ready(
+    lines: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (std::process::Child, Tmp) {
     let dir = Tmp::new("practice-live");
     let file = dir.path().join("replay.txt");
     std::fs::write(&file, lines).unwrap();
@@ -548,6 +552,7 @@ fn start_until_ready(lines: &str, env: &[(&str, &str)]) -> (std::process::Child,
     c.arg("practice")
         .arg("--replay")
         .arg(&file)
+        .args(args)
         .env("HAKO_STATE_DIR", dir.path().join("state"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -579,6 +584,7 @@ fn a_crash_then_hako_cleanup_leaves_nothing_behind() {
     require_root();
     let (mut child, _dir) = start_until_ready(
         "tar -xf $IMAGE -C $ROOTFS\nmkdir $ROOTFS/x\nmount --bind /tmp $ROOTFS/x\ncgcreate -g cpu,memory:$UUID\nmkdir /sys/fs/cgroup/memory/$UUID/sub\ncgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\nmount -t proc proc $ROOTFS/proc\necho READ''Y\nsleep 1000\n",
+        &[],
         &[],
     );
     let mut err = child.stderr.take().unwrap();
@@ -905,4 +911,45 @@ fn with_overlay_solve_passes_every_task() {
         "{}",
         r.stderr
     );
+}
+
+/// `--overlay`, hako killed (SIGKILL) with the overlay mounted at $ROOTFS, a proc mount
+/// in the container and a shell in it: `hako cleanup` unmounts the overlay at $ROOTFS
+/// and removes the run's directory with $LAYER and $OVL in it.
+#[test]
+#[ignore = "needs root"]
+fn with_overlay_a_crash_then_hako_cleanup_leaves_nothing_behind() {
+    require_root();
+    let (mut child, _dir) = start_until_ready(
+        "tar -xf $IMAGE -C $LAYER\n\
+         mkdir -p $OVL/upper $OVL/work\n\
+         mount -t overlay overlay -o lowerdir=$LAYER,upperdir=$OVL/upper,workdir=$OVL/work $ROOTFS\n\
+         cgcreate -g cpu,memory:$UUID\n\
+         cgexec -g cpu,memory:$UUID unshare -muinpf /bin/bash\n\
+         mount -t proc proc $ROOTFS/proc\n\
+         echo READ''Y\n\
+         sleep 1000\n",
+        &[],
+        &["--overlay"],
+    );
+    let mut err = child.stderr.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    let mut said = String::new();
+    use std::io::Read;
+    err.read_to_string(&mut said).unwrap();
+    let (uuid, rootfs, image) = vars(&said);
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap()));
+    assert!(mounted, "the crash left the overlay at $ROOTFS:\n{said}");
+    let r = run(&["cleanup"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_no_panic();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (layer, ovl) = overlay_vars(&said);
+    assert!(!layer.exists() && !ovl.exists(), "{}", r.stderr);
+    assert_practice_left_nothing(&uuid, &rootfs, &image, &format!("{said}\n{}", r.stderr));
 }
