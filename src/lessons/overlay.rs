@@ -690,6 +690,7 @@ mod tests {
                 "overlay.passed",
                 "overlay.wrong_no_upper",
                 "overlay.wrong_unpacked",
+                "overlay.wrong_unpacked_too",
                 "overlay.want_task",
                 "overlay.half_dirs",
                 "rootfs.layer.goal",

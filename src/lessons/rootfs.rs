@@ -476,15 +476,21 @@ fn judged_layer(l: Lang, s: &Setup) -> Verdict {
 }
 
 /// With `--overlay`, the known wrong way "the image unpacked straight into `$ROOTFS`":
-/// no overlay mounted there, and the image's shell in `$ROOTFS` itself.
+/// no overlay mounted there, and the image's shell in `$ROOTFS` itself (the sentence
+/// asks for `$LAYER` too only while `$LAYER` lacks it).
 pub fn wrong_unpacked(l: Lang, s: &Setup) -> Option<String> {
     if crate::sys::overlay::mounted_at(&s.rootfs).is_some()
         || host::inside_to_host(&s.rootfs, SHELL).is_none()
     {
         return None;
     }
+    let key = if host::inside_to_host(&s.layer(), SHELL).is_some() {
+        "overlay.wrong_unpacked_too"
+    } else {
+        "overlay.wrong_unpacked"
+    };
     Some(fill(
-        t_in(l, "overlay.wrong_unpacked"),
+        t_in(l, key),
         &[
             ("rootfs", &s.rootfs.display()),
             ("layer", &s.layer().display()),
