@@ -149,6 +149,24 @@ fn passed(stderr: &str) -> Vec<String> {
         .collect()
 }
 
+/// The JSON lines hako wrote on stderr (`--format json`), each parsed.
+fn json_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The tasks of the events in `state`, in order.
+fn in_state<'a>(events: &'a [serde_json::Value], state: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["state"] == state)
+        .filter_map(|e| e["task"].as_str())
+        .collect()
+}
+
 fn failed(stderr: &str) -> Vec<String> {
     stderr
         .lines()
@@ -205,17 +223,8 @@ fn solve_types_the_command_and_the_task_passes() {
     }
     let r = replay(&lines, &["--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let events: Vec<serde_json::Value> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let solved: Vec<&str> = events
-        .iter()
-        .filter(|e| e["state"] == "solved")
-        .map(|e| e["task"].as_str().unwrap())
-        .collect();
+    let events = json_events(&r.stderr);
+    let solved = in_state(&events, "solved");
     assert_eq!(solved, ids, "{}\n{}", r.stderr, r.stdout);
     // A stage half done while hako types its own solve lines is not a failure.
     let fails: Vec<&serde_json::Value> = events.iter().filter(|e| e["state"] == "failed").collect();
@@ -894,17 +903,8 @@ fn with_overlay_solve_passes_every_task() {
     let lines = "#hako: solve\n".repeat(ids.len());
     let r = replay(&lines, &["--overlay", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let events: Vec<serde_json::Value> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let solved: Vec<&str> = events
-        .iter()
-        .filter(|e| e["state"] == "solved")
-        .map(|e| e["task"].as_str().unwrap())
-        .collect();
+    let events = json_events(&r.stderr);
+    let solved = in_state(&events, "solved");
     assert_eq!(solved, ids, "{}\n{}", r.stderr, r.stdout);
     assert!(
         !events.iter().any(|e| e["state"] == "failed"),
