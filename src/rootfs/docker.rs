@@ -11,10 +11,10 @@
 
 use super::extract::{self, Counted, Unpacker};
 use crate::error::{Error, Result};
+use crate::sys::net::UnixStream;
 use crate::ui::i18n::{t, tf};
 use crate::ui::render;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 /// The article's image: `docker container create bash`.
@@ -166,10 +166,7 @@ impl Engine {
         path: &str,
         json: Option<&str>,
     ) -> std::result::Result<Response, DockerError> {
-        let stream = UnixStream::connect(&self.sock).map_err(DockerError::Unreachable)?;
-        stream
-            .set_read_timeout(Some(self.timeout))
-            .and_then(|_| stream.set_write_timeout(Some(self.timeout)))
+        let stream = crate::sys::net::connect_unix(&self.sock, self.timeout)
             .map_err(DockerError::Unreachable)?;
         let mut w = &stream;
         let body = json.unwrap_or("");

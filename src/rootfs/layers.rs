@@ -11,10 +11,9 @@
 
 use super::oci::{Algorithm, Cache, Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::sys::files::{is_dir_nofollow, list_tree, make_dir, read_chunks, rename, Lstat};
 use crate::ui::i18n::tf;
 use crate::ui::sanitize::clean_path;
-use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The layer cache: `<cache>/layers`.
@@ -36,11 +35,6 @@ fn cache_error(dir: &Path, e: impl std::fmt::Display) -> Error {
         "err.layers",
         &[("dir", &clean_path(dir)), ("why", &e.to_string())],
     ))
-}
-
-/// Whether `p` is a directory itself (not a link to one).
-fn is_dir_nofollow(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
 }
 
 impl Layers {
@@ -70,19 +64,9 @@ impl Layers {
     }
 
     /// The lock of `key`'s layer, held (flock LOCK_EX) until the file is dropped.
-    fn lock(&self, key: &Digest) -> Result<std::fs::File> {
+    fn lock(&self, key: &Digest) -> Result<crate::sys::overlay::Locked> {
         let p = self.dir.join(format!("{}.lock", name(key)));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(crate::sys::files::O_NOFOLLOW)
-            .open(&p)
-            .map_err(|e| cache_error(&self.dir, e))?;
-        crate::sys::overlay::lock(&f).map_err(|e| cache_error(&self.dir, e))?;
-        Ok(f)
+        crate::sys::overlay::locked(&p).map_err(|e| cache_error(&self.dir, e))
     }
 
     /// The layer keyed `key`, unpacked by `fill` into a fresh directory (then renamed
@@ -108,10 +92,7 @@ impl Layers {
         // Under the lock, a temporary directory of this key is a dead run's: it goes.
         let tmp = self.dir.join(format!(".tmp-{}", name(key)));
         let _ = crate::sys::tree::remove_tree(&tmp, None);
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&tmp)
-            .map_err(|e| cache_error(&self.dir, e))?;
+        make_dir(&tmp, 0o755).map_err(|e| cache_error(&self.dir, e))?;
         let did = match fill(&tmp) {
             Ok(d) => d,
             Err(e) => {
@@ -119,7 +100,7 @@ impl Layers {
                 return Err(e);
             }
         };
-        std::fs::rename(&tmp, &path).map_err(|e| cache_error(&self.dir, e))?;
+        rename(&tmp, &path).map_err(|e| cache_error(&self.dir, e))?;
         Ok((
             Layer {
                 key: key.clone(),
@@ -142,10 +123,7 @@ impl Layers {
         let tmp = self
             .dir
             .join(format!(".tmp-build-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&tmp)
-            .map_err(|e| cache_error(&self.dir, e))?;
+        make_dir(&tmp, 0o755).map_err(|e| cache_error(&self.dir, e))?;
         let built = build(&tmp).and_then(|t| key_of(&tmp).map(|k| (t, k)));
         let (t, key) = match built {
             Ok(x) => x,
@@ -158,7 +136,7 @@ impl Layers {
         let path = self.path(&key);
         let fresh = !is_dir_nofollow(&path);
         if fresh {
-            std::fs::rename(&tmp, &path).map_err(|e| cache_error(&self.dir, e))?;
+            rename(&tmp, &path).map_err(|e| cache_error(&self.dir, e))?;
         } else {
             let _ = crate::sys::tree::remove_tree(&tmp, None);
         }
@@ -200,42 +178,9 @@ fn name(key: &Digest) -> String {
 
 /// The sha256 of a file's bytes (the key of a `tar:` layer).
 pub fn file_digest(p: &Path) -> std::io::Result<Digest> {
-    let mut f = std::fs::File::open(p)?;
     let mut h = Hasher::new(Algorithm::Sha256);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    read_chunks(p, |b| h.update(b))?;
     Ok(h.finish())
-}
-
-/// Every name under `root` (relative, sorted, depth first), with its metadata; links
-/// are never followed, another mount is never entered.
-fn walk(root: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
-    let top = std::fs::symlink_metadata(root)?;
-    let mut out = vec![];
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut names: Vec<_> = std::fs::read_dir(root.join(&rel))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names.into_iter().rev() {
-            let r = rel.join(&n);
-            let m = std::fs::symlink_metadata(root.join(&r))?;
-            if m.file_type().is_dir() && m.dev() == top.dev() {
-                stack.push(r.clone());
-            }
-            out.push((r, m));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 /// The key of a layer hako built itself (`host`): the sha256 over every name's path,
@@ -245,32 +190,23 @@ fn walk(root: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
 pub fn tree_digest(root: &Path) -> std::io::Result<Digest> {
     let mut h = Hasher::new(Algorithm::Sha256);
     let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = Default::default();
-    for (rel, m) in walk(root)? {
-        use std::os::unix::ffi::OsStrExt;
-        h.update(rel.as_os_str().as_bytes());
-        h.update(format!("\0{:o} {} {} {}\0", m.mode(), m.uid(), m.gid(), m.len()).as_bytes());
+    for (rel, m) in list_tree(root)? {
+        h.update(rel.as_os_str().as_encoded_bytes());
+        h.update(format!("\0{:o} {} {} {}\0", m.mode, m.uid, m.gid, m.size).as_bytes());
         let p = root.join(&rel);
-        if m.file_type().is_symlink() {
-            h.update(std::fs::read_link(&p)?.as_os_str().as_bytes());
-        } else if m.file_type().is_file() && m.nlink() > 1 && seen.contains_key(&(m.dev(), m.ino()))
-        {
+        let id = (m.dev, m.ino);
+        if m.is_symlink() {
+            let target = crate::sys::files::read_link(&p)
+                .ok_or_else(|| std::io::Error::other(format!("readlink {}", p.display())))?;
+            h.update(target.as_os_str().as_encoded_bytes());
+        } else if m.is_file() && m.nlink > 1 && seen.contains_key(&id) {
             h.update(b"=");
-            h.update(seen[&(m.dev(), m.ino())].as_os_str().as_bytes());
-        } else if m.file_type().is_file() {
-            if m.nlink() > 1 {
-                seen.insert((m.dev(), m.ino()), rel.clone());
+            h.update(seen[&id].as_os_str().as_encoded_bytes());
+        } else if m.is_file() {
+            if m.nlink > 1 {
+                seen.insert(id, rel.clone());
             }
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(crate::sys::files::O_NOFOLLOW)
-                .open(&p)?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                match f.read(&mut buf)? {
-                    0 => break,
-                    n => h.update(&buf[..n]),
-                }
-            }
+            read_chunks(&p, |b| h.update(b))?;
         }
         h.update(b"\n");
     }
@@ -288,22 +224,15 @@ pub struct Fingerprint {
 
 pub fn fingerprint(root: &Path) -> std::io::Result<Fingerprint> {
     let mut h = Hasher::new(Algorithm::Sha256);
-    let top = std::fs::symlink_metadata(root)?;
-    let mut all = walk(root)?;
+    let top = Lstat::of(root)?;
+    let mut all = list_tree(root)?;
     all.insert(0, (PathBuf::new(), top));
     for (rel, m) in &all {
-        use std::os::unix::ffi::OsStrExt;
-        h.update(rel.as_os_str().as_bytes());
+        h.update(rel.as_os_str().as_encoded_bytes());
         h.update(
             format!(
                 "\0{} {:o} {} {} {} {}.{}\n",
-                m.ino(),
-                m.mode(),
-                m.uid(),
-                m.gid(),
-                m.len(),
-                m.mtime(),
-                m.mtime_nsec()
+                m.ino, m.mode, m.uid, m.gid, m.size, m.mtime, m.mtime_nsec
             )
             .as_bytes(),
         );
@@ -376,11 +305,10 @@ impl RunOverlay {
     /// each mount point before it is mounted.
     pub fn idmap(
         &mut self,
-        userns: &std::os::fd::OwnedFd,
+        userns: &crate::sys::OwnedFd,
         outside: u32,
         mut record: impl FnMut(&Path) -> Result<()>,
     ) -> Result<Vec<String>> {
-        use std::os::unix::fs::PermissionsExt;
         let fail = |p: &Path, why: String| {
             Error::failed(tf(
                 "err.overlay_idmap",
@@ -391,12 +319,8 @@ impl RunOverlay {
         for (i, l) in self.layers.iter().enumerate() {
             let at = self.dir.join(format!("lower-{i}"));
             record(&at)?;
-            std::fs::DirBuilder::new()
-                .mode(0o755)
-                .create(&at)
-                .map_err(|e| fail(&at, e.to_string()))?;
-            use std::os::fd::AsFd;
-            crate::sys::overlay::idmapped_bind(&l.path, userns.as_fd(), &at)
+            make_dir(&at, 0o755).map_err(|e| fail(&at, e.to_string()))?;
+            crate::sys::overlay::idmapped_bind(&l.path, userns, &at)
                 .map_err(|e| fail(&l.path, crate::sys::explain(e)))?;
             did.push(tf(
                 "overlay.did_idmapped",
@@ -405,13 +329,10 @@ impl RunOverlay {
         }
         self.idmapped = true;
         let upper = self.dir.join("upper");
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&upper)
+        make_dir(&upper, 0o755).map_err(|e| fail(&upper, e.to_string()))?;
+        crate::sys::files::lchown(&upper, outside, outside)
             .map_err(|e| fail(&upper, e.to_string()))?;
-        std::os::unix::fs::lchown(&upper, Some(outside), Some(outside))
-            .map_err(|e| fail(&upper, e.to_string()))?;
-        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o711))
+        crate::sys::files::set_mode(&self.dir, 0o711)
             .map_err(|e| fail(&self.dir, e.to_string()))?;
         did.push(tf(
             "overlay.did_upper_owner",
@@ -433,7 +354,7 @@ impl RunOverlay {
                     ));
                 }
             }
-            let _ = std::fs::remove_dir(&at);
+            let _ = crate::sys::rmdir(&at);
         }
         said
     }
@@ -485,7 +406,7 @@ pub fn mount(mut m: Mounted) -> Result<Mounted> {
         ))
     })?;
     for d in [&m.upper, &m.work, &m.root] {
-        match std::fs::DirBuilder::new().mode(0o755).create(d) {
+        match make_dir(d, 0o755) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && is_dir_nofollow(d) => {}
             Err(e) => {
@@ -529,15 +450,12 @@ pub fn unmount(root: &Path) -> Result<bool> {
 /// A scratch overlay's directory `base/name` (0700), planned on `lowers` (top first).
 pub fn scratch(base: &Path, name: &str, lowers: &[PathBuf]) -> Result<Mounted> {
     let dir = base.join(name);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| {
-            Error::failed(tf(
-                "err.overlay_mount",
-                &[("path", &clean_path(&dir)), ("why", &e.to_string())],
-            ))
-        })?;
+    make_dir(&dir, 0o700).map_err(|e| {
+        Error::failed(tf(
+            "err.overlay_mount",
+            &[("path", &clean_path(&dir)), ("why", &e.to_string())],
+        ))
+    })?;
     Ok(Mounted::plan(&dir, lowers))
 }
 
@@ -566,23 +484,18 @@ pub struct WriteSeen {
 /// in the upper and every lower directory, then removes it again.
 pub fn write_through(m: &Mounted, name: &str, text: &str) -> std::io::Result<WriteSeen> {
     let merged = m.root.join(name);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(crate::sys::files::O_NOFOLLOW)
-        .open(&merged)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))?;
+    use crate::sys::files::{exists_nofollow, read_text, write_new};
+    write_new(&merged, text).map_err(std::io::Error::from)?;
     let seen = WriteSeen {
-        in_merged: std::fs::read_to_string(&merged).is_ok_and(|s| s == text),
-        in_upper: std::fs::read_to_string(m.upper.join(name)).is_ok_and(|s| s == text),
+        in_merged: read_text(&merged).is_some_and(|s| s == text),
+        in_upper: read_text(&m.upper.join(name)).is_some_and(|s| s == text),
         in_lowers: m
             .lowers
             .iter()
-            .map(|l| std::fs::symlink_metadata(l.join(name)).is_ok())
+            .map(|l| exists_nofollow(&l.join(name)))
             .collect(),
     };
-    std::fs::remove_file(&merged)?;
+    crate::sys::files::remove_file(&merged)?;
     Ok(seen)
 }
 
@@ -603,14 +516,13 @@ pub struct WhiteoutSeen {
 pub fn lower_file(lowers: &[PathBuf]) -> Option<PathBuf> {
     for l in lowers {
         for dir in ["etc", "bin", ""] {
-            let Ok(rd) = std::fs::read_dir(l.join(dir)) else {
+            let Some(mut names) = crate::sys::files::names(&l.join(dir)) else {
                 continue;
             };
-            let mut names: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
             names.sort();
             for n in names {
                 let rel = Path::new(dir).join(&n);
-                if std::fs::symlink_metadata(l.join(&rel)).is_ok_and(|m| m.file_type().is_file()) {
+                if Lstat::of(&l.join(&rel)).is_ok_and(|m| m.is_file()) {
                     return Some(rel);
                 }
             }
@@ -623,32 +535,29 @@ pub fn lower_file(lowers: &[PathBuf]) -> Option<PathBuf> {
 /// scratch overlay and reads what the kernel did: a whiteout in the upper directory,
 /// the name gone from the merged view, the lower file untouched.
 pub fn whiteout_through(m: &Mounted, rel: &Path) -> std::io::Result<WhiteoutSeen> {
-    std::fs::remove_file(m.root.join(rel))?;
-    let w = std::fs::symlink_metadata(m.upper.join(rel));
-    use std::os::unix::fs::FileTypeExt;
+    crate::sys::files::remove_file(&m.root.join(rel))?;
     Ok(WhiteoutSeen {
         rel: rel.to_path_buf(),
-        whiteout_in_upper: w.is_ok_and(|w| w.file_type().is_char_device() && w.rdev() == 0),
-        hidden: std::fs::symlink_metadata(m.root.join(rel)).is_err(),
+        whiteout_in_upper: Lstat::of(&m.upper.join(rel)).is_ok_and(|w| w.is_whiteout()),
+        hidden: !crate::sys::files::exists_nofollow(&m.root.join(rel)),
         still_in_lower: m
             .lowers
             .iter()
-            .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok_and(|x| x.file_type().is_file())),
+            .any(|l| Lstat::of(&l.join(rel)).is_ok_and(|x| x.is_file())),
     })
 }
 
 /// The whiteouts and opaque directories a cached layer holds in overlayfs's form.
 pub fn count_whiteouts(layer: &Path) -> (usize, usize) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(all) = walk(layer) else {
+    let Ok(all) = list_tree(layer) else {
         return (0, 0);
     };
     let mut w = 0;
     let mut o = 0;
     for (rel, m) in all {
-        if m.file_type().is_char_device() && m.rdev() == 0 {
+        if m.is_whiteout() {
             w += 1;
-        } else if m.file_type().is_dir()
+        } else if m.is_dir()
             && crate::sys::at::DirFd::open(&layer.join(&rel)).is_ok_and(|d| d.is_opaque())
         {
             o += 1;
@@ -682,8 +591,7 @@ pub fn empty_cache() -> Result<Vec<String>> {
     let mut removed = 0;
     let mut said = vec![];
     for n in dfd.names().map_err(|e| cache_error(&dir, e))? {
-        use std::os::unix::ffi::OsStrExt;
-        let p = dir.join(std::ffi::OsStr::from_bytes(&n));
+        let p = crate::sys::tree::child_path(&dir, &n);
         let r = match dfd.lstat(n.as_slice()) {
             Ok(st) if crate::sys::files::mode_is_dir(st.st_mode) => {
                 crate::sys::tree::remove_tree(&p, crate::sys::tree::id_of(&p))
@@ -738,19 +646,23 @@ mod tests {
 
     #[test]
     fn a_tree_digest_follows_content_and_a_fingerprint_follows_metadata() {
+        use crate::sys::files::{remove_file, write_new};
         let base = std::env::temp_dir().join(format!("hako-layers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(base.join("a/b")).unwrap();
-        std::fs::write(base.join("a/b/f"), "x").unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", base.join("a/l")).unwrap();
+        let _ = crate::sys::tree::remove_tree(&base, None);
+        for d in [&base, &base.join("a"), &base.join("a/b")] {
+            make_dir(d, 0o755).unwrap();
+        }
+        write_new(&base.join("a/b/f"), "x").unwrap();
+        crate::sys::symlink("/etc/passwd", &base.join("a/l")).unwrap();
         let d1 = tree_digest(&base).unwrap();
         let f1 = fingerprint(&base).unwrap();
         assert_eq!(f1.names, 5);
         assert_eq!(tree_digest(&base).unwrap(), d1);
         assert_eq!(fingerprint(&base).unwrap(), f1);
-        std::fs::write(base.join("a/b/f"), "y").unwrap();
+        remove_file(&base.join("a/b/f")).unwrap();
+        write_new(&base.join("a/b/f"), "y").unwrap();
         assert_ne!(tree_digest(&base).unwrap(), d1);
         assert_ne!(fingerprint(&base).unwrap(), f1);
-        std::fs::remove_dir_all(&base).unwrap();
+        crate::sys::tree::remove_tree(&base, None).unwrap();
     }
 }

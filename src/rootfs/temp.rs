@@ -48,20 +48,3 @@ pub fn remove_tree_as(root: &Path, id: Option<Id>) -> Result<()> {
         ))
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remove_tree_removes_a_tree() {
-        let d = temp_path(&uuid::Uuid::new_v4().to_string());
-        create_temp(&d).unwrap();
-        std::fs::create_dir_all(d.join("a/b")).unwrap();
-        std::fs::write(d.join("a/b/f"), "x").unwrap();
-        std::os::unix::fs::symlink("/etc", d.join("a/link")).unwrap();
-        remove_tree(&d).unwrap();
-        assert!(!d.exists());
-        assert!(Path::new("/etc/passwd").exists());
-    }
-}

@@ -31,6 +31,8 @@ pub mod tty;
 pub use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
+/// An open descriptor (a user namespace held for idmapped mounts…), for those above `sys`.
+pub use std::os::fd::OwnedFd;
 
 pub use common::*;
 pub use error::{explain, failure, SysError};

@@ -965,6 +965,19 @@ pub fn write_resolv_conf(root: &Path, text: &str) -> Result<(), Errno> {
     r
 }
 
+/// A stream socket of the unix family (the Docker daemon's), for those above `sys`.
+pub use std::os::unix::net::UnixStream;
+
+/// socket(2) + connect(2) to the unix socket at `path` (unix(7)), with `timeout` on
+/// every read and write of it (SO_RCVTIMEO, SO_SNDTIMEO: socket(7)), so that a silent
+/// peer cannot hang hako.
+pub fn connect_unix(path: &Path, timeout: std::time::Duration) -> std::io::Result<UnixStream> {
+    let stream = UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use super::at::DirFd;
 use super::tracer::trace;
 use nix::errno::Errno;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// The xattr that marks a directory opaque: what the layers below hold there is hidden.
@@ -168,7 +168,7 @@ const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
 /// with MOUNT_ATTR_IDMAP and the user namespace `userns` (its uid and gid maps then
 /// shift every owner seen through this mount; the files themselves are not changed), and
 /// move_mount(2) onto `target`. See mount_setattr(2), "Idmapped mounts".
-pub fn idmapped_bind(src: &Path, userns: BorrowedFd<'_>, target: &Path) -> Result<(), Errno> {
+pub fn idmapped_bind(src: &Path, userns: &OwnedFd, target: &Path) -> Result<(), Errno> {
     use std::os::unix::ffi::OsStrExt;
     let csrc = CString::new(src.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let ctgt = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
@@ -251,6 +251,25 @@ pub fn any_mount_at(target: &Path) -> bool {
         .map(|v| v.iter().any(|m| m.mount_point == target))
         .unwrap_or(false)
 }
+
+/// The lock file at `path` (created 0600 when missing, open(2) with O_NOFOLLOW: never
+/// through a link), locked with [`lock`]: held until the returned file is dropped.
+pub fn locked(path: &Path) -> std::io::Result<Locked> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    lock(&f).map_err(std::io::Error::from)?;
+    Ok(Locked(f))
+}
+
+/// A lock file held locked; the lock goes with it (close(2) releases flock(2)).
+pub struct Locked(#[allow(dead_code)] std::fs::File);
 
 /// flock(2) LOCK_EX on an open file: waits while another run holds it. Released when
 /// the file is closed (or the process ends, however it ends).

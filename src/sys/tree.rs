@@ -395,6 +395,12 @@ pub fn remove_added(
     }
 }
 
+/// `dir/name`, `name` a directory entry's bytes as getdents64(2) gave them (any bytes
+/// but `/` and NUL, not necessarily UTF-8).
+pub fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
+    dir.join(std::ffi::OsStr::from_bytes(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,8 +80,7 @@ pub fn clean_truncated(b: &[u8], max: usize) -> String {
 
 /// A path's bytes, cleaned (a path from an archive or a rootfs is not trusted to be UTF-8).
 pub fn clean_path(p: &std::path::Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    clean_bytes(p.as_os_str().as_bytes())
+    clean_bytes(p.as_os_str().as_encoded_bytes())
 }
 
 #[cfg(test)]

@@ -41,13 +41,10 @@ fn place(st: &Context) -> Place {
 /// Whether PID 1's root directory is the rootfs by now (chroot, or pivot_root with
 /// `--harden`): the same device and inode as the rootfs directory.
 fn in_rootfs(st: &Context, pid1: i32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let Some(r) = st.rootfs.as_ref() else {
         return false;
     };
-    let root = id(Path::new(&format!("/proc/{pid1}/root")));
-    root.is_some() && root == id(&r.path)
+    crate::lessons::view::View::found(pid1, &st.uuid, Some(r.path.clone()), vec![]).rooted()
 }
 
 /// The variables the shell gets: a small, known environment, like the container's.
