@@ -30,11 +30,32 @@ pub struct Layer {
     pub fresh: bool,
 }
 
-fn cache_error(dir: &Path, e: impl std::fmt::Display) -> Error {
+fn cache_error(dir: &Path, e: impl Into<CacheWhy>) -> Error {
+    let CacheWhy(e) = e.into();
     Error::failed(tf(
         "err.layers",
-        &[("dir", &clean_path(dir)), ("why", &e.to_string())],
+        &[("dir", &clean_path(dir)), ("why", &crate::sys::explain(e))],
     ))
+}
+
+/// An I/O error as a learner reads it (the errno's sentence, not its raw text).
+fn io_why(e: &std::io::Error) -> String {
+    crate::sys::explain(crate::sys::io_errno(e))
+}
+
+/// Why the cache could not be used: the errno, from a system call's own or an I/O error.
+struct CacheWhy(crate::sys::Errno);
+
+impl From<crate::sys::Errno> for CacheWhy {
+    fn from(e: crate::sys::Errno) -> Self {
+        CacheWhy(e)
+    }
+}
+
+impl From<std::io::Error> for CacheWhy {
+    fn from(e: std::io::Error) -> Self {
+        CacheWhy(crate::sys::io_errno(&e))
+    }
 }
 
 impl Layers {
@@ -319,7 +340,7 @@ impl RunOverlay {
         for (i, l) in self.layers.iter().enumerate() {
             let at = self.dir.join(format!("lower-{i}"));
             record(&at)?;
-            make_dir(&at, 0o755).map_err(|e| fail(&at, e.to_string()))?;
+            make_dir(&at, 0o755).map_err(|e| fail(&at, io_why(&e)))?;
             crate::sys::overlay::idmapped_bind(&l.path, userns, &at)
                 .map_err(|e| fail(&l.path, crate::sys::explain(e)))?;
             did.push(tf(
@@ -329,11 +350,10 @@ impl RunOverlay {
         }
         self.idmapped = true;
         let upper = self.dir.join("upper");
-        make_dir(&upper, 0o755).map_err(|e| fail(&upper, e.to_string()))?;
+        make_dir(&upper, 0o755).map_err(|e| fail(&upper, io_why(&e)))?;
         crate::sys::files::lchown(&upper, outside, outside)
-            .map_err(|e| fail(&upper, e.to_string()))?;
-        crate::sys::files::set_mode(&self.dir, 0o711)
-            .map_err(|e| fail(&self.dir, e.to_string()))?;
+            .map_err(|e| fail(&upper, io_why(&e)))?;
+        crate::sys::files::set_mode(&self.dir, 0o711).map_err(|e| fail(&self.dir, io_why(&e)))?;
         did.push(tf(
             "overlay.did_upper_owner",
             &[("upper", &clean_path(&upper)), ("uid", &outside)],
@@ -412,7 +432,7 @@ pub fn mount(mut m: Mounted) -> Result<Mounted> {
             Err(e) => {
                 return Err(Error::failed(tf(
                     "err.overlay_mount",
-                    &[("path", &clean_path(d)), ("why", &e.to_string())],
+                    &[("path", &clean_path(d)), ("why", &io_why(&e))],
                 )))
             }
         }
@@ -453,7 +473,7 @@ pub fn scratch(base: &Path, name: &str, lowers: &[PathBuf]) -> Result<Mounted> {
     make_dir(&dir, 0o700).map_err(|e| {
         Error::failed(tf(
             "err.overlay_mount",
-            &[("path", &clean_path(&dir)), ("why", &e.to_string())],
+            &[("path", &clean_path(&dir)), ("why", &io_why(&e))],
         ))
     })?;
     Ok(Mounted::plan(&dir, lowers))
